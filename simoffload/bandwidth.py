@@ -1,0 +1,190 @@
+"""Bandwidth models: a link's capacity as a deterministic function of time.
+
+A model is piecewise constant in time (bytes/s). The engine never samples it
+step by step: it asks for the *cumulative* capacity C(t) (bytes the link could
+carry in [0, t]) and its inverse, so a transfer's completion is one scheduled
+event however many bandwidth steps it spans. Zero-rate stretches are flat parts
+of C: a transfer stalls there and resumes, nothing divides by zero. A model
+whose capacity never reaches the target returns ``inf``.
+
+Stochastic models draw their whole sample path up front from their own random
+stream, so every policy in a run sees the same bandwidth (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+class BandwidthModel:
+    """Interface of a bandwidth model (bytes/s, piecewise constant)."""
+
+    def rate(self, t: float) -> float:
+        """Capacity at time ``t`` (bytes/s)."""
+        raise NotImplementedError
+
+    def cumulative(self, t: float) -> float:
+        """Bytes the link can carry in [0, t]."""
+        raise NotImplementedError
+
+    def time_at(self, c: float) -> float:
+        """Earliest t with ``cumulative(t) >= c`` (``inf`` if never)."""
+        raise NotImplementedError
+
+    def steps(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+        """Change points in [t0, t1): (times, rates), the first at ``t0``."""
+        raise NotImplementedError
+
+    def mean_rate(self) -> float:
+        """Long-run time-averaged capacity (bytes/s)."""
+        raise NotImplementedError
+
+
+class ConstantBandwidth(BandwidthModel):
+    """A constant capacity ``rate_Bps`` (bytes/s); zero means the link never delivers."""
+
+    def __init__(self, rate_Bps: float):
+        if not (rate_Bps >= 0 and math.isfinite(rate_Bps)):
+            raise ValueError(f"bandwidth must be finite and non-negative, got {rate_Bps}")
+        self.rate_Bps = float(rate_Bps)
+
+    def rate(self, t: float) -> float:
+        return self.rate_Bps
+
+    def cumulative(self, t: float) -> float:
+        return self.rate_Bps * t
+
+    def time_at(self, c: float) -> float:
+        if c <= 0:
+            return 0.0
+        return c / self.rate_Bps if self.rate_Bps > 0 else math.inf
+
+    def steps(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([t0]), np.array([self.rate_Bps])
+
+    def mean_rate(self) -> float:
+        return self.rate_Bps
+
+    def __repr__(self) -> str:
+        return f"ConstantBandwidth({self.rate_Bps:g} B/s)"
+
+
+class PiecewiseBandwidth(BandwidthModel):
+    """Piecewise-constant capacity: ``rates[i]`` holds on ``[times[i], times[i+1])``.
+
+    Args:
+        times: (K+1,) strictly increasing step boundaries, ``times[0] == 0``.
+        rates: (K,) non-negative rates (bytes/s).
+        after: what happens after ``times[-1]``: ``"loop"`` (replay from 0 with
+            period ``times[-1]``, as Mahimahi and Pensieve do), ``"hold"`` (keep
+            the last rate) or ``"zero"``.
+
+    Memory is O(K) once, shared by every transfer on the link.
+    """
+
+    def __init__(self, times: Any, rates: Any, after: str = "loop"):
+        t = np.asarray(times, dtype=float)
+        r = np.asarray(rates, dtype=float)
+        if t.ndim != 1 or r.ndim != 1 or len(t) != len(r) + 1 or len(r) == 0:
+            raise ValueError("need K+1 step boundaries for K rates (K >= 1)")
+        if t[0] != 0:
+            raise ValueError("the first step must start at time 0")
+        if np.any(np.diff(t) <= 0):
+            raise ValueError("step boundaries must be strictly increasing")
+        if np.any(r < 0) or not np.all(np.isfinite(r)):
+            raise ValueError("rates must be finite and non-negative")
+        if after not in ("loop", "hold", "zero"):
+            raise ValueError(f"after must be loop, hold or zero, got {after!r}")
+        self.times, self.rates, self.after = t, r, after
+        self.period = float(t[-1])
+        self.cum = np.concatenate([[0.0], np.cumsum(r * np.diff(t))])
+        self.total = float(self.cum[-1])
+
+    # cumulative within one period, t in [0, period]
+    def _c_in(self, t: float) -> float:
+        i = int(np.searchsorted(self.times, t, side="right")) - 1
+        i = min(max(i, 0), len(self.rates) - 1)
+        return float(self.cum[i] + self.rates[i] * (t - self.times[i]))
+
+    # earliest t in [0, period] with C_in(t) >= c, for 0 <= c <= total
+    def _t_in(self, c: float) -> float:
+        i = int(np.searchsorted(self.cum, c, side="left"))
+        if i == 0:
+            return 0.0
+        j = i - 1
+        if i >= len(self.cum):  # rounding above total
+            return self.period
+        return float(self.times[j] + (c - self.cum[j]) / self.rates[j])
+
+    def rate(self, t: float) -> float:
+        if t >= self.period:
+            if self.after == "hold":
+                return float(self.rates[-1])
+            if self.after == "zero":
+                return 0.0
+            t = math.fmod(t, self.period)
+        i = int(np.searchsorted(self.times, t, side="right")) - 1
+        return float(self.rates[min(max(i, 0), len(self.rates) - 1)])
+
+    def cumulative(self, t: float) -> float:
+        if t <= self.period:
+            return self._c_in(t)
+        if self.after == "hold":
+            return self.total + float(self.rates[-1]) * (t - self.period)
+        if self.after == "zero":
+            return self.total
+        q = math.floor(t / self.period)
+        return q * self.total + self._c_in(t - q * self.period)
+
+    def time_at(self, c: float) -> float:
+        if c <= 0:
+            return 0.0
+        if c <= self.total:
+            return self._t_in(c)
+        if self.after == "hold":
+            last = float(self.rates[-1])
+            return self.period + (c - self.total) / last if last > 0 else math.inf
+        if self.after == "zero" or self.total <= 0:
+            return math.inf
+        q = math.floor(c / self.total)
+        r = c - q * self.total
+        if r <= 0:
+            q, r = q - 1, self.total
+        return q * self.period + self._t_in(r)
+
+    def steps(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+        out_t, out_r = [t0], [self.rate(t0)]
+        if self.after != "loop":
+            inner = self.times[(self.times > t0) & (self.times < min(t1, self.period))]
+            out_t += inner.tolist()
+            out_r += [self.rate(x) for x in inner]
+            if self.period > t0 and self.period < t1:
+                out_t.append(self.period)
+                out_r.append(self.rate(self.period))
+        else:
+            q0 = math.floor(t0 / self.period)
+            q = q0
+            while q * self.period < t1:
+                base = q * self.period
+                inner = base + self.times[:-1]
+                inner = inner[(inner > t0) & (inner < t1)]
+                out_t += inner.tolist()
+                out_r += [self.rate(x) for x in inner]
+                q += 1
+        t = np.asarray(out_t)
+        r = np.asarray(out_r)
+        keep = np.concatenate([[True], r[1:] != r[:-1]])  # drop steps that do not change the rate
+        return t[keep], r[keep]
+
+    def mean_rate(self) -> float:
+        if self.after == "hold":
+            return float(self.rates[-1])
+        if self.after == "zero":
+            return 0.0
+        return self.total / self.period
+
+    def __repr__(self) -> str:
+        return f"PiecewiseBandwidth({len(self.rates)} steps over {self.period:g} s, after={self.after})"

@@ -1,0 +1,131 @@
+"""The policy interface: from an observation to a placement.
+
+A policy is an object with
+
+* ``decide(obs) -> (n,) int array`` - one decision from an :class:`Observation`;
+* ``decide_batch(inst, objective) -> (B, n) int array`` - the batched form for
+  offline evaluation (an :class:`~simoffload.task.Instances` batch);
+* ``decision_ops(graph) -> float`` - its declared decision cost in basic
+  operations, which the engine charges as ``ops * cycles_per_op / p2`` seconds
+  of edge CPU when decision time is ``modelled``;
+* ``name`` - the name it is found by in scenario files (see :mod:`simoffload.registry`).
+
+Following scikit-learn, ``__init__`` only stores keyword arguments, learned
+state ends in ``_``, and randomness is passed in (:meth:`Policy.reset`), never
+global. Policies know nothing about SimPy: the engine builds the observation.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .cost import LATENCY, Objective
+from .task import Instances, TaskGraph
+
+
+@dataclass
+class Observation:
+    """What a policy sees when it decides one task (SI units).
+
+    Bandwidths are *estimates* at decision time (the scenario's estimator), not
+    the truth the transfers will experience.
+
+    Attributes:
+        graph: the task's structure.
+        cycles: (n,) CPU cycles per subtask.
+        data: (m,) bytes per data edge.
+        p1_hz, p2_hz: device and edge CPU speed (one edge core).
+        b1_Bps, b2_Bps: estimated device->edge and edge->cloud bandwidth.
+        b1_down_Bps, b2_down_Bps: estimated edge->device and cloud->edge bandwidth.
+        p3_hz: cloud speed (inf = zero execution time).
+        edge_queue: jobs waiting for an edge core at decision time (not running).
+        edge_busy: edge cores busy at decision time.
+        edge_cores: number of edge cores.
+        time_s: simulated time of the decision.
+        device: index of the requesting device.
+        objective: the scenario's objective and energy parameters.
+    """
+
+    graph: TaskGraph
+    cycles: np.ndarray
+    data: np.ndarray
+    p1_hz: float
+    p2_hz: float
+    b1_Bps: float
+    b2_Bps: float
+    b1_down_Bps: float | None = None
+    b2_down_Bps: float | None = None
+    p3_hz: float = math.inf
+    edge_queue: int = 0
+    edge_busy: int = 0
+    edge_cores: int = 1
+    time_s: float = 0.0
+    device: int = 0
+    objective: Objective = field(default_factory=lambda: LATENCY)
+
+    def instances(self) -> Instances:
+        """This observation as a batch of one."""
+        return Instances(
+            self.graph, self.cycles[None, :], self.data[None, :],
+            np.array([self.p1_hz]), np.array([self.p2_hz]), np.array([self.b1_Bps]), np.array([self.b2_Bps]),
+            None if self.b1_down_Bps is None else np.array([self.b1_down_Bps]),
+            None if self.b2_down_Bps is None else np.array([self.b2_down_Bps]),
+            self.p3_hz,
+        )
+
+
+class Policy:
+    """Base class of offloading policies. Subclasses override ``decide_batch`` and/or ``decide``."""
+
+    name: ClassVar[str] = "policy"
+    #: True if the policy's decisions depend on a random stream (see :meth:`reset`).
+    stochastic: ClassVar[bool] = False
+
+    def __init__(self, **params: Any):
+        for k, v in params.items():
+            setattr(self, k, v)
+
+    # --- scikit-learn style parameters ------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters (the named arguments of ``__init__``), as stored on the object."""
+        sig = inspect.signature(type(self).__init__)
+        names = [p.name for p in sig.parameters.values()
+                 if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return {k: getattr(self, k) for k in names}
+
+    # --- the decision -----------------------------------------------------------------
+    def reset(self, rng: np.random.Generator) -> None:
+        """Give the policy its random stream (called once per simulation run)."""
+        self.rng_ = rng
+
+    def decide(self, obs: Observation) -> np.ndarray:
+        """One placement (n,) for the task in ``obs``."""
+        return self.decide_batch(obs.instances(), obs.objective)[0]
+
+    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray:
+        """(B, n) placements for a batch of instances (offline evaluation)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither decide_batch nor decide")
+
+    def decision_ops(self, graph: TaskGraph) -> float:
+        """Declared decision cost in basic operations for a task of this structure."""
+        return 0.0
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def check_placement(place: Any, graph: TaskGraph) -> np.ndarray:
+    """Validate a policy's answer: an int array of shape (n,) with values in {0, 1, 2}."""
+    p = np.asarray(place)
+    if p.shape != (graph.n,) or not np.issubdtype(p.dtype, np.integer) and not np.all(np.mod(p, 1) == 0):
+        raise ValueError(f"a placement must be {graph.n} integers, got {place!r}")
+    p = p.astype(np.int64)
+    if p.min() < 0 or p.max() > 2:
+        raise ValueError(f"a placement holds 0 (device), 1 (edge) or 2 (cloud), got {place!r}")
+    return p
