@@ -18,6 +18,13 @@ _REGISTRY: dict[str, str] = {
     "edge": "policies.static:EdgePolicy",
     "cloud": "policies.static:CloudPolicy",
     "random": "policies.static:RandomPolicy",
+    "greedy": "policies.greedy:GreedyPolicy",
+    "optimal": "policies.optimal:OptimalPolicy",
+    "exhaustive": "policies.optimal:ExhaustivePolicy",
+    "large-dil": "policies.dil:LargeDILPolicy",
+    "kd-dil": "policies.dil:KDDILPolicy",
+    "baseline-dil": "policies.dil:BaselineDILPolicy",
+    "dqn": "policies.dqn:DQNPolicy",
 }
 
 
