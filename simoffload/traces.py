@@ -1,0 +1,472 @@
+"""Loaders for measured bandwidth traces, returning :class:`PiecewiseBandwidth` (bytes/s).
+
+Formats (see ``shared/traces/SOURCES.md`` for the files themselves):
+
+* ``mahimahi``: one integer per line, a timestamp in ms of one 1500-byte delivery
+  opportunity; repeated stamps mean several packets; the file loops with period =
+  the last timestamp. Represented as 1 ms bins: the packets stamped ``T`` are
+  spread over ``[T-1, T)`` ms at rate ``packets * 1500 / 0.001`` B/s, so the
+  cumulative capacity over ``(a, b]`` for integer ms ``0 < a <= b`` equals exactly
+  the bytes mahimahi delivers at its opportunities in that interval. Stamps equal
+  to 0 are the same instant as stamp ``P`` in the looped schedule (mahimahi itself
+  delivers loop ``k-1``'s stamp ``P`` and loop ``k``'s stamp 0 at ``k*P``), so they
+  are placed at the end of the period; only the very first loop's time-0 packets
+  (usually one) are therefore shifted by one period. A file starting at a non-zero
+  stamp has zero capacity before its first stamp, as in mahimahi. Runs of equal
+  bins are merged, so memory is O(number of rate changes). The byte count per step
+  is kept as an exact integer, so ``cumulative`` at a period boundary is exactly
+  ``packets * 1500``.
+* ``pensieve``: ``time_s Mbps`` per line (tab or spaces). A step function: each value
+  holds until the next timestamp, the last sample gets no weight, loop period =
+  last t - first t (Pensieve's own replay). Equal consecutive timestamps: the
+  earlier sample has zero duration and is dropped.
+* ``5g``: the uccmisl 5G dataset's CSV (header row, ``DL_bitrate``/``UL_bitrate`` in
+  kbit/s). Its ``Timestamp`` has 1 s resolution and repeats or skips, so rows are
+  taken **in file order at row index * 1 s**, each row holding for 1 s (period =
+  number of rows s). The time-averaged rate then equals the arithmetic mean of the
+  rows, which is how SOURCES.md summarises these files.
+* ``csv``: a generic CSV with a header row: a rate column in a declared unit and
+  optionally a time column in a declared unit (step function as for Pensieve;
+  without a time column rows are ``step_s`` apart, each holding ``step_s``).
+
+In the CSV formats a missing value ``-`` (or an empty cell) in the rate column
+means the row is skipped, i.e. the previous value holds on.
+
+Options applied in this order: start (rotate for a looping trace, cut otherwise),
+``scale``, ``offset_Bps`` (added; results below 0 become 0, so a negative offset
+models cross traffic), ``clip_Bps`` to ``[lo, hi]``. Parsed files are cached per
+(path, mtime, size, parse options) and built models per full option set, so a
+long trace costs memory once per process.
+
+Malformed files raise :class:`~simoffload.errors.UserError` as ``path:line: message``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bandwidth import PiecewiseBandwidth
+from .errors import UserError
+from .units import UnitError, parse_quantity
+
+log = logging.getLogger(__name__)
+
+MAHIMAHI_PACKET_BYTES = 1500
+FORMATS = ("mahimahi", "pensieve", "5g", "csv")
+_MISSING = {"-", "", "nan", "NaN", "NA"}
+
+
+class ExactBytesBandwidth(PiecewiseBandwidth):
+    """A :class:`PiecewiseBandwidth` whose per-step byte counts are exact integers.
+
+    Used for packet traces: the cumulative table is built from integer bytes, so
+    ``cumulative`` at every step boundary (and over whole periods) is exact.
+    """
+
+    def __init__(self, times: Any, rates: Any, step_bytes: np.ndarray, after: str = "loop"):
+        super().__init__(times, rates, after=after)
+        cum = np.concatenate([[0], np.cumsum(np.asarray(step_bytes, dtype=np.int64))])
+        self.cum = cum.astype(float)
+        self.total = float(cum[-1])
+
+    def _c_in(self, t: float) -> float:
+        if t >= self.period:
+            return self.total
+        return super()._c_in(t)
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A parsed trace before options: boundaries (s), rates (B/s), optional per-ms packet counts."""
+
+    times: np.ndarray | None
+    rates: np.ndarray | None
+    counts_per_ms: np.ndarray | None = None  # mahimahi only: packets in bin [k, k+1) ms
+
+
+_RAW_CACHE: "OrderedDict[tuple, _Raw]" = OrderedDict()
+_MODEL_CACHE: "OrderedDict[tuple, PiecewiseBandwidth]" = OrderedDict()
+_CACHE_SIZE = 32
+
+
+def clear_cache() -> None:
+    """Forget every cached parsed trace and model."""
+    _RAW_CACHE.clear()
+    _MODEL_CACHE.clear()
+
+
+def _cache_put(cache: OrderedDict, key: tuple, value: Any) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+def _err(path: Path, line: int, msg: str) -> UserError:
+    return UserError(f"{path}:{line}: {msg}")
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise UserError(f"{path}: trace file not found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read trace file ({exc.strerror})") from None
+    return text.splitlines()
+
+
+# ---------------------------------------------------------------- parsers
+
+
+def _parse_mahimahi(path: Path) -> _Raw:
+    lines = _read_lines(path)
+    idx = [i for i, s in enumerate(lines) if s.strip()]
+    if not idx:
+        raise _err(path, 1, "empty trace file (no timestamps)")
+    try:
+        stamps = np.array([int(lines[i]) for i in idx], dtype=np.int64)
+    except ValueError:
+        for i in idx:
+            try:
+                int(lines[i])
+            except ValueError:
+                raise _err(path, i + 1, f"expected an integer timestamp in ms, got {lines[i].strip()!r}") from None
+        raise  # pragma: no cover
+    neg = np.flatnonzero(stamps < 0)
+    if len(neg):
+        raise _err(path, idx[neg[0]] + 1, f"negative timestamp {stamps[neg[0]]}")
+    dec = np.flatnonzero(np.diff(stamps) < 0)
+    if len(dec):
+        j = dec[0] + 1
+        raise _err(path, idx[j] + 1, f"timestamp {stamps[j]} decreases (previous {stamps[j - 1]})")
+    period_ms = int(stamps[-1])
+    if period_ms <= 0:
+        raise _err(path, idx[-1] + 1, "last timestamp must be > 0 ms (it is the loop period)")
+    # packets stamped T go to bin [T-1, T); stamp 0 is the same instant as stamp P
+    shifted = np.where(stamps == 0, period_ms, stamps) - 1
+    counts = np.bincount(shifted, minlength=period_ms).astype(np.int64)
+    return _Raw(None, None, counts)
+
+
+def _parse_float(path: Path, line: int, text: str, what: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise _err(path, line, f"{what}: not a number: {text!r}") from None
+    if not math.isfinite(x):
+        raise _err(path, line, f"{what}: not finite: {text!r}")
+    return x
+
+
+def _steps_from_samples(path: Path, t: list[float], v: list[float], lines: list[int], last_holds_s: float | None) -> _Raw:
+    """Step function from samples: v[i] holds on [t[i], t[i+1]).
+
+    ``last_holds_s`` None: the last sample gets no weight (period = t[-1] - t[0]);
+    otherwise the last sample holds that long.
+    """
+    if not t:
+        raise _err(path, 1, "empty trace file (no samples)")
+    for i in range(len(v)):
+        if v[i] < 0:
+            raise _err(path, lines[i], f"negative bandwidth {v[i]:g}")
+        if i and t[i] < t[i - 1]:
+            raise _err(path, lines[i], f"time {t[i]:g} decreases (previous {t[i - 1]:g})")
+    times = np.asarray(t, dtype=float) - t[0]
+    rates = np.asarray(v, dtype=float)
+    if last_holds_s is None:
+        if len(t) < 2 or times[-1] <= 0:
+            raise _err(path, lines[-1], "need at least two samples with increasing time")
+        rates = rates[:-1]
+    else:
+        times = np.append(times, times[-1] + last_holds_s)
+    keep = np.diff(times) > 0  # zero-length steps (repeated stamps) carry no weight
+    bounds = np.append(times[:-1][keep], times[-1])
+    return _Raw(bounds, rates[keep])
+
+
+def _parse_pensieve(path: Path) -> _Raw:
+    t: list[float] = []
+    v: list[float] = []
+    ln: list[int] = []
+    for i, s in enumerate(_read_lines(path), start=1):
+        parts = s.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise _err(path, i, f"expected 2 columns 'time_s Mbps', got {len(parts)}: {s.strip()!r}")
+        t.append(_parse_float(path, i, parts[0], "time"))
+        v.append(_parse_float(path, i, parts[1], "bandwidth") * 1e6 / 8)
+        ln.append(i)
+    return _steps_from_samples(path, t, v, ln, None)
+
+
+def _unit_factor(unit: str, kind: str, field: str) -> float:
+    try:
+        return parse_quantity(f"1 {unit}", kind)
+    except UnitError as exc:
+        raise UserError(f"{field}: {exc}") from None
+
+
+def _parse_csv(path: Path, rate_column: str, time_column: str | None, time_unit: str, rate_unit: str, step_s: float) -> _Raw:
+    rate_f = _unit_factor(rate_unit, "bytes_per_s", "rate_unit")
+    time_f = _unit_factor(time_unit, "s", "time_unit")
+    lines = _read_lines(path)
+    if not lines or not lines[0].strip():
+        raise _err(path, 1, "empty trace file (no header row)")
+    reader = csv.reader(lines)
+    header = [h.strip() for h in next(reader)]
+    cols = {name: j for j, name in enumerate(header)}
+    if rate_column not in cols:
+        raise _err(path, 1, f"no column {rate_column!r} (columns: {', '.join(header)})")
+    if time_column is not None and time_column not in cols:
+        raise _err(path, 1, f"no column {time_column!r} (columns: {', '.join(header)})")
+    jr = cols[rate_column]
+    jt = cols.get(time_column) if time_column is not None else None
+    t: list[float] = []
+    v: list[float] = []
+    ln: list[int] = []
+    row_index = 0
+    for i, row in enumerate(reader, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) <= max(jr, jt if jt is not None else 0):
+            raise _err(path, i, f"row has {len(row)} columns, expected {len(header)}")
+        cell = row[jr].strip()
+        if jt is not None:
+            tt = _parse_float(path, i, row[jt].strip(), time_column) * time_f
+        else:
+            tt = row_index * step_s
+        row_index += 1
+        if cell in _MISSING:
+            continue
+        t.append(tt)
+        v.append(_parse_float(path, i, cell, rate_column) * rate_f)
+        ln.append(i)
+    if not t:
+        raise _err(path, 2 if len(lines) > 1 else 1, f"empty trace file (no values in column {rate_column!r})")
+    if jt is None:
+        # rows at a fixed step: a skipped (missing) row extends the previous value
+        last_hold = row_index * step_s - t[-1]
+        return _steps_from_samples(path, t, v, ln, last_hold)
+    return _steps_from_samples(path, t, v, ln, None)
+
+
+def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time_unit: str, rate_unit: str | None, step_s: float) -> _Raw:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{path}: trace file not found") from None
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, fmt, column, time_column, time_unit, rate_unit, step_s)
+    if key in _RAW_CACHE:
+        _RAW_CACHE.move_to_end(key)
+        return _RAW_CACHE[key]
+    if fmt == "mahimahi":
+        raw = _parse_mahimahi(path)
+    elif fmt == "pensieve":
+        raw = _parse_pensieve(path)
+    elif fmt == "5g":
+        raw = _parse_csv(path, column or "DL_bitrate", None, "s", rate_unit or "kbit/s", 1.0)
+    elif fmt == "csv":
+        if column is None:
+            raise UserError("column: required for format csv (the bandwidth column's header)")
+        if rate_unit is None:
+            raise UserError("rate_unit: required for format csv (e.g. 'Mbit/s', 'kbit/s', 'B/s')")
+        raw = _parse_csv(path, column, time_column, time_unit, rate_unit, step_s)
+    else:
+        raise UserError(f"format: unknown trace format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    _cache_put(_RAW_CACHE, key, raw)
+    return raw
+
+
+# ---------------------------------------------------------------- transforms
+
+
+def _merge(times: np.ndarray, rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge adjacent steps with equal rates (boundaries (K+1,), rates (K,))."""
+    if len(rates) <= 1:
+        return times, rates
+    keep = np.concatenate([[True], rates[1:] != rates[:-1]])
+    return np.append(times[:-1][keep], times[-1]), rates[keep]
+
+
+def _rle_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of equal per-ms packet counts -> (boundaries s, rates B/s, exact bytes per run)."""
+    n = len(counts)
+    starts = np.flatnonzero(np.concatenate([[True], counts[1:] != counts[:-1]]))
+    ends = np.append(starts[1:], n)
+    c = counts[starts]
+    times = np.append(starts, n) / 1000.0
+    rates = c * (MAHIMAHI_PACKET_BYTES * 1000.0)
+    step_bytes = c * MAHIMAHI_PACKET_BYTES * (ends - starts)
+    return times, rates.astype(float), step_bytes.astype(np.int64)
+
+
+def _rotate(times: np.ndarray, rates: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
+    """The looping trace seen from offset ``s`` in [0, period): new boundaries start at 0."""
+    period = float(times[-1])
+    i = int(np.searchsorted(times, s, side="right")) - 1
+    if s == times[i]:
+        b = np.concatenate([times[i:], period + times[1 : i + 1]]) - s
+        r = np.concatenate([rates[i:], rates[:i]])
+    else:
+        b = np.concatenate([[s], times[i + 1 :], period + times[1 : i + 1], [period + s]]) - s
+        r = np.concatenate([rates[i:], rates[:i], [rates[i]]])
+    b[-1] = period  # exact period despite rounding
+    return b, r
+
+
+def _cut(times: np.ndarray, rates: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
+    """The non-looping trace from ``s`` on, shifted to start at 0."""
+    i = int(np.searchsorted(times, s, side="right")) - 1
+    b = np.concatenate([[s], times[i + 1 :]]) - s
+    return b, rates[i:].copy()
+
+
+def load_trace(
+    path: str | os.PathLike,
+    fmt: str,
+    *,
+    column: str | None = None,
+    time_column: str | None = None,
+    time_unit: str = "s",
+    rate_unit: str | None = None,
+    step_s: float = 1.0,
+    scale: float = 1.0,
+    offset_Bps: float = 0.0,
+    start_s: float | str = 0.0,
+    rng: np.random.Generator | None = None,
+    loop: bool = True,
+    after_end: str = "hold",
+    clip_Bps: tuple[float | None, float | None] | None = None,
+) -> PiecewiseBandwidth:
+    """Load a trace file as a piecewise-constant bandwidth model (bytes/s).
+
+    Args:
+        path: the trace file.
+        fmt: ``mahimahi``, ``pensieve``, ``5g`` or ``csv``.
+        column: rate column (``5g``: ``DL_bitrate`` (default) or ``UL_bitrate``;
+            ``csv``: required).
+        time_column: ``csv`` only: the time column; None = rows ``step_s`` apart.
+        time_unit: unit of the time column (``s``, ``ms``, ...).
+        rate_unit: unit of the rate column (``Mbit/s``, ``kbit/s``, ``B/s``, ...);
+            ``5g`` defaults to ``kbit/s``; required for ``csv``.
+        step_s: row spacing (s) for a CSV without a time column.
+        scale: multiplies every rate.
+        offset_Bps: added to every rate after scaling (bytes/s); negatives become 0.
+        start_s: seconds into the trace at which the model's time 0 lies, or
+            ``"random"``: uniform in [0, period) drawn from ``rng`` (mahimahi:
+            rounded down to whole ms so the packet bins stay aligned).
+        rng: the generator for a random start (from :func:`simoffload.rng.rng_for`).
+        loop: replay from the start after the end (period as per format).
+        after_end: when not looping, ``hold`` the last rate or drop to ``zero``.
+        clip_Bps: ``(lo, hi)`` bounds in bytes/s applied last (either may be None).
+
+    Returns:
+        The model; shared with later calls with the same arguments (do not mutate).
+
+    Raises:
+        UserError: unreadable or malformed file (``path:line: message``) or bad option.
+    """
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise UserError(f"format: unknown trace format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    if after_end not in ("hold", "zero"):
+        raise UserError(f"after: expected hold or zero, got {after_end!r}")
+    if not (math.isfinite(scale) and scale >= 0):
+        raise UserError(f"scale: must be finite and >= 0, got {scale!r}")
+    if not math.isfinite(offset_Bps):
+        raise UserError(f"offset: must be finite, got {offset_Bps!r}")
+    lo, hi = clip_Bps if clip_Bps is not None else (None, None)
+    if lo is not None and hi is not None and lo > hi:
+        raise UserError(f"clip: lower bound {lo:g} exceeds upper bound {hi:g}")
+    raw = _raw(path, fmt, column, time_column, time_unit, rate_unit, step_s)
+    period = (len(raw.counts_per_ms) / 1000.0) if raw.counts_per_ms is not None else float(raw.times[-1])
+
+    if isinstance(start_s, str):
+        if start_s != "random":
+            raise UserError(f"start: expected a time in s or 'random', got {start_s!r}")
+        if rng is None:
+            raise ValueError("start='random' needs an rng")
+        start = float(rng.uniform(0.0, period))
+    else:
+        start = float(start_s)
+        if not (math.isfinite(start) and start >= 0):
+            raise UserError(f"start_s: must be a finite time >= 0, got {start_s!r}")
+    if raw.counts_per_ms is not None:
+        start = math.floor(start * 1000.0 + 1e-6) / 1000.0
+    if loop:
+        start = math.fmod(start, period)
+    elif start >= period:
+        raise UserError(f"start_s: {start:g} s is past the end of {path} ({period:g} s) and loop is off")
+
+    after = "loop" if loop else after_end
+    key = (str(path.resolve()), fmt, column, time_column, time_unit, rate_unit, step_s, scale, offset_Bps,
+           start, loop, after, lo, hi)
+    if key in _MODEL_CACHE:
+        _MODEL_CACHE.move_to_end(key)
+        return _MODEL_CACHE[key]
+
+    identity = scale == 1.0 and offset_Bps == 0.0
+    if raw.counts_per_ms is not None:
+        counts = raw.counts_per_ms
+        k = int(round(start * 1000.0))
+        if k:
+            counts = np.roll(counts, -k) if loop else counts[k:]
+        times, rates, step_bytes = _rle_counts(counts)
+    else:
+        times, rates, step_bytes = raw.times, raw.rates, None
+        if start > 0:
+            times, rates = (_rotate if loop else _cut)(times, rates, start)
+    if not identity:
+        rates = np.maximum(rates * scale + offset_Bps, 0.0)
+    if lo is not None or hi is not None:
+        clipped = np.clip(rates, lo, hi)
+        if not np.array_equal(clipped, rates):
+            identity = False
+        rates = clipped
+    if step_bytes is not None and identity:
+        model: PiecewiseBandwidth = ExactBytesBandwidth(times, rates, step_bytes, after=after)
+    else:
+        times, rates = _merge(np.asarray(times, float), np.asarray(rates, float))
+        model = PiecewiseBandwidth(times, rates, after=after)
+    _cache_put(_MODEL_CACHE, key, model)
+    log.debug("loaded %s (%s): %r", path, fmt, model)
+    return model
+
+
+def load_mahimahi(path: str | os.PathLike, **options: Any) -> PiecewiseBandwidth:
+    """Mahimahi packet-delivery trace (see module doc); ``options`` as :func:`load_trace`."""
+    return load_trace(path, "mahimahi", **options)
+
+
+def load_pensieve(path: str | os.PathLike, **options: Any) -> PiecewiseBandwidth:
+    """Pensieve ``time_s Mbps`` trace; ``options`` as :func:`load_trace`."""
+    return load_trace(path, "pensieve", **options)
+
+
+def load_5g(path: str | os.PathLike, column: str = "DL_bitrate", **options: Any) -> PiecewiseBandwidth:
+    """uccmisl 5G dataset CSV (kbit/s, rows 1 s apart); ``options`` as :func:`load_trace`."""
+    return load_trace(path, "5g", column=column, **options)
+
+
+def load_csv(path: str | os.PathLike, column: str, rate_unit: str, time_column: str | None = None,
+             time_unit: str = "s", **options: Any) -> PiecewiseBandwidth:
+    """Generic CSV with a header row; ``options`` as :func:`load_trace`."""
+    return load_trace(path, "csv", column=column, rate_unit=rate_unit, time_column=time_column,
+                      time_unit=time_unit, **options)
+
+
+def packet_counts(path: str | os.PathLike) -> np.ndarray:
+    """Per-ms packet counts of a Mahimahi trace (bin k covers [k, k+1) ms), cached."""
+    raw = _raw(Path(path), "mahimahi", None, None, "s", None, 1.0)
+    return raw.counts_per_ms
