@@ -196,3 +196,48 @@ def energy(inst: Instances, placements: Any, obj: Objective = LATENCY) -> np.nda
     """Device energy in joules (the energy parameters of ``obj``), (B, n) -> (B,)."""
     e = energy_coefficients(inst, obj)
     return evaluate(e, inst.graph, inst.data, placements)
+
+
+def coefficients_one(cycles: Any, p1: float, p2: float, b1: float, b2: float,
+                     b1_down: float | None = None, b2_down: float | None = None,
+                     p3: float = float("inf"), obj: Objective = LATENCY
+                     ) -> tuple[list[tuple[float, float, float]], tuple[float, float], tuple[float, float]]:
+    """The coefficients of :func:`coefficients` for ONE instance, in plain Python floats.
+
+    Same formulas as the vectorised path (and tested equal to it); it exists
+    because numpy's per-call overhead dominates a single small decision, which
+    the engine may time on the wall clock.
+
+    Returns:
+        ``unary`` (n tuples of 3 costs), ``up`` (hop 0, hop 1) and ``down`` (hop 0, hop 1) per-byte costs.
+    """
+    inf = float("inf")
+
+    def inv(x: float) -> float:
+        return 1.0 / x if x > 0 else inf
+
+    lw, ew = obj.latency_weight, obj.energy_weight
+    if not lw and not ew:
+        raise ValueError("the objective needs a non-zero latency_weight or energy_weight")
+    b1d = b1 if b1_down is None else b1_down
+    b2d = b2 if b2_down is None else b2_down
+    i1, i2, i3 = inv(p1), inv(p2), (0.0 if p3 == inf else inv(p3))
+    up0 = up1 = dn0 = dn1 = 0.0
+    ek = 0.0
+    if lw:
+        up0, up1, dn0, dn1 = lw * inv(b1), lw * inv(b2), lw * inv(b1d), lw * inv(b2d)
+    if ew:
+        ek = ew * obj.kappa * p1 * p1
+        if obj.tx_power_w:
+            up0 += ew * obj.tx_power_w * inv(b1)
+        if obj.rx_power_w:
+            dn0 += ew * obj.rx_power_w * inv(b1d)
+    unary = []
+    for c in (cycles.tolist() if hasattr(cycles, "tolist") else cycles):
+        if c == 0:
+            unary.append((0.0, 0.0, 0.0))
+        elif lw:
+            unary.append((lw * c * i1 + ek * c, lw * c * i2, lw * c * i3))
+        else:
+            unary.append((ek * c, 0.0, 0.0))
+    return unary, (up0, up1), (dn0, dn1)
