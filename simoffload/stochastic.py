@@ -1,0 +1,166 @@
+"""Stochastic bandwidth models, drawn up front as a :class:`PiecewiseBandwidth`.
+
+Each generator draws the whole sample path over ``[0, horizon_s]`` (at least)
+from the generator it is given, so every policy in a run that builds the link
+from the same stream sees the same bandwidth (common random numbers), and the
+engine treats it exactly like a replayed trace.
+
+After the generated stretch the path loops by default (``after="loop"``): a run
+that outlives the horizon keeps fluctuating with the same statistics, and
+``mean_rate()`` is the path's time average. ``after="hold"`` keeps the last value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.signal import lfilter
+
+from .bandwidth import PiecewiseBandwidth
+
+
+def _check_after(after: str) -> None:
+    if after not in ("loop", "hold"):
+        raise ValueError(f"after must be loop or hold, got {after!r}")
+
+
+def gauss_markov(
+    mean_Bps: float,
+    std_Bps: float,
+    *,
+    correlation: float | None = None,
+    tau_s: float | None = None,
+    step_s: float = 1.0,
+    horizon_s: float,
+    rng: np.random.Generator,
+    after: str = "loop",
+) -> PiecewiseBandwidth:
+    """Gauss-Markov (AR(1)) bandwidth around a mean, clipped at zero.
+
+    ``x[k+1] = mean + rho * (x[k] - mean) + sqrt(1 - rho^2) * std * e[k]`` with
+    ``e`` standard normal and ``x[0]`` drawn from the stationary law
+    ``N(mean, std^2)``, so the unclipped process is stationary from the start with
+    mean ``mean_Bps``, standard deviation ``std_Bps`` and lag-k correlation
+    ``rho^k``. Each value holds for ``step_s``. Values below zero become zero
+    (so with ``std`` comparable to ``mean`` the clipped mean is above ``mean``).
+
+    Args:
+        mean_Bps: stationary mean (bytes/s), >= 0.
+        std_Bps: stationary standard deviation (bytes/s), >= 0.
+        correlation: rho, the correlation between consecutive steps, in [0, 1).
+        tau_s: alternatively the correlation time (s): rho = exp(-step_s / tau_s).
+        step_s: sample spacing (s).
+        horizon_s: the path covers at least [0, horizon_s].
+        rng: the random stream (from :func:`simoffload.rng.rng_for`).
+        after: ``loop`` (default) or ``hold`` after the generated stretch.
+
+    Returns:
+        The sample path as a piecewise-constant model.
+    """
+    _check_after(after)
+    if not (mean_Bps >= 0 and math.isfinite(mean_Bps)):
+        raise ValueError(f"mean must be finite and >= 0, got {mean_Bps}")
+    if not (std_Bps >= 0 and math.isfinite(std_Bps)):
+        raise ValueError(f"std must be finite and >= 0, got {std_Bps}")
+    if not (step_s > 0 and math.isfinite(step_s)):
+        raise ValueError(f"step must be > 0, got {step_s}")
+    if (correlation is None) == (tau_s is None):
+        raise ValueError("give exactly one of correlation and tau_s")
+    if tau_s is not None:
+        if not tau_s > 0:
+            raise ValueError(f"tau_s must be > 0, got {tau_s}")
+        rho = math.exp(-step_s / tau_s)
+    else:
+        rho = float(correlation)
+        if not 0 <= rho < 1:
+            raise ValueError(f"correlation must be in [0, 1), got {rho}")
+    n = max(1, math.ceil(horizon_s / step_s))
+    e = rng.standard_normal(n)
+    x0 = e[0] * std_Bps  # stationary start
+    innov = e[1:] * (std_Bps * math.sqrt(1.0 - rho * rho))
+    # y[k] = rho * y[k-1] + innov[k], y[0] = x0 (deviations from the mean)
+    y = np.empty(n)
+    y[0] = x0
+    if n > 1:
+        y[1:] = lfilter([1.0], [1.0, -rho], innov, zi=[rho * x0])[0]
+    rates = np.maximum(mean_Bps + y, 0.0)
+    times = np.arange(n + 1) * step_s
+    return PiecewiseBandwidth(times, rates, after=after)
+
+
+def gilbert_elliott(
+    good_Bps: float,
+    bad_Bps: float,
+    *,
+    mean_good_s: float,
+    mean_bad_s: float,
+    step_s: float | None = None,
+    horizon_s: float,
+    rng: np.random.Generator,
+    after: str = "loop",
+) -> PiecewiseBandwidth:
+    """Gilbert-Elliott two-state bandwidth: a good and a bad state with their own rates.
+
+    Dwell times are exponential with means ``mean_good_s`` / ``mean_bad_s``
+    (a continuous-time Markov chain) when ``step_s`` is None; with ``step_s`` they
+    are geometric multiples of ``step_s`` with the same means (a discrete-time
+    chain that leaves a state with probability ``step_s / mean_s`` per step, so
+    each mean must be >= ``step_s``). The initial state is drawn from the
+    stationary law, P(good) = mean_good / (mean_good + mean_bad), and the first
+    dwell is a full one (memoryless, so this is stationary for the exponential case).
+
+    Args:
+        good_Bps: rate in the good state (bytes/s).
+        bad_Bps: rate in the bad state (bytes/s), may be 0 (an outage).
+        mean_good_s: mean time in the good state (s).
+        mean_bad_s: mean time in the bad state (s).
+        step_s: None for exponential dwells, else the time step of a discrete chain.
+        horizon_s: the path covers at least [0, horizon_s].
+        rng: the random stream.
+        after: ``loop`` (default) or ``hold`` after the generated stretch.
+
+    Returns:
+        The sample path as a piecewise-constant model.
+    """
+    _check_after(after)
+    for name, v in (("good", good_Bps), ("bad", bad_Bps)):
+        if not (v >= 0 and math.isfinite(v)):
+            raise ValueError(f"{name} rate must be finite and >= 0, got {v}")
+    for name, v in (("mean_good_s", mean_good_s), ("mean_bad_s", mean_bad_s)):
+        if not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"{name} must be > 0, got {v}")
+        if step_s is not None and v < step_s:
+            raise ValueError(f"{name} ({v}) must be >= step_s ({step_s})")
+    if step_s is not None and not step_s > 0:
+        raise ValueError(f"step_s must be > 0, got {step_s}")
+    horizon_s = max(float(horizon_s), step_s or 0.0, 1e-9)
+    p_good = mean_good_s / (mean_good_s + mean_bad_s)
+    good = bool(rng.random() < p_good)
+    means = np.array([mean_bad_s, mean_good_s])
+    dwells: list[np.ndarray] = []
+    states: list[np.ndarray] = []
+    total = 0.0
+    while total < horizon_s:
+        # enough alternating dwells for the remaining time in one batch (plus slack)
+        m = 2 * int(math.ceil((horizon_s - total) / (mean_good_s + mean_bad_s))) + 16
+        st = (np.arange(m) % 2 == 0) == good  # alternate, starting with the current state
+        mu = means[st.astype(int)]
+        if step_s is None:
+            d = rng.exponential(mu)
+        else:
+            d = rng.geometric(step_s / mu) * step_s
+        dwells.append(d)
+        states.append(st)
+        total += float(d.sum())
+        good = not bool(st[-1])
+    d = np.concatenate(dwells)
+    st = np.concatenate(states)
+    ends = np.cumsum(d)
+    k = int(np.searchsorted(ends, horizon_s, side="left")) + 1  # dwells needed to cover the horizon
+    times = np.concatenate([[0.0], ends[:k]])
+    rates = np.where(st[:k], good_Bps, bad_Bps).astype(float)
+    keep = np.diff(times) > 0  # a dwell too short to move the float clock carries no weight
+    if not keep.all():
+        times, rates = np.append(times[:-1][keep], times[-1]), rates[keep]
+    return PiecewiseBandwidth(times, rates, after=after)
