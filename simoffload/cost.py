@@ -204,9 +204,10 @@ def coefficients_one(cycles: Any, p1: float, p2: float, b1: float, b2: float,
                      ) -> tuple[list[tuple[float, float, float]], tuple[float, float], tuple[float, float]]:
     """The coefficients of :func:`coefficients` for ONE instance, in plain Python floats.
 
-    Same formulas as the vectorised path (and tested equal to it); it exists
-    because numpy's per-call overhead dominates a single small decision, which
-    the engine may time on the wall clock.
+    Same formulas, evaluated in the same order as the vectorised path, so the
+    values are bit-for-bit equal (tested); it exists because numpy's per-call
+    overhead dominates a single small decision, which the engine may time on
+    the wall clock.
 
     Returns:
         ``unary`` (n tuples of 3 costs), ``up`` (hop 0, hop 1) and ``down`` (hop 0, hop 1) per-byte costs.
@@ -219,25 +220,31 @@ def coefficients_one(cycles: Any, p1: float, p2: float, b1: float, b2: float,
     lw, ew = obj.latency_weight, obj.energy_weight
     if not lw and not ew:
         raise ValueError("the objective needs a non-zero latency_weight or energy_weight")
+    cyc = cycles.tolist() if hasattr(cycles, "tolist") else list(cycles)
     b1d = b1 if b1_down is None else b1_down
     b2d = b2 if b2_down is None else b2_down
-    i1, i2, i3 = inv(p1), inv(p2), (0.0 if p3 == inf else inv(p3))
-    up0 = up1 = dn0 = dn1 = 0.0
-    ek = 0.0
+    unary: list[tuple[float, float, float]] = []
+    up = [0.0, 0.0]
+    down = [0.0, 0.0]
     if lw:
-        up0, up1, dn0, dn1 = lw * inv(b1), lw * inv(b2), lw * inv(b1d), lw * inv(b2d)
+        i1, i2 = inv(p1), inv(p2)
+        i3 = None if p3 == inf else inv(p3)
+        for c in cyc:
+            if c == 0:
+                unary.append((0.0, 0.0, 0.0))
+            else:
+                unary.append((lw * (c * i1), lw * (c * i2), 0.0 if i3 is None else lw * (c * i3)))
+        up = [lw * inv(b1), lw * inv(b2)]
+        down = [lw * inv(b1d), lw * inv(b2d)]
     if ew:
-        ek = ew * obj.kappa * p1 * p1
-        if obj.tx_power_w:
-            up0 += ew * obj.tx_power_w * inv(b1)
-        if obj.rx_power_w:
-            dn0 += ew * obj.rx_power_w * inv(b1d)
-    unary = []
-    for c in (cycles.tolist() if hasattr(cycles, "tolist") else cycles):
-        if c == 0:
-            unary.append((0.0, 0.0, 0.0))
-        elif lw:
-            unary.append((lw * c * i1 + ek * c, lw * c * i2, lw * c * i3))
+        k = obj.kappa * (p1 * p1)
+        e = [ew * (k * c) for c in cyc]
+        if lw:
+            unary = [(u0 + x, u1 + 0.0, u2 + 0.0) for (u0, u1, u2), x in zip(unary, e)]
         else:
-            unary.append((ek * c, 0.0, 0.0))
-    return unary, (up0, up1), (dn0, dn1)
+            unary = [(x, 0.0, 0.0) for x in e]
+        eu = ew * (obj.tx_power_w * inv(b1)) if obj.tx_power_w else 0.0
+        ed = ew * (obj.rx_power_w * inv(b1d)) if obj.rx_power_w else 0.0
+        up = [up[0] + eu, up[1] + 0.0]
+        down = [down[0] + ed, down[1] + 0.0]
+    return unary, (up[0], up[1]), (down[0], down[1])

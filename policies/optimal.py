@@ -1,0 +1,142 @@
+"""Exact policies: the true optimum (fast) and the paper's exhaustive search.
+
+* ``optimal`` (:class:`OptimalPolicy`): the exact argmin of the objective by
+  the fastest exact method for the task's shape: dynamic programming over the
+  3-place trellis for chains, an s-t minimum cut for DAGs
+  (:func:`simoffload.solvers.solve`).
+* ``exhaustive`` (:class:`ExhaustivePolicy`): scores all 3^n placements, as the
+  paper's "Optimal" does, so its Table 1 decision time can be reproduced.
+
+Both return an optimal placement; among equal-cost optima they may differ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simoffload.cost import LATENCY, Objective, coefficients, coefficients_one
+from simoffload.policy import Observation, Policy
+from simoffload.solvers import (
+    MAX_EXHAUSTIVE_N,
+    _mincut_one,
+    exhaustive,
+    mincut_graph_size,
+    solve,
+)
+from simoffload.task import Instances, TaskGraph
+
+from .greedy import hop_rows
+
+
+def chain_dp_one(unary: list, up: tuple[float, float], down: tuple[float, float], data: list) -> list[int]:
+    """The chain DP of :func:`simoffload.solvers.chain_dp` for one instance in plain Python.
+
+    Same recursion, tie-breaks and order of floating-point operations as the
+    vectorised version, so both return the same placement.
+    """
+    H = hop_rows(up, down)
+    H0, H1, H2 = H
+    n = len(unary)
+    d = data[0]
+    u = unary[0]
+    if d > 0:
+        c0, c1, c2 = 0.0 + u[0], d * H0[1] + u[1], d * H0[2] + u[2]
+    else:
+        c0, c1, c2 = 0.0 + u[0], 0.0 + u[1], 0.0 + u[2]
+    back = []
+    for t in range(1, n):
+        d = data[t]
+        u = unary[t]
+        if d > 0:
+            # to device
+            a, b, c = c0, c1 + d * H1[0], c2 + d * H2[0]
+            if b < a:
+                f0, n0 = (2, c) if c < b else (1, b)
+            else:
+                f0, n0 = (2, c) if c < a else (0, a)
+            a, b, c = c0 + d * H0[1], c1, c2 + d * H2[1]
+            if b < a:
+                f1, n1 = (2, c) if c < b else (1, b)
+            else:
+                f1, n1 = (2, c) if c < a else (0, a)
+            a, b, c = c0 + d * H0[2], c1 + d * H1[2], c2
+            if b < a:
+                f2, n2 = (2, c) if c < b else (1, b)
+            else:
+                f2, n2 = (2, c) if c < a else (0, a)
+        else:
+            if c1 < c0:
+                f, best = (2, c2) if c2 < c1 else (1, c1)
+            else:
+                f, best = (2, c2) if c2 < c0 else (0, c0)
+            f0 = f1 = f2 = f
+            n0 = n1 = n2 = best
+        back.append((f0, f1, f2))
+        c0, c1, c2 = n0 + u[0], n1 + u[1], n2 + u[2]
+    d = data[n]
+    if d > 0:
+        c1 = c1 + d * H1[0]
+        c2 = c2 + d * H2[0]
+    if c1 < c0:
+        last = 2 if c2 < c1 else 1
+    else:
+        last = 2 if c2 < c0 else 0
+    place = [0] * n
+    place[n - 1] = last
+    for t in range(n - 1, 0, -1):
+        last = back[t - 1][last]
+        place[t - 1] = last
+    return place
+
+
+class OptimalPolicy(Policy):
+    """The exact optimum of the observed objective: chain DP or DAG min cut."""
+
+    name = "optimal"
+
+    def __init__(self) -> None:
+        pass
+
+    def decide(self, obs: Observation) -> np.ndarray:
+        unary, up, down = coefficients_one(obs.cycles, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps,
+                                           obs.b1_down_Bps, obs.b2_down_Bps, obs.p3_hz, obs.objective)
+        if obs.graph.is_chain:
+            return np.array(chain_dp_one(unary, up, down, obs.data.tolist()), dtype=np.int64)
+        return np.array(_mincut_one(unary, up, down, obs.graph, obs.data.tolist()), dtype=np.int64)
+
+    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray:
+        return solve(coefficients(inst, objective), inst.graph, inst.data)[0]
+
+    def decision_ops(self, graph: TaskGraph) -> float:
+        """Chains: 3n execution terms + 9 transfer terms per inner data edge + 3 each for input/output.
+
+        DAGs: V * E for the min-cut network of V nodes and E arcs (one
+        breadth-first search over E arcs per augmenting path, and on these
+        layered networks the number of augmenting paths stays below V).
+        """
+        if graph.is_chain:
+            return float(3 * graph.n + 9 * (graph.n - 1) + 6)
+        V, E = mincut_graph_size(graph)
+        return float(V * E)
+
+
+class ExhaustivePolicy(Policy):
+    """The paper's "Optimal": score every one of the 3^n placements, keep the cheapest.
+
+    Refuses tasks of more than ``MAX_EXHAUSTIVE_N`` subtasks.
+    """
+
+    name = "exhaustive"
+
+    def __init__(self) -> None:
+        pass
+
+    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray:
+        if inst.graph.n > MAX_EXHAUSTIVE_N:
+            raise ValueError(f"exhaustive search over 3^{inst.graph.n} placements refused "
+                             f"(limit n <= {MAX_EXHAUSTIVE_N}); use the 'optimal' policy")
+        return exhaustive(coefficients(inst, objective), inst.graph, inst.data)[0]
+
+    def decision_ops(self, graph: TaskGraph) -> float:
+        """3^n placements x (n execution terms + m transfer terms)."""
+        return float(3 ** graph.n * (graph.n + graph.m))
