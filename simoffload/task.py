@@ -241,7 +241,8 @@ class Dist:
 
     Accepted forms: a number or quantity string (constant), ``{constant: v}``,
     ``{uniform: [low, high]}``, ``{normal: {mean: m, std: s}}`` (clipped at 0,
-    since every quantity here is non-negative), ``{choice: [v1, v2, ...]}``.
+    since every quantity here is non-negative), ``{exponential: {mean: m}}``,
+    ``{choice: [v1, v2, ...]}``.
     """
 
     def __init__(self, spec: Any, kind: str):
@@ -270,13 +271,20 @@ class Dist:
             if std < 0:
                 raise ValueError(f"normal needs std >= 0, got {arg['std']}")
             self.form, self.args = "normal", (mean, std)
+        elif form == "exponential":
+            if not isinstance(arg, Mapping) or set(arg) != {"mean"}:
+                raise ValueError("exponential needs {mean: ...}")
+            mean = q(arg["mean"])
+            if mean <= 0:
+                raise ValueError(f"exponential needs mean > 0, got {arg['mean']}")
+            self.form, self.args = "exponential", (mean,)
         elif form == "choice":
             if not isinstance(arg, (list, tuple)) or not arg:
                 raise ValueError("choice needs a non-empty list")
             self.form, self.args = "choice", tuple(q(v) for v in arg)
         else:
-            raise ValueError(f"unknown distribution {form!r} (expected constant, uniform, normal, choice)")
-        lo = {"constant": self.args[0], "uniform": self.args[0], "normal": 0.0,
+            raise ValueError(f"unknown distribution {form!r} (expected constant, uniform, normal, exponential, choice)")
+        lo = {"constant": self.args[0], "uniform": self.args[0], "normal": 0.0, "exponential": 0.0,
               "choice": min(self.args)}[self.form]
         if lo < 0:
             raise ValueError(f"values must be non-negative, got {spec!r}")
@@ -288,6 +296,8 @@ class Dist:
             return rng.uniform(self.args[0], self.args[1], size)
         if self.form == "normal":
             return np.maximum(rng.normal(self.args[0], self.args[1], size), 0.0)
+        if self.form == "exponential":
+            return rng.exponential(self.args[0], size)
         return rng.choice(np.asarray(self.args), size)
 
     def mean(self) -> float:
@@ -295,8 +305,8 @@ class Dist:
             return self.args[0]
         if self.form == "uniform":
             return 0.5 * (self.args[0] + self.args[1])
-        if self.form == "normal":
-            return self.args[0]  # before clipping
+        if self.form in ("normal", "exponential"):
+            return self.args[0]  # normal: before clipping at 0
         return float(np.mean(self.args))
 
     def __repr__(self) -> str:

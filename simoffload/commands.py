@@ -1,0 +1,106 @@
+"""CLI subcommands ``validate``, ``run`` and ``policies``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .errors import UserError
+
+
+def format_summary(summary) -> str:  # noqa: ANN001 - a DataFrame
+    """The per-policy summary as a fixed-width text table."""
+    cols = [
+        ("policy", "policy", "{}"),
+        ("completed", "done", "{:d}"),
+        ("unfinished", "unfin", "{:d}"),
+        ("mean_latency_s", "mean s", "{:.4g}"),
+        ("p50_latency_s", "p50 s", "{:.4g}"),
+        ("p95_latency_s", "p95 s", "{:.4g}"),
+        ("p99_latency_s", "p99 s", "{:.4g}"),
+        ("mean_decision_s", "decide s", "{:.3g}"),
+        ("mean_energy_j", "energy J", "{:.4g}"),
+        ("mean_latency_norm", "lat/best", "{:.3f}"),
+        ("mean_energy_norm", "E/best", "{:.3f}"),
+    ]
+    rows = [[h for _, h, _ in cols]]
+    for _, r in summary.iterrows():
+        row = []
+        for key, _, fmt in cols:
+            v = r[key]
+            try:
+                row.append(fmt.format(int(v) if fmt == "{:d}" else v))
+            except (ValueError, TypeError):
+                row.append("nan")
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_scenario
+
+    sc = load_scenario(args.file)
+    print(f"{args.file}: ok ({sc.name}: {sc.devices.count} device(s), "
+          f"{len(sc.policies)} policies: {', '.join(p.display for p in sc.policies)})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_scenario, scenario_to_yaml
+    from .results import tables_from, write_results
+    from .scenario import run_scenario
+
+    sc = load_scenario(args.file)
+    if args.seed is not None:
+        if args.seed < 0:
+            raise UserError(f"--seed must be >= 0, got {args.seed}")
+        sc.seed = args.seed
+    fmt = args.format or sc.output.format
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory")
+    result = run_scenario(sc, progress=not args.no_progress)
+    res = tables_from(result)
+    write_results(res, out, fmt, scenario_to_yaml(sc))
+    n = len(result.world.system.tasks)
+    print(f"{sc.name}: seed {sc.seed}, {n} tasks x {len(result.runs)} policies; latency over completed tasks")
+    print(format_summary(res.summary))
+    print(f"results: {out}/ (tasks, subtasks, links, summary as {fmt}; scenario.yaml)")
+    if not args.no_plots:
+        try:
+            from .plots import plot_run
+        except ModuleNotFoundError:
+            pass
+        else:
+            for p in plot_run(res, out):
+                print(f"plot: {p}")
+    return 0
+
+
+def cmd_policies(args: argparse.Namespace) -> int:
+    from .registry import registered
+
+    for name, entry in sorted(registered().items()):
+        print(f"{name:14s} {entry}")
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="check a scenario file")
+    p.add_argument("file", help="scenario YAML")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("run", help="run every policy of a scenario on the same workload and bandwidth")
+    p.add_argument("file", help="scenario YAML")
+    p.add_argument("--out", required=True, help="result directory")
+    p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    p.add_argument("--format", choices=("parquet", "csv"), default=None, help="table format (default: the scenario's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true", help="do not draw plots")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("policies", help="list the policies that can be named in a scenario")
+    p.set_defaults(func=cmd_policies)

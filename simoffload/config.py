@@ -1,0 +1,361 @@
+"""Scenario files: YAML validated on load (pydantic), friendly units, clear errors.
+
+``load_scenario(path)`` parses with ``yaml.safe_load`` semantics (no Python
+object construction), validates every field with defaults, and raises
+:class:`~simoffload.errors.UserError` with one line naming ``file:line``, the
+field's dotted path and the bad value. Units are converted here, once:
+``"2 MB/s"``, ``"1.5 GHz"``, ``"10 MB"``, ``"500 ms"`` become SI numbers.
+
+The full format is documented in ``docs/scenarios.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import UserError
+from .task import Dist, PAPER_DISTRIBUTIONS
+from .units import UnitError, parse_quantity
+
+
+def _q(kind: str, allow_inf: bool = False) -> BeforeValidator:
+    def conv(v: Any) -> float:
+        if v is None:
+            raise ValueError("a value is required")
+        try:
+            x = parse_quantity(v, kind)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+        if math.isnan(x) or (math.isinf(x) and not allow_inf):
+            raise ValueError(f"must be finite, got {v!r}")
+        return x
+
+    return BeforeValidator(conv)
+
+
+Seconds = Annotated[float, _q("s")]
+Bytes = Annotated[float, _q("bytes")]
+Hz = Annotated[float, _q("hz")]
+HzOrInf = Annotated[float, _q("hz", allow_inf=True)]
+PerSecond = Annotated[float, _q("per_s")]
+Watts = Annotated[float, _q("w")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+def _dist(kind: str) -> BeforeValidator:
+    def conv(v: Any) -> Any:
+        try:
+            Dist(v, kind)
+        except (ValueError, UnitError) as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    return BeforeValidator(conv)
+
+
+class PoissonArrivals(_Strict):
+    rate: PerSecond = Field(gt=0, description="mean arrivals per second per device")
+
+
+class PeriodicArrivals(_Strict):
+    interval: Seconds = Field(gt=0, description="time between arrivals")
+    offset: Seconds = Field(default=0.0, ge=0, description="time of the first arrival")
+
+
+class Arrivals(_Strict):
+    """Exactly one of poisson, periodic, times."""
+
+    poisson: PoissonArrivals | None = None
+    periodic: PeriodicArrivals | None = None
+    times: list[Annotated[float, _q("s")]] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "Arrivals":
+        given = [k for k in ("poisson", "periodic", "times") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of poisson, periodic, times (got {given or 'none'})")
+        if self.times is not None:
+            if any(t < 0 for t in self.times):
+                raise ValueError("arrival times must be non-negative")
+            if any(b < a for a, b in zip(self.times, self.times[1:])):
+                raise ValueError("arrival times must be non-decreasing")
+        return self
+
+
+class TaskConfig(_Strict):
+    subtasks: int = Field(default=6, ge=1, le=64, description="chain length (ignored when edges is given)")
+    edges: list[tuple[int, int]] | None = Field(default=None, description="DAG edges between subtasks 0..subtasks-1")
+    distribution: Any = Field(default="paper-5.1", description="paper-5.1, paper-5.2 or {cycles: DIST, bytes: DIST}")
+
+    @field_validator("distribution", mode="before")
+    @classmethod
+    def _check_dist(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v not in PAPER_DISTRIBUTIONS:
+                raise ValueError(f"unknown distribution {v!r} (expected {', '.join(sorted(PAPER_DISTRIBUTIONS))} or a mapping)")
+            return v
+        if not isinstance(v, dict):
+            raise ValueError("expected a distribution name or a mapping with cycles and bytes")
+        extra = set(v) - {"cycles", "bytes"}
+        if extra or set(v) != {"cycles", "bytes"}:
+            raise ValueError(f"a task distribution mapping has exactly the keys cycles and bytes (got {sorted(v)})")
+        for key, kind in (("cycles", "cycles"), ("bytes", "bytes")):
+            try:
+                Dist(v[key], kind)
+            except (ValueError, UnitError) as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _check_edges(self) -> "TaskConfig":
+        if self.edges is not None:
+            for u, w in self.edges:
+                if not (0 <= u < self.subtasks and 0 <= w < self.subtasks) or u == w:
+                    raise ValueError(f"edge ({u}, {w}) must join two different subtasks in 0..{self.subtasks - 1}")
+        return self
+
+    def dists(self) -> tuple[Dist, Dist]:
+        spec = PAPER_DISTRIBUTIONS[self.distribution] if isinstance(self.distribution, str) else self.distribution
+        return Dist(spec["cycles"], "cycles"), Dist(spec["bytes"], "bytes")
+
+
+class DevicesConfig(_Strict):
+    count: int = Field(default=1, ge=1, le=100_000)
+    cpu: Annotated[Any, _dist("hz")] = Field(default="1 GHz", description="device CPU speed (a value or a distribution, drawn once per device)")
+    arrivals: Arrivals = Field(default_factory=lambda: Arrivals(periodic=PeriodicArrivals(interval=60.0)))
+    max_tasks: int | None = Field(default=None, ge=1, description="tasks per device at most")
+
+
+class EdgeConfig(_Strict):
+    cores: int = Field(default=1, ge=1, le=4096)
+    cpu: Hz = Field(default=2.5e9, gt=0, description="speed of one edge core")
+
+
+class CloudConfig(_Strict):
+    cpu: HzOrInf = Field(default=math.inf, gt=0, description="cloud speed; inf = zero execution time (the paper)")
+
+
+def _bw(v: Any) -> Any:
+    from .channels import parse_bandwidth_spec
+
+    try:
+        return parse_bandwidth_spec(v)
+    except UserError:
+        raise
+    except (ValueError, UnitError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+Bandwidth = Annotated[Any, BeforeValidator(_bw)]
+
+
+class HopConfig(_Strict):
+    up: Bandwidth = Field(description="uplink capacity (device->edge, or edge->cloud)")
+    down: Bandwidth | None = Field(default=None, description="downlink capacity; default: the same model as up")
+
+
+class NetworkConfig(_Strict):
+    sharing: Literal["fair", "fifo"] = "fair"
+    shared_cell: bool = Field(default=False, description="all devices share one wireless cell")
+    wireless: HopConfig = Field(default_factory=lambda: HopConfig(up=_bw("1 MB/s")))
+    wan: HopConfig = Field(default_factory=lambda: HopConfig(up=_bw("2 MB/s")))
+
+
+def _est(v: Any) -> Any:
+    from .channels import parse_estimator_spec
+
+    try:
+        return parse_estimator_spec(v)
+    except (ValueError, UnitError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+class DecisionConfig(_Strict):
+    time: Literal["modelled", "measured"] = "modelled"
+    cycles_per_op: float = Field(default=1.0, ge=0)
+    on_edge_cpu: bool = True
+    request: Bytes = Field(default=0.0, ge=0)
+    reply: Bytes = Field(default=0.0, ge=0)
+    estimator: Annotated[Any, BeforeValidator(_est)] = Field(default="oracle")
+
+    @field_validator("estimator", mode="after")
+    @classmethod
+    def _default_est(cls, v: Any) -> Any:
+        return _est(v) if isinstance(v, str) else v
+
+
+class ObjectiveConfig(_Strict):
+    latency_weight: float = Field(default=1.0, ge=0)
+    energy_weight: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> "ObjectiveConfig":
+        if self.latency_weight == 0 and self.energy_weight == 0:
+            raise ValueError("latency_weight and energy_weight cannot both be 0")
+        return self
+
+
+class EnergyConfig(_Strict):
+    kappa: float = Field(default=1e-27, ge=0, description="J per cycle per Hz^2")
+    tx_power: Watts = Field(default=0.5, ge=0)
+    rx_power: Watts = Field(default=0.5, ge=0)
+
+
+class PolicyConfig(_Strict):
+    name: str
+    label: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+def _policy(v: Any) -> Any:
+    return {"name": v} if isinstance(v, str) else v
+
+
+class RecordConfig(_Strict):
+    subtasks: bool = True
+    links: bool = True
+    queues: bool = True
+
+
+class OutputConfig(_Strict):
+    format: Literal["parquet", "csv"] = "parquet"
+    record: RecordConfig = Field(default_factory=RecordConfig)
+
+
+class ExecutionConfig(_Strict):
+    dag: Literal["parallel", "serial"] = "parallel"
+
+
+class Scenario(_Strict):
+    """A whole scenario file (see docs/scenarios.md)."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = Field(default=0, ge=0)
+    horizon: Seconds = Field(default=3600.0, gt=0, description="simulated time; unfinished work is reported")
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    devices: DevicesConfig = Field(default_factory=DevicesConfig)
+    edge: EdgeConfig = Field(default_factory=EdgeConfig)
+    cloud: CloudConfig = Field(default_factory=CloudConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    decision: DecisionConfig = Field(default_factory=DecisionConfig)
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    policies: list[Annotated[PolicyConfig, BeforeValidator(_policy)]] = Field(
+        default_factory=lambda: [PolicyConfig(name=n) for n in ("local", "edge", "cloud", "random")], min_length=1)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    sweep: dict[str, Any] | None = Field(default=None, description="parameter sweep (see docs/sweeps.md)")
+
+    # where the file lives, for relative trace paths (not a YAML field)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _check_policies(self) -> "Scenario":
+        from .registry import PolicyNotFound, resolve
+
+        labels = [p.display for p in self.policies]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"policies: duplicate label(s) {dup}; give each a distinct 'label'")
+        for i, p in enumerate(self.policies):
+            try:
+                resolve(p.name)
+            except PolicyNotFound as exc:
+                raise ValueError(f"policies.{i}: {exc}") from None
+        return self
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
+    """Line (1-based) of the YAML node at a pydantic error location, as deep as it exists."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                    nxt, line = v, k.start_mark.line + 1
+                    break
+            if nxt is None:
+                break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _format_error(err: dict, root: yaml.Node | None, path: str) -> str:
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x.startswith("function-"))))
+    field = ".".join(str(x) for x in loc) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    line = _line_of(root, loc)
+    where = f"{path}:{line}" if line else path
+    if err["type"] == "extra_forbidden":
+        return f"{where}: {field}: unknown field"
+    if err["type"] == "missing":
+        return f"{where}: {field}: required field is missing"
+    bad = err.get("input")
+    shown = "" if isinstance(bad, (dict, list)) or bad is None else f" (got {bad!r})"
+    return f"{where}: {field}: {msg}{shown}"
+
+
+def parse_scenario(data: Any, path: str = "<scenario>", root: yaml.Node | None = None,
+                   base_dir: Path | None = None) -> Scenario:
+    """Validate an already-parsed mapping; errors raise UserError."""
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise UserError(f"{path}: a scenario must be a YAML mapping of fields, but the file is {kind}")
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(_format_error(exc.errors()[0], root, path)) from None
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    sc.base_dir = base_dir or Path(".")
+    return sc
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{p}: no such scenario file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{p}: cannot read ({exc})") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        what = (exc.problem or exc.context or "invalid YAML").strip()
+        raise UserError(f"{p}{line}: YAML error: {what}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{p}: YAML error: {exc}") from None
+    return parse_scenario(data, str(p), root, p.resolve().parent)
+
+
+def scenario_to_yaml(sc: Scenario) -> str:
+    """The effective scenario (defaults filled in) as YAML, for saving next to results."""
+    data = sc.model_dump(mode="json", exclude={"base_dir"})
+    return yaml.safe_dump(data, sort_keys=False)

@@ -1,0 +1,603 @@
+"""The discrete-event engine (SimPy): devices, the edge server, the cloud and their links.
+
+Model objects here are built on an ``env`` passed in and know nothing about
+concrete policies; :mod:`simoffload.scenario` wires them from a scenario.
+
+Semantics (DESIGN.md section 4):
+
+* Each device has a one-core FIFO CPU and a wireless uplink/downlink to the
+  edge (or all devices share one cell). The edge has a k-core FIFO CPU shared
+  by all devices and one WAN uplink/downlink to the cloud. The cloud runs
+  subtasks at ``p3`` Hz, or in zero time when ``p3`` is infinite, with
+  unbounded parallelism.
+* A transfer of d bytes is one flow on a :class:`Link`. Its completion is one
+  scheduled event computed from the bandwidth model's cumulative capacity, and
+  is re-planned only when a flow joins or leaves the link (fair sharing: every
+  flow gets ``1/k`` of the capacity; FIFO: the head flow gets all of it).
+  Bandwidth steps need no events because under both disciplines all flows'
+  progress is a fixed fraction of the cumulative capacity.
+* Data between places crosses the hops between them (device-edge-cloud lie on
+  a line), store-and-forward at the edge.
+* Deciding: the request (``request_bytes``) goes up the wireless link, waits
+  for an edge core, the policy observes and decides, the decision time is held
+  on that core (``modelled``: declared ops x ``cycles_per_op`` / p2;
+  ``measured``: the wall clock of the call), then the reply
+  (``reply_bytes``) comes down. Execution starts after that.
+* Chains run subtask by subtask; DAG subtasks start when all their inputs have
+  arrived, independent branches concurrently (``dag_execution="parallel"``),
+  or one at a time in index order (``"serial"``, the paper's closed form).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time as _time
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, Iterator, Protocol
+
+import numpy as np
+import simpy
+
+from .bandwidth import BandwidthModel
+from .cost import LATENCY, Objective
+from .policy import Observation, Policy, check_placement
+from .task import TaskGraph
+
+log = logging.getLogger(__name__)
+
+DEVICE, EDGE, CLOUD = 0, 1, 2
+
+
+class Estimator(Protocol):
+    """What the policy is told a link's bandwidth is, at time ``t``."""
+
+    def estimate(self, model: BandwidthModel, t: float) -> float: ...
+
+
+class OracleEstimator:
+    """The true current capacity (an upper bound on what a real device can know)."""
+
+    name = "oracle"
+
+    def estimate(self, model: BandwidthModel, t: float) -> float:
+        return model.rate(t)
+
+
+# ----------------------------------------------------------------------------- resources
+
+
+class Cpu:
+    """A CPU with ``cores`` identical cores of ``speed_hz`` and one FIFO queue.
+
+    ``run(seconds)`` returns an event that fires when the job has finished. A job
+    that finds a free core costs exactly one scheduled event.
+    """
+
+    def __init__(self, env: simpy.Environment, name: str, cores: int, speed_hz: float,
+                 on_queue: Callable[[str, float, int, int], None] | None = None):
+        if cores < 1:
+            raise ValueError(f"{name}: cores must be >= 1")
+        if not speed_hz > 0:
+            raise ValueError(f"{name}: speed must be > 0 Hz")
+        self.env, self.name, self.cores, self.speed_hz = env, name, cores, speed_hz
+        self.free = cores
+        self.queue: deque = deque()
+        self.on_queue = on_queue
+
+    @property
+    def busy(self) -> int:
+        return self.cores - self.free
+
+    def run(self, seconds: float) -> simpy.Event:
+        """Occupy one core for ``seconds`` after any queued jobs; the event fires at the end.
+
+        The event's ``start_s`` attribute is the time the job got its core.
+        """
+        env = self.env
+        if self.free > 0:
+            self.free -= 1
+            ev = env.timeout(seconds)
+            ev.start_s = env.now
+            ev.callbacks.append(self._release)
+            self._notify()
+            return ev
+        ev = env.event()
+        self.queue.append((ev, seconds))
+        self._notify()
+        return ev
+
+    def _release(self, _: Any = None) -> None:
+        if self.queue:
+            ev, seconds = self.queue.popleft()
+            ev.start_s = self.env.now
+            if seconds is None:
+                ev.succeed()  # an acquire(): the core passes straight to the waiter
+            else:
+                t = self.env.timeout(seconds)
+                t.callbacks.append(partial(self._finish_queued, ev))
+        else:
+            self.free += 1
+        self._notify()
+
+    def _finish_queued(self, ev: simpy.Event, _: Any) -> None:
+        self._release()
+        ev.succeed()
+
+    def acquire(self) -> simpy.Event | None:
+        """Take a core (for work of unknown length); ``None`` if one was free at once."""
+        if self.free > 0:
+            self.free -= 1
+            self._notify()
+            return None
+        ev = self.env.event()
+        self.queue.append((ev, None))
+        self._notify()
+        return ev
+
+    def release_acquired(self) -> None:
+        """Give back a core taken with :meth:`acquire`."""
+        self._release()
+
+    def _notify(self) -> None:
+        if self.on_queue is not None:
+            self.on_queue(self.name, self.env.now, len(self.queue), self.cores - self.free)
+
+    def __repr__(self) -> str:
+        return f"Cpu({self.name}: {self.busy}/{self.cores} cores busy, {len(self.queue)} queued, {self.speed_hz:g} Hz)"
+
+
+
+
+@dataclass
+class _Flow:
+    nbytes: float
+    remaining: float
+    event: simpy.Event
+    start_s: float
+    task_id: int
+
+
+class Link:
+    """A link whose capacity follows a :class:`BandwidthModel`, shared by concurrent flows.
+
+    Args:
+        env: the simulation environment.
+        name: for records.
+        model: capacity over time (bytes/s).
+        sharing: ``"fair"`` (processor sharing) or ``"fifo"``.
+        on_transfer: sink called with (link, start_s, end_s, nbytes, task_id) per finished transfer.
+        on_flows: sink called with (link, t, active flows) when the number of flows changes.
+    """
+
+    def __init__(self, env: simpy.Environment, name: str, model: BandwidthModel, sharing: str = "fair",
+                 on_transfer: Callable[..., None] | None = None, on_flows: Callable[..., None] | None = None):
+        if sharing not in ("fair", "fifo"):
+            raise ValueError(f"sharing must be fair or fifo, got {sharing!r}")
+        self.env, self.name, self.model, self.sharing = env, name, model, sharing
+        self.flows: list[_Flow] = []
+        self._c_last = 0.0
+        self._version = 0
+        self.on_transfer, self.on_flows = on_transfer, on_flows
+
+    def transfer(self, nbytes: float, task_id: int = -1) -> simpy.Event:
+        """Start sending ``nbytes`` (> 0); the returned event fires when the last byte arrives."""
+        now = self.env.now
+        self._advance(now)
+        ev = self.env.event()
+        self.flows.append(_Flow(nbytes, nbytes, ev, now, task_id))
+        if self.on_flows is not None:
+            self.on_flows(self.name, now, len(self.flows))
+        self._replan(now)
+        return ev
+
+    def _advance(self, now: float) -> None:
+        c = self.model.cumulative(now)
+        delta = c - self._c_last
+        self._c_last = c
+        if not self.flows or delta <= 0:
+            return
+        if self.sharing == "fair":
+            share = delta / len(self.flows)
+            for f in self.flows:
+                f.remaining -= share
+        else:
+            self.flows[0].remaining -= delta
+
+    def _replan(self, now: float) -> None:
+        self._version += 1
+        if not self.flows:
+            return
+        if self.sharing == "fair":
+            need = min(f.remaining for f in self.flows) * len(self.flows)
+        else:
+            need = self.flows[0].remaining
+        t1 = self.model.time_at(self._c_last + max(need, 0.0))
+        if math.isinf(t1):
+            return  # the link never delivers that much: the flows stay unfinished
+        timer = self.env.timeout(max(t1 - now, 0.0))
+        timer.callbacks.append(partial(self._fire, self._version))
+
+    def _fire(self, version: int, _: Any) -> None:
+        if version != self._version:
+            return  # superseded by a later re-plan
+        now = self.env.now
+        self._advance(now)
+        if self.sharing == "fair":
+            rmin = min(f.remaining for f in self.flows)
+            done = [f for f in self.flows if f.remaining <= max(rmin, 1e-9 * f.nbytes)]
+        else:
+            done = [self.flows[0]]
+        for f in done:
+            self.flows.remove(f)
+        if self.on_flows is not None:
+            self.on_flows(self.name, now, len(self.flows))
+        self._replan(now)
+        for f in done:
+            if self.on_transfer is not None:
+                self.on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
+            f.event.succeed()
+
+    def __repr__(self) -> str:
+        return f"Link({self.name}: {len(self.flows)} flows, {self.sharing}, {self.model!r})"
+
+
+# ----------------------------------------------------------------------------- setup
+
+
+@dataclass
+class TaskSpec:
+    """One task of the workload: who, when, and its sizes."""
+
+    task_id: int
+    device: int
+    arrival_s: float
+    cycles: np.ndarray  # (n,)
+    data: np.ndarray  # (m,)
+
+
+@dataclass
+class DeviceSpec:
+    cpu_hz: float
+    up: BandwidthModel
+    down: BandwidthModel
+
+
+@dataclass
+class SystemSpec:
+    """Everything the engine needs for one run, already in SI units and built models.
+
+    Attributes:
+        graph: the task structure shared by the workload.
+        tasks: the workload, sorted by arrival.
+        devices: per device: CPU speed and wireless up/down bandwidth models.
+        shared_cell: if True, all devices share the wireless links of device 0.
+        edge_cores, edge_hz: the edge CPU.
+        cloud_hz: cloud speed (inf = zero execution time).
+        wan_up, wan_down: edge<->cloud bandwidth models.
+        sharing: "fair" or "fifo" on every link.
+        horizon_s: simulation end; unfinished work is reported as such.
+        decision_time: "modelled" or "measured".
+        cycles_per_op: edge cycles per declared policy operation (modelled time).
+        decision_on_edge_cpu: decisions queue for an edge core (else a dedicated controller).
+        request_bytes, reply_bytes: decision request/reply sizes on the wireless link.
+        estimator: what the policy is told about bandwidth.
+        objective: passed to the policy in every observation.
+        dag_execution: "parallel" or "serial".
+        record_subtasks, record_links, record_queues: which records to keep.
+    """
+
+    graph: TaskGraph
+    tasks: list[TaskSpec]
+    devices: list[DeviceSpec]
+    edge_cores: int = 1
+    edge_hz: float = 2.5e9
+    cloud_hz: float = math.inf
+    wan_up: BandwidthModel | None = None
+    wan_down: BandwidthModel | None = None
+    shared_cell: bool = False
+    sharing: str = "fair"
+    horizon_s: float = 3600.0
+    decision_time: str = "modelled"
+    cycles_per_op: float = 1.0
+    decision_on_edge_cpu: bool = True
+    request_bytes: float = 0.0
+    reply_bytes: float = 0.0
+    estimator: Any = field(default_factory=OracleEstimator)
+    objective: Objective = LATENCY
+    dag_execution: str = "parallel"
+    record_subtasks: bool = True
+    record_links: bool = True
+    record_queues: bool = True
+
+
+TASK_FIELDS = ("policy", "task_id", "device", "arrival_s", "start_s", "finish_s", "latency_s",
+               "decision_s", "placement", "energy_j", "status")
+SUBTASK_FIELDS = ("policy", "task_id", "subtask", "place", "ready_s", "start_s", "end_s")
+LINK_FIELDS = ("policy", "link", "kind", "start_s", "end_s", "value", "bytes", "task_id")
+
+
+@dataclass
+class RunRecords:
+    """Append-only records of one policy's run (tuples in the *_FIELDS order)."""
+
+    policy: str
+    tasks: list[tuple] = field(default_factory=list)
+    subtasks: list[tuple] = field(default_factory=list)
+    links: list[tuple] = field(default_factory=list)
+    end_s: float = 0.0
+    wall_s: float = 0.0
+
+
+class _TaskState:
+    __slots__ = ("spec", "decided_s", "placement", "decision_s", "energy_j", "finish_s", "start_s")
+
+    def __init__(self, spec: TaskSpec):
+        self.spec = spec
+        self.placement: np.ndarray | None = None
+        self.decision_s = math.nan
+        self.start_s = math.nan
+        self.energy_j = 0.0
+        self.finish_s = math.nan
+
+
+# ----------------------------------------------------------------------------- simulation
+
+
+class Simulation:
+    """One run of one policy over a :class:`SystemSpec`.
+
+    Args:
+        spec: the system and workload.
+        policy: the deciding policy (already reset with its random stream).
+        policy_name: label for the records.
+        on_task_done: optional callback (count of finished tasks) for progress bars.
+    """
+
+    def __init__(self, spec: SystemSpec, policy: Policy, policy_name: str,
+                 on_task_done: Callable[[], None] | None = None):
+        self.spec = spec
+        self.policy = policy
+        self.name = policy_name
+        self.env = env = simpy.Environment()
+        self.rec = RunRecords(policy_name)
+        self.on_task_done = on_task_done
+        self.graph = spec.graph
+        rl = self.rec.links if spec.record_links else None
+        on_transfer = (lambda link, s, e, b, tid: rl.append((policy_name, link, "transfer", s, e, math.nan, b, tid))) if rl is not None else None
+        on_flows = None
+        on_queue = None
+        if spec.record_queues and rl is not None:
+            on_flows = lambda link, t, k: rl.append((policy_name, link, "flows", t, math.nan, float(k), math.nan, -1))  # noqa: E731
+            on_queue = lambda cpu, t, q, busy: rl.append((policy_name, cpu, "queue", t, math.nan, float(q), math.nan, -1))  # noqa: E731
+        mk = lambda name, model: Link(env, name, model, spec.sharing, on_transfer, on_flows)  # noqa: E731
+        self.dev_cpu = [Cpu(env, f"device{i}_cpu", 1, d.cpu_hz) for i, d in enumerate(spec.devices)]
+        if spec.shared_cell:
+            up, down = mk("cell_up", spec.devices[0].up), mk("cell_down", spec.devices[0].down)
+            self.w_up = [up] * len(spec.devices)
+            self.w_down = [down] * len(spec.devices)
+        else:
+            self.w_up = [mk(f"device{i}_up", d.up) for i, d in enumerate(spec.devices)]
+            self.w_down = [mk(f"device{i}_down", d.down) for i, d in enumerate(spec.devices)]
+        self.edge_cpu = Cpu(env, "edge_cpu", spec.edge_cores, spec.edge_hz, on_queue)
+        if spec.wan_up is None or spec.wan_down is None:
+            raise ValueError("the WAN link needs bandwidth models")
+        self.wan_up, self.wan_down = mk("wan_up", spec.wan_up), mk("wan_down", spec.wan_down)
+        self.states: list[_TaskState] = []
+        self._tx_w = spec.objective.tx_power_w
+        self._rx_w = spec.objective.rx_power_w
+
+    # ---- moves and execution ----------------------------------------------------------
+
+    def _move(self, st: _TaskState, nbytes: float, a: int, b: int) -> Iterator[simpy.Event]:
+        """Carry ``nbytes`` from place a to place b over the hops between them."""
+        dev = st.spec.device
+        tid = st.spec.task_id
+        env = self.env
+        if a < b:
+            if a == DEVICE:
+                t0 = env.now
+                yield self.w_up[dev].transfer(nbytes, tid)
+                st.energy_j += self._tx_w * (env.now - t0)
+            if b == CLOUD:
+                yield self.wan_up.transfer(nbytes, tid)
+        else:
+            if a == CLOUD:
+                yield self.wan_down.transfer(nbytes, tid)
+            if b == DEVICE:
+                t0 = env.now
+                yield self.w_down[dev].transfer(nbytes, tid)
+                st.energy_j += self._rx_w * (env.now - t0)
+
+    def _execute(self, st: _TaskState, v: int, p: int) -> Iterator[simpy.Event]:
+        cycles = float(st.spec.cycles[v])
+        env = self.env
+        ready = env.now
+        start = ready
+        if cycles > 0:
+            if p == DEVICE:
+                cpu = self.dev_cpu[st.spec.device]
+                ev = cpu.run(cycles / cpu.speed_hz)
+                yield ev
+                start = ev.start_s
+                st.energy_j += self.spec.objective.kappa * cpu.speed_hz ** 2 * cycles
+            elif p == EDGE:
+                ev = self.edge_cpu.run(cycles / self.edge_cpu.speed_hz)
+                yield ev
+                start = ev.start_s
+            elif math.isfinite(self.spec.cloud_hz):
+                yield env.timeout(cycles / self.spec.cloud_hz)
+        if self.spec.record_subtasks:
+            self.rec.subtasks.append((self.name, st.spec.task_id, v, p, ready, start, env.now))
+
+    # ---- deciding ---------------------------------------------------------------------
+
+    def _observe(self, st: _TaskState) -> Observation:
+        spec, env, dev = self.spec, self.env, st.spec.device
+        est = spec.estimator
+        d = spec.devices[dev]
+        t = env.now
+        return Observation(
+            graph=self.graph, cycles=st.spec.cycles, data=st.spec.data,
+            p1_hz=d.cpu_hz, p2_hz=spec.edge_hz,
+            b1_Bps=est.estimate(self.w_up[dev].model, t), b2_Bps=est.estimate(self.wan_up.model, t),
+            b1_down_Bps=est.estimate(self.w_down[dev].model, t), b2_down_Bps=est.estimate(self.wan_down.model, t),
+            p3_hz=spec.cloud_hz, edge_queue=len(self.edge_cpu.queue), edge_busy=self.edge_cpu.busy,
+            edge_cores=spec.edge_cores, time_s=t, device=dev, objective=spec.objective,
+        )
+
+    def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
+        spec, env = self.spec, self.env
+        dev = st.spec.device
+        if spec.request_bytes > 0:
+            t0 = env.now
+            yield self.w_up[dev].transfer(spec.request_bytes, st.spec.task_id)
+            st.energy_j += self._tx_w * (env.now - t0)
+        if spec.decision_time == "modelled":
+            ops = float(self.policy.decision_ops(self.graph))
+            hold = ops * spec.cycles_per_op / spec.edge_hz
+        else:
+            hold = None
+        use_core = spec.decision_on_edge_cpu and (hold is None or hold > 0)
+        if use_core:
+            wait = self.edge_cpu.acquire()
+            if wait is not None:
+                yield wait
+        obs = self._observe(st)
+        w0 = _time.perf_counter()
+        place = self.policy.decide(obs)
+        wall = _time.perf_counter() - w0
+        try:
+            st.placement = check_placement(place, self.graph)
+        except ValueError as exc:
+            raise ValueError(f"policy {self.name!r} returned a bad placement: {exc}") from None
+        if hold is None:
+            hold = wall
+        if hold > 0:
+            yield env.timeout(hold)
+        if use_core:
+            self.edge_cpu.release_acquired()
+        if spec.reply_bytes > 0:
+            t0 = env.now
+            yield self.w_down[dev].transfer(spec.reply_bytes, st.spec.task_id)
+            st.energy_j += self._rx_w * (env.now - t0)
+
+    # ---- task processes ---------------------------------------------------------------
+
+    def _task(self, st: _TaskState) -> Iterator[simpy.Event]:
+        env = self.env
+        yield from self._decide(st)
+        st.start_s = env.now
+        st.decision_s = st.start_s - st.spec.arrival_s
+        if self.graph.is_chain:
+            yield from self._run_chain(st)
+        elif self.spec.dag_execution == "serial":
+            yield from self._run_dag_serial(st)
+        else:
+            yield from self._run_dag_parallel(st)
+        st.finish_s = env.now
+        if self.on_task_done is not None:
+            self.on_task_done()
+
+    def _run_chain(self, st: _TaskState) -> Iterator[simpy.Event]:
+        place = st.placement.tolist()
+        data = st.spec.data
+        prev = DEVICE
+        for v, p in enumerate(place):
+            if p != prev and data[v] > 0:
+                yield from self._move(st, float(data[v]), prev, p)
+            yield from self._execute(st, v, p)
+            prev = p
+        n = len(place)
+        if prev != DEVICE and data[n] > 0:
+            yield from self._move(st, float(data[n]), prev, DEVICE)
+
+    def _place_of(self, st: _TaskState, node: int) -> int:
+        return DEVICE if node < 0 or node >= self.graph.n else int(st.placement[node])
+
+    def _run_dag_serial(self, st: _TaskState) -> Iterator[simpy.Event]:
+        g = self.graph
+        data = st.spec.data
+        for v in range(g.n + 1):  # node n = the device output
+            pv = self._place_of(st, v)
+            for k in g.in_edges[v]:
+                a = self._place_of(st, int(g.src[k]))
+                if a != pv and data[k] > 0:
+                    yield from self._move(st, float(data[k]), a, pv)
+            if v < g.n:
+                yield from self._execute(st, v, pv)
+
+    def _run_dag_parallel(self, st: _TaskState) -> Iterator[simpy.Event]:
+        g, env = self.graph, self.env
+        data = st.spec.data
+        arrived = [env.event() for _ in range(g.m)]
+
+        def carry(k: int) -> Iterator[simpy.Event]:
+            a, b = self._place_of(st, int(g.src[k])), self._place_of(st, int(g.dst[k]))
+            if a != b and data[k] > 0:
+                yield from self._move(st, float(data[k]), a, b)
+            arrived[k].succeed()
+
+        def node(v: int) -> Iterator[simpy.Event]:
+            yield simpy.AllOf(env, [arrived[k] for k in g.in_edges[v]])
+            yield from self._execute(st, v, self._place_of(st, v))
+            for k in g.out_edges[v]:
+                env.process(carry(k))
+
+        for k in g.input_edges:
+            env.process(carry(k))
+        for v in range(g.n):
+            env.process(node(v))
+        yield simpy.AllOf(env, [arrived[k] for k in g.output_edges])
+
+    def _source(self) -> Iterator[simpy.Event]:
+        env = self.env
+        for ts in self.spec.tasks:
+            if ts.arrival_s >= self.spec.horizon_s:
+                break
+            dt = ts.arrival_s - env.now
+            if dt > 0:
+                yield env.timeout(dt)
+            st = _TaskState(ts)
+            self.states.append(st)
+            env.process(self._task(st))
+
+    # ---- run --------------------------------------------------------------------------
+
+    def run(self) -> RunRecords:
+        """Simulate until every task is done or the horizon; return the records."""
+        w0 = _time.perf_counter()
+        self.env.process(self._source())
+        self.env.run(until=self.spec.horizon_s)
+        self.rec.wall_s = _time.perf_counter() - w0
+        self.rec.end_s = self.env.now
+        for st in self.states:
+            s = st.spec
+            done = not math.isnan(st.finish_s)
+            place = "" if st.placement is None else "".join(map(str, st.placement.tolist()))
+            self.rec.tasks.append((
+                self.name, s.task_id, s.device, s.arrival_s, st.start_s, st.finish_s,
+                st.finish_s - s.arrival_s if done else math.nan, st.decision_s, place,
+                st.energy_j, "done" if done else "unfinished",
+            ))
+        return self.rec
+
+
+def bandwidth_rows(name: str, model: BandwidthModel, t1: float, max_rows: int = 20000) -> list[tuple]:
+    """Link-table rows describing the capacity ``model`` offered over [0, t1].
+
+    Exact steps when there are at most ``max_rows``; otherwise the mean
+    capacity over equal bins (computed exactly from the cumulative capacity).
+    """
+    t1 = float(t1)
+    if not math.isfinite(t1) or t1 <= 0:
+        t1 = 1.0
+    times, rates = model.steps(0.0, t1)
+    if len(times) > max_rows:
+        edges = np.linspace(0.0, t1, max_rows + 1)
+        cum = np.array([model.cumulative(x) for x in edges])
+        times, rates = edges[:-1], np.diff(cum) / np.diff(edges)
+    ends = np.append(times[1:], t1)
+    return [("*", name, "bandwidth", float(a), float(b), float(r), math.nan, -1) for a, b, r in zip(times, ends, rates)]

@@ -1,0 +1,208 @@
+"""Wire a validated :class:`~simoffload.config.Scenario` into engine objects and run it.
+
+The workload and every bandwidth path are drawn once per seed from streams
+named after their component (``arrivals/device3``, ``bandwidth/wan/up``, ...)
+and reused for every policy, so policies compared in one run see identical
+tasks and bandwidth (common random numbers) and their differences are paired.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import Scenario
+from .cost import Objective
+from .engine import DeviceSpec, RunRecords, Simulation, SystemSpec, TaskSpec, bandwidth_rows
+from .errors import UserError
+from .registry import PolicyNotFound, make_policy
+from .rng import rng_for
+from .task import Dist, TaskGraph
+
+log = logging.getLogger(__name__)
+
+
+def task_graph(sc: Scenario) -> TaskGraph:
+    """The scenario's task structure: a chain, or the DAG its ``task.edges`` describe."""
+    if sc.task.edges is None:
+        return TaskGraph.chain(sc.task.subtasks)
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_nodes_from(range(sc.task.subtasks))
+    g.add_edges_from(sc.task.edges)
+    try:
+        return TaskGraph.from_networkx(g)[0]
+    except ValueError as exc:
+        raise UserError(f"task.edges: {exc}") from None
+
+
+def objective(sc: Scenario) -> Objective:
+    return Objective(
+        latency_weight=sc.objective.latency_weight, energy_weight=sc.objective.energy_weight,
+        kappa=sc.energy.kappa, tx_power_w=sc.energy.tx_power, rx_power_w=sc.energy.rx_power,
+    )
+
+
+def _arrival_times(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
+    arr, horizon, cap = sc.devices.arrivals, sc.horizon, sc.devices.max_tasks
+    limit = cap if cap is not None else math.inf
+    if arr.times is not None:
+        t = np.asarray(arr.times, dtype=float)
+    elif arr.periodic is not None:
+        k = int(min(limit, math.floor((horizon - arr.periodic.offset) / arr.periodic.interval) + 1))
+        t = arr.periodic.offset + arr.periodic.interval * np.arange(max(k, 0))
+    else:
+        rate = arr.poisson.rate
+        chunks, total, last = [], 0, 0.0
+        while last < horizon and total < limit:
+            k = int(min(max(16, rate * (horizon - last) * 1.2 + 10), 1_000_000))
+            gaps = rng.exponential(1.0 / rate, k)
+            t = last + np.cumsum(gaps)
+            chunks.append(t)
+            total += k
+            last = float(t[-1])
+        t = np.concatenate(chunks) if chunks else np.zeros(0)
+    t = t[t < horizon]
+    return t[: int(limit)] if math.isfinite(limit) else t
+
+
+@dataclass
+class World:
+    """Everything that is the same for every policy of one (scenario, seed)."""
+
+    scenario: Scenario
+    seed: int
+    graph: TaskGraph
+    system: SystemSpec
+    bandwidth: dict[str, Any] = field(default_factory=dict)  # link name -> model
+
+
+def build_world(sc: Scenario, seed: int | None = None) -> World:
+    """Draw the workload and the bandwidth realisations for one seed."""
+    from .channels import build_bandwidth, make_estimator
+
+    seed = sc.seed if seed is None else int(seed)
+    graph = task_graph(sc)
+    n_dev = sc.devices.count
+    cpu = Dist(sc.devices.cpu, "hz").sample(rng_for(seed, "devices/cpu"), n_dev)
+    if np.any(cpu <= 0):
+        raise UserError("devices.cpu: device CPU speed must be > 0 Hz (a distribution drew 0)")
+    cdist, ddist = sc.task.dists()
+    per_dev = []
+    for i in range(n_dev):
+        t = _arrival_times(sc, rng_for(seed, f"arrivals/device{i}"))
+        rng = rng_for(seed, f"tasks/device{i}")
+        per_dev.append((t, cdist.sample(rng, (len(t), graph.n)), ddist.sample(rng, (len(t), graph.m))))
+    order = sorted(((float(t), i, k) for i, (ts, _, _) in enumerate(per_dev) for k, t in enumerate(ts)))
+    tasks = [TaskSpec(tid, i, t, per_dev[i][1][k], per_dev[i][2][k]) for tid, (t, i, k) in enumerate(order)]
+
+    horizon = sc.horizon
+
+    def bw(spec: Any, stream: str) -> Any:
+        return build_bandwidth(spec, seed=seed, stream=stream, horizon_s=horizon, base_dir=sc.base_dir)
+
+    models: dict[str, Any] = {}
+    devices = []
+    cells = range(1) if sc.network.shared_cell else range(n_dev)
+    ups, downs = [], []
+    for i in cells:
+        key = "cell" if sc.network.shared_cell else f"device{i}"
+        up = bw(sc.network.wireless.up, f"bandwidth/{key}/up")
+        down = up if sc.network.wireless.down is None else bw(sc.network.wireless.down, f"bandwidth/{key}/down")
+        models[f"{key}_up"], models[f"{key}_down"] = up, down
+        ups.append(up)
+        downs.append(down)
+    for i in range(n_dev):
+        j = 0 if sc.network.shared_cell else i
+        devices.append(DeviceSpec(float(cpu[i]), ups[j], downs[j]))
+    wan_up = bw(sc.network.wan.up, "bandwidth/wan/up")
+    wan_down = wan_up if sc.network.wan.down is None else bw(sc.network.wan.down, "bandwidth/wan/down")
+    models["wan_up"], models["wan_down"] = wan_up, wan_down
+
+    rec = sc.output.record
+    system = SystemSpec(
+        graph=graph, tasks=tasks, devices=devices, edge_cores=sc.edge.cores, edge_hz=sc.edge.cpu,
+        cloud_hz=sc.cloud.cpu, wan_up=wan_up, wan_down=wan_down, shared_cell=sc.network.shared_cell,
+        sharing=sc.network.sharing, horizon_s=horizon, decision_time=sc.decision.time,
+        cycles_per_op=sc.decision.cycles_per_op, decision_on_edge_cpu=sc.decision.on_edge_cpu,
+        request_bytes=sc.decision.request, reply_bytes=sc.decision.reply,
+        estimator=make_estimator(sc.decision.estimator), objective=objective(sc),
+        dag_execution=sc.execution.dag, record_subtasks=rec.subtasks, record_links=rec.links,
+        record_queues=rec.queues,
+    )
+    return World(sc, seed, graph, system, models)
+
+
+def make_policies(sc: Scenario, seed: int) -> list[tuple[str, Any]]:
+    """Instantiate the scenario's policies, each reset with its own named random stream."""
+    out = []
+    for i, p in enumerate(sc.policies):
+        try:
+            pol = make_policy(p.name, **p.params)
+        except PolicyNotFound as exc:
+            raise UserError(f"policies.{i}: {exc}") from None
+        pol.reset(rng_for(seed, f"policy/{p.display}"))
+        prepare = getattr(pol, "prepare", None)
+        if callable(prepare):  # learned policies train or load their model here
+            prepare(scenario=sc, graph=task_graph(sc), seed=seed)
+        out.append((p.display, pol))
+    return out
+
+
+@dataclass
+class RunResult:
+    """Records of every policy of one run, plus what is shared between them."""
+
+    world: World
+    runs: list[RunRecords]
+
+    def link_rows(self) -> list[tuple]:
+        """Bandwidth offered by each link over the run (once: identical for every policy)."""
+        if not self.world.system.record_links:
+            return []
+        end = max([r.end_s for r in self.runs] + [1e-9])
+        rows: list[tuple] = []
+        seen: set[int] = set()
+        for name, model in self.world.bandwidth.items():
+            rows += bandwidth_rows(name, model, end)
+            seen.add(id(model))
+        return rows
+
+
+def run_world(world: World, policies: list[tuple[str, Any]],
+              on_task_done: Callable[[], None] | None = None) -> RunResult:
+    """Run every policy on the same world, one after another."""
+    runs = []
+    for label, pol in policies:
+        log.info("running policy %s on %d tasks", label, len(world.system.tasks))
+        runs.append(Simulation(world.system, pol, label, on_task_done).run())
+    return RunResult(world, runs)
+
+
+def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False) -> RunResult:
+    """Build the world for ``seed`` (default: the scenario's) and run all its policies."""
+    seed = sc.seed if seed is None else int(seed)
+    world = build_world(sc, seed)
+    policies = make_policies(sc, seed)
+    if not progress:
+        return run_world(world, policies)
+    from tqdm.auto import tqdm
+
+    total = len(world.system.tasks) * len(policies)
+    with tqdm(total=total, desc=sc.name, unit="task", mininterval=0.5, leave=False) as bar:
+        counter = [0]
+
+        def tick() -> None:
+            counter[0] += 1
+            if counter[0] >= 256:
+                bar.update(counter[0])
+                counter[0] = 0
+
+        result = run_world(world, policies, tick)
+        bar.update(counter[0])
+    return result
