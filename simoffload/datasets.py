@@ -175,7 +175,7 @@ def instances_from_frame(df: pd.DataFrame, graph: TaskGraph | None = None) -> In
 
 def placements_from_frame(df: pd.DataFrame, graph: TaskGraph) -> np.ndarray:
     """(B, n) label placements of a dataset table."""
-    return df[label_columns(graph)].to_numpy(np.int64)
+    return np.ascontiguousarray(df[label_columns(graph)].to_numpy(np.int64))
 
 
 # ----------------------------------------------------------------------------- files
