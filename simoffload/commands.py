@@ -42,8 +42,18 @@ def format_summary(summary) -> str:  # noqa: ANN001 - a DataFrame
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_scenario
 
+    from .registry import PolicyNotFound, make_policy
+    from .scenario import build_world
+
     sc = load_scenario(args.file)
+    world = build_world(sc)  # loads traces, draws the workload: catches what only building can
+    for i, p in enumerate(sc.policies):
+        try:
+            make_policy(p.name, **p.params)
+        except PolicyNotFound as exc:
+            raise UserError(f"{args.file}: policies.{i}: {exc}") from None
     print(f"{args.file}: ok ({sc.name}: {sc.devices.count} device(s), "
+          f"{len(world.system.tasks)} tasks over {sc.horizon:g} s, "
           f"{len(sc.policies)} policies: {', '.join(p.display for p in sc.policies)})")
     return 0
 

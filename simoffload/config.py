@@ -147,11 +147,9 @@ def _bw(v: Any) -> Any:
     from .channels import parse_bandwidth_spec
 
     try:
-        return parse_bandwidth_spec(v)
-    except UserError:
-        raise
-    except (ValueError, UnitError) as exc:
-        raise ValueError(str(exc)) from None
+        return parse_bandwidth_spec(v, where="")
+    except (UserError, ValueError, UnitError) as exc:
+        raise ValueError(str(exc).removeprefix(": ")) from None  # pydantic adds the field path and line
 
 
 Bandwidth = Annotated[Any, BeforeValidator(_bw)]
@@ -173,9 +171,9 @@ def _est(v: Any) -> Any:
     from .channels import parse_estimator_spec
 
     try:
-        return parse_estimator_spec(v)
-    except (ValueError, UnitError) as exc:
-        raise ValueError(str(exc)) from None
+        return parse_estimator_spec(v, where="")
+    except (UserError, ValueError, UnitError) as exc:
+        raise ValueError(str(exc).removeprefix(": ")) from None
 
 
 class DecisionConfig(_Strict):
@@ -210,9 +208,20 @@ class EnergyConfig(_Strict):
 
 
 class PolicyConfig(_Strict):
-    name: str
-    label: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(description="a registered name (simoffload policies) or 'package.module:Class'")
+    label: str | None = Field(default=None, description="name in the results (default: name)")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the policy")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from .registry import PolicyNotFound, resolve
+
+        try:
+            resolve(v)
+        except PolicyNotFound as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
     @property
     def display(self) -> str:
@@ -262,20 +271,14 @@ class Scenario(_Strict):
     # where the file lives, for relative trace paths (not a YAML field)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
-    @model_validator(mode="after")
-    def _check_policies(self) -> "Scenario":
-        from .registry import PolicyNotFound, resolve
-
-        labels = [p.display for p in self.policies]
+    @field_validator("policies")
+    @classmethod
+    def _distinct(cls, v: list[PolicyConfig]) -> list[PolicyConfig]:
+        labels = [p.display for p in v]
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
-            raise ValueError(f"policies: duplicate label(s) {dup}; give each a distinct 'label'")
-        for i, p in enumerate(self.policies):
-            try:
-                resolve(p.name)
-            except PolicyNotFound as exc:
-                raise ValueError(f"policies.{i}: {exc}") from None
-        return self
+            raise ValueError(f"duplicate label(s) {dup}; give each a distinct 'label'")
+        return v
 
 
 # ----------------------------------------------------------------------------- loading
