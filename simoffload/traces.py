@@ -154,7 +154,7 @@ def _parse_mahimahi(path: Path) -> _Raw:
         raise _err(path, idx[-1] + 1, "last timestamp must be > 0 ms (it is the loop period)")
     # packets stamped T go to bin [T-1, T); stamp 0 is the same instant as stamp P
     shifted = np.where(stamps == 0, period_ms, stamps) - 1
-    counts = np.bincount(shifted, minlength=period_ms).astype(np.int64)
+    counts = np.bincount(shifted, minlength=period_ms).astype(np.int32)  # cached: keep it small
     return _Raw(None, None, counts)
 
 
@@ -307,7 +307,7 @@ def _rle_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     c = counts[starts]
     times = np.append(starts, n) / 1000.0
     rates = c * (MAHIMAHI_PACKET_BYTES * 1000.0)
-    step_bytes = c * MAHIMAHI_PACKET_BYTES * (ends - starts)
+    step_bytes = c.astype(np.int64) * MAHIMAHI_PACKET_BYTES * (ends - starts)
     return times, rates.astype(float), step_bytes.astype(np.int64)
 
 
