@@ -1,0 +1,274 @@
+"""Plots of runs and sweeps: matplotlib (Agg), PNG, axes with units, sized for a paper column.
+
+* :func:`plot_run` - a run directory's tables: latency CDF per policy; latency over
+  simulated time with the wireless bandwidth underneath; decision time vs latency.
+* :func:`plot_sweep` - a sweep: mean latency vs each swept parameter, one line per
+  policy, with 95 % confidence intervals over replicates (Student t).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_STYLE = {
+    "figure.dpi": 150, "savefig.dpi": 150, "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
+    "legend.fontsize": 7.5, "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3,
+    "lines.linewidth": 1.4,
+}
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(_STYLE)
+    return plt
+
+
+def _colors(policies: Sequence[str]) -> dict[str, Any]:
+    plt = _plt()
+    cyc = plt.get_cmap("tab10")
+    return {p: cyc(i % 10) for i, p in enumerate(policies)}
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    _plt().close(fig)
+    return path
+
+
+def _policies(tasks: Any) -> list[str]:
+    return list(dict.fromkeys(tasks["policy"]))
+
+
+def _bw_unit(values: np.ndarray) -> tuple[float, str]:
+    m = float(np.nanmax(values)) if len(values) else 0.0
+    return (1e6, "MB/s") if m >= 1e5 else (1e3, "kB/s")
+
+
+# ----------------------------------------------------------------------------- single runs
+
+
+def latency_cdf(tasks: Any, path: Path, title: str = "") -> Path:
+    """Empirical CDF of the latency of completed tasks, one line per policy."""
+    plt = _plt()
+    pols = _policies(tasks)
+    col = _colors(pols)
+    fig, ax = plt.subplots(figsize=(3.6, 2.7))
+    for p in pols:
+        lat = np.sort(tasks.loc[(tasks["policy"] == p) & (tasks["status"] == "done"), "latency_s"].to_numpy())
+        if len(lat):
+            ax.step(lat, np.arange(1, len(lat) + 1) / len(lat), where="post", label=p, color=col[p])
+    ax.set_xlabel("end-to-end latency (s)")
+    ax.set_ylabel("fraction of tasks")
+    ax.set_ylim(0, 1.01)
+    ax.set_title(title or "Latency CDF (completed tasks)")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def latency_over_time(tasks: Any, links: Any, path: Path, title: str = "") -> Path:
+    """Latency of each task at its arrival time (top) over the wireless and WAN capacity (bottom)."""
+    plt = _plt()
+    pols = _policies(tasks)
+    col = _colors(pols)
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(5.0, 3.9), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    for p in pols:
+        t = tasks[(tasks["policy"] == p) & (tasks["status"] == "done")].sort_values("arrival_s")
+        ax.plot(t["arrival_s"], t["latency_s"], marker=".", ms=3, lw=0.8, label=p, color=col[p])
+    ax.set_ylabel("latency (s)")
+    ax.set_title(title or "Latency over simulated time; link capacity below")
+    ax.legend(loc="upper right", ncol=min(4, len(pols)))
+    bw = links[links["kind"] == "bandwidth"] if len(links) else links
+    shown = []
+    if len(bw):
+        names = list(dict.fromkeys(bw["link"]))
+        wireless = [n for n in names if n.endswith("_up") and not n.startswith("wan")][:1]
+        wan = [n for n in names if n == "wan_up"]
+        scale, unit = _bw_unit(bw["value"].to_numpy())
+        for name, c in zip(wireless + wan, ("tab:blue", "tab:gray")):
+            s = bw[bw["link"] == name].sort_values("start_s")
+            x = np.append(s["start_s"].to_numpy(), s["end_s"].to_numpy()[-1:])
+            y = np.append(s["value"].to_numpy(), s["value"].to_numpy()[-1:]) / scale
+            label = "wireless uplink" if name in wireless else "WAN uplink"
+            if name in wireless and name != "cell_up" and name.startswith("device"):
+                label += f" ({name.removesuffix('_up')})"
+            bx.step(x, y, where="post", color=c, label=label, lw=1.0)
+            shown.append(name)
+        bx.set_ylabel(f"capacity ({unit})")
+        bx.set_ylim(bottom=0)
+        bx.legend(loc="upper right", ncol=2)
+    else:
+        bx.text(0.5, 0.5, "no bandwidth records (output.record.links: false)", ha="center", va="center",
+                transform=bx.transAxes)
+    bx.set_xlabel("simulated time (s)")
+    return _save(fig, path)
+
+
+def decision_vs_latency(tasks: Any, path: Path, title: str = "") -> Path:
+    """Mean decision time against mean latency, one point per policy (95 % CI of the latency mean)."""
+    plt = _plt()
+    pols = _policies(tasks)
+    col = _colors(pols)
+    fig, ax = plt.subplots(figsize=(3.6, 2.7))
+    dec_all = []
+    for p in pols:
+        d = tasks[(tasks["policy"] == p) & (tasks["status"] == "done")]
+        if not len(d):
+            continue
+        lat = d["latency_s"].to_numpy()
+        dec = float(d["decision_s"].mean())
+        ci = 1.96 * lat.std(ddof=1) / math.sqrt(len(lat)) if len(lat) > 1 else 0.0
+        ax.errorbar([dec], [lat.mean()], yerr=[ci], fmt="o", color=col[p], label=p, capsize=3)
+        dec_all.append(dec)
+    pos = [x for x in dec_all if x > 0]
+    if pos:
+        ax.set_xscale("symlog", linthresh=min(pos) / 2)
+    ax.set_xlabel("mean decision time (s)")
+    ax.set_ylabel("mean latency (s), 95% CI")
+    ax.set_title(title or "What deciding costs")
+    ax.legend(loc="best")
+    return _save(fig, path)
+
+
+def plot_run(res: Any, out: str | Path) -> list[Path]:
+    """The plots of one run (a :class:`~simoffload.results.Results`) as PNGs in ``out``.
+
+    Returns:
+        Paths of the written files: ``latency_cdf.png``, ``latency_time.png``, ``decision_latency.png``.
+    """
+    out = Path(out)
+    name = res.meta.get("scenario", "")
+    return [
+        latency_cdf(res.tasks, out / "latency_cdf.png", f"{name}: latency CDF"),
+        latency_over_time(res.tasks, res.links, out / "latency_time.png", f"{name}: latency and link capacity"),
+        decision_vs_latency(res.tasks, out / "decision_latency.png", f"{name}: decision time vs latency"),
+    ]
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def ci_table(summary: Any, x: str, metric: str = "mean_latency_s", by: Sequence[str] = ("policy",)) -> Any:
+    """Mean of ``metric`` over replicates with a 95 % Student-t half-width, per (``by``, ``x``).
+
+    Returns:
+        DataFrame with columns ``*by, x, mean, ci, n``.
+    """
+    from scipy import stats
+
+    keys = list(by) + [x]
+    g = summary.groupby(keys, sort=False, dropna=False)[metric]
+    t = g.agg(["mean", "std", "count"]).reset_index()
+    q = np.array([stats.t.ppf(0.975, n - 1) if n > 1 else np.nan for n in t["count"]])
+    t["ci"] = np.where(t["count"] > 1, q * t["std"] / np.sqrt(t["count"].clip(lower=1)), 0.0)
+    return t.rename(columns={"count": "n"}).drop(columns="std")
+
+
+def _numeric(values: Any) -> tuple[np.ndarray | None, list]:
+    """Swept values as numbers (quantity strings converted to SI), or None with category labels."""
+    from .units import parse_quantity
+
+    out = []
+    for v in values:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(float(v))
+            continue
+        x = None
+        for kind in ("bytes_per_s", "s", "hz", "per_s", "bytes", "cycles"):
+            try:
+                x = float(parse_quantity(v, kind))
+                break
+            except Exception:  # noqa: BLE001 - not this kind
+                continue
+        if x is None:
+            return None, list(values)  # not quantities: plot as categories
+        out.append(x)
+    return np.array(out), list(values)
+
+
+def line_ci(table: Any, x: str, path: Path, ylabel: str, xlabel: str | None = None, title: str = "",
+            hue: str = "policy", logy: bool = False, order: Sequence[Any] | None = None) -> Path:
+    """One line per ``hue`` with a 95 % CI band, from a :func:`ci_table`."""
+    plt = _plt()
+    hues = list(dict.fromkeys(table[hue]))
+    col = _colors(hues)
+    fig, ax = plt.subplots(figsize=(3.8, 2.8))
+    xs_all = list(dict.fromkeys(order if order is not None else table[x]))
+    num, labels = _numeric(xs_all)
+    for h in hues:
+        t = table[table[hue] == h].set_index(x).reindex(xs_all)
+        xv = num if num is not None else np.arange(len(xs_all))
+        m, c = t["mean"].to_numpy(float), t["ci"].to_numpy(float)
+        ax.plot(xv, m, marker="o", ms=3, label=str(h), color=col[h])
+        ax.fill_between(xv, m - np.nan_to_num(c), m + np.nan_to_num(c), color=col[h], alpha=0.18, lw=0)
+    if num is None:
+        ax.set_xticks(np.arange(len(xs_all)))
+        ax.set_xticklabels([str(v) for v in labels], rotation=20, ha="right")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="best", ncol=2 if len(hues) > 4 else 1)
+    return _save(fig, path)
+
+
+def _param_label(p: str, values: list) -> str:
+    num, _ = _numeric(values)
+    if num is None or all(isinstance(v, (int, float)) for v in values):
+        return p
+    first = next(v for v in values if isinstance(v, str))
+    from .units import parse_quantity
+
+    try:
+        parse_quantity(first, "bytes_per_s")
+        return f"{p} (B/s)"
+    except Exception:  # noqa: BLE001
+        pass
+    for kind, unit in (("s", "s"), ("hz", "Hz"), ("per_s", "1/s"), ("bytes", "B")):
+        try:
+            parse_quantity(first, kind)
+            return f"{p} ({unit})"
+        except Exception:  # noqa: BLE001
+            continue
+    return p
+
+
+def plot_sweep(sw: Any, out: str | Path) -> list[Path]:
+    """Latency vs each swept parameter, per policy, 95 % CI over replicates (other parameters averaged).
+
+    Args:
+        sw: a :class:`~simoffload.sweep.SweepResults`.
+        out: directory for ``sweep_<param>.png``.
+    """
+    out = Path(out)
+    s = sw.summary
+    paths: list[Path] = []
+    if s is None or not len(s):
+        return paths
+    for p in sw.params:
+        if p not in s.columns:
+            continue
+        # average other swept parameters within a replicate first, so the CI is over replicates
+        per_rep = s.groupby(["policy", p, "replicate"], sort=False, dropna=False)["mean_latency_s"].mean().reset_index()
+        tab = ci_table(per_rep, p)
+        order = list(dict.fromkeys(s.sort_values("point_index")[p]))
+        others = [q for q in sw.params if q != p]
+        title = f"mean latency vs {p}" + (" (avg. over " + ", ".join(others) + ")" if others else "")
+        safe = p.replace(".", "_").replace("/", "_")
+        paths.append(line_ci(tab, p, out / f"sweep_{safe}.png", "mean latency (s), 95% CI",
+                             _param_label(p, order), title, order=order))
+    return paths
