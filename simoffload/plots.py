@@ -199,7 +199,8 @@ def _numeric(values: Any) -> tuple[np.ndarray | None, list]:
 
 
 def line_ci(table: Any, x: str, path: Path, ylabel: str, xlabel: str | None = None, title: str = "",
-            hue: str = "policy", logy: bool = False, order: Sequence[Any] | None = None) -> Path:
+            hue: str = "policy", logy: bool = False, order: Sequence[Any] | None = None,
+            xscale: float = 1.0) -> Path:
     """One line per ``hue`` with a 95 % CI band, from a :func:`ci_table`."""
     plt = _plt()
     hues = list(dict.fromkeys(table[hue]))
@@ -209,7 +210,7 @@ def line_ci(table: Any, x: str, path: Path, ylabel: str, xlabel: str | None = No
     num, labels = _numeric(xs_all)
     for h in hues:
         t = table[table[hue] == h].set_index(x).reindex(xs_all)
-        xv = num if num is not None else np.arange(len(xs_all))
+        xv = num / xscale if num is not None else np.arange(len(xs_all))
         m, c = t["mean"].to_numpy(float), t["ci"].to_numpy(float)
         ax.plot(xv, m, marker="o", ms=3, label=str(h), color=col[h])
         ax.fill_between(xv, m - np.nan_to_num(c), m + np.nan_to_num(c), color=col[h], alpha=0.18, lw=0)
@@ -221,30 +222,32 @@ def line_ci(table: Any, x: str, path: Path, ylabel: str, xlabel: str | None = No
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(title)
+        import textwrap
+
+        ax.set_title("\n".join(textwrap.wrap(title, 48)))
     ax.legend(loc="best", ncol=2 if len(hues) > 4 else 1)
     return _save(fig, path)
 
 
-def _param_label(p: str, values: list) -> str:
+def _param_label(p: str, values: list) -> tuple[str, float]:
+    """Axis label with unit and the divisor that brings SI values to that unit."""
     num, _ = _numeric(values)
     if num is None or all(isinstance(v, (int, float)) for v in values):
-        return p
+        return p, 1.0
     first = next(v for v in values if isinstance(v, str))
     from .units import parse_quantity
 
-    try:
-        parse_quantity(first, "bytes_per_s")
-        return f"{p} (B/s)"
-    except Exception:  # noqa: BLE001
-        pass
-    for kind, unit in (("s", "s"), ("hz", "Hz"), ("per_s", "1/s"), ("bytes", "B")):
+    big = float(np.nanmax(np.abs(num))) if len(num) else 0.0
+    for kind, units in (("bytes_per_s", (("MB/s", 1e6), ("kB/s", 1e3), ("B/s", 1.0))),
+                        ("hz", (("GHz", 1e9), ("MHz", 1e6), ("Hz", 1.0))), ("s", (("s", 1.0),)),
+                        ("per_s", (("1/s", 1.0),)), ("bytes", (("MB", 1e6), ("kB", 1e3), ("B", 1.0)))):
         try:
             parse_quantity(first, kind)
-            return f"{p} ({unit})"
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - not this kind
             continue
-    return p
+        unit, scale = next(((u, f) for u, f in units if big >= f), units[-1])
+        return f"{p} ({unit})", scale
+    return p, 1.0
 
 
 def plot_sweep(sw: Any, out: str | Path) -> list[Path]:
@@ -269,6 +272,7 @@ def plot_sweep(sw: Any, out: str | Path) -> list[Path]:
         others = [q for q in sw.params if q != p]
         title = f"mean latency vs {p}" + (" (avg. over " + ", ".join(others) + ")" if others else "")
         safe = p.replace(".", "_").replace("/", "_")
+        label, scale = _param_label(p, order)
         paths.append(line_ci(tab, p, out / f"sweep_{safe}.png", "mean latency (s), 95% CI",
-                             _param_label(p, order), title, order=order))
+                             label, title, order=order, xscale=scale))
     return paths

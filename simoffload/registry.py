@@ -25,6 +25,7 @@ _REGISTRY: dict[str, str] = {
     "kd-dil": "policies.dil:KDDILPolicy",
     "baseline-dil": "policies.dil:BaselineDILPolicy",
     "dqn": "policies.dqn:DQNPolicy",
+    "queue-aware": "policies.queue_aware:QueueAwarePolicy",
 }
 
 
