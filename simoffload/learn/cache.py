@@ -1,0 +1,69 @@
+"""A cache of trained models keyed by a hash of their training configuration.
+
+A scenario that names a learned policy without a weights file gets the model
+trained for that exact configuration: the first time it is trained (with a
+progress bar) and written to ``$SIMOFFLOAD_CACHE`` (default
+``~/.cache/simoffload``) as ``<policy>-<key>.pt``; later runs load it. The key
+is the first 16 hex digits of the SHA-256 of the canonical JSON of the
+configuration (policy name, every training parameter, the data distribution,
+the seed, the feature set and the code's model-format version), so changing any
+of them trains a new model and never silently reuses a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UserError
+from .io import VERSION, jsonable, load_model
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """``$SIMOFFLOAD_CACHE`` if set, else ``~/.cache/simoffload``."""
+    env = os.environ.get("SIMOFFLOAD_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "simoffload"
+
+
+def config_key(config: dict) -> str:
+    """16 hex digits identifying a training configuration."""
+    text = json.dumps({"format_version": VERSION, **jsonable(config)}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cached_path(policy: str, config: dict) -> Path:
+    """Where the model for ``config`` lives (whether or not it exists yet)."""
+    return cache_dir() / f"{policy}-{config_key(config)}.pt"
+
+
+def get_or_train(policy: str, config: dict, train: Callable[[Path], None]) -> Path:
+    """The cached model file for ``config``, training it with ``train(path)`` if missing or unreadable.
+
+    Args:
+        policy: the policy's registry name (file name prefix and load check).
+        config: the full training configuration (hashed).
+        train: writes the model to the given path.
+    """
+    path = cached_path(policy, config)
+    if path.is_file():
+        try:
+            mf = load_model(path, expect_policy=policy)
+            if mf.config == jsonable(config):
+                log.info("model cache hit: %s", path)
+                return path
+            log.warning("model cache %s holds another configuration; retraining", path)
+        except UserError as exc:
+            log.warning("model cache entry unusable (%s); retraining", exc)
+    log.info("training %s (cache miss) -> %s", policy, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"model cache {path.parent}: cannot create ({exc}); set SIMOFFLOAD_CACHE to a writable directory") from None
+    train(path)
+    return path

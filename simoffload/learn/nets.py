@@ -1,0 +1,301 @@
+"""Input features, the multi-label MLP, its training loop and the paper's label softening.
+
+Features (``FEATURES = "logtimes-v1"``). The decision compares times: a subtask's
+execution time on the device (cycles/p1) or the edge (cycles/p2) against the
+transfer times of its data to the edge (d/b1) and on to the cloud (d/b2). Raw
+values span many orders of magnitude (b1 ~ U[0, 2] MB/s puts d/b1 anywhere from
+milliseconds to hours), so every feature is the natural log of a time in
+seconds or of a rate:
+
+* ``log(cycles_v / p1)`` and ``log(cycles_v / p2)`` for each subtask v (n + n),
+* ``log(d_k / b1)`` and ``log(d_k / b2)`` for each data edge k (m + m),
+* ``log p1``, ``log p2``, ``log b1``, ``log b2`` (4),
+
+with times floored at 1 microsecond and rates at 1 (Hz or B/s) so a zero never
+becomes -inf. A chain of 6 subtasks has 2*6 + 2*7 + 4 = 30 features. A
+scikit-learn ``StandardScaler`` fitted on the training set is saved with the
+model (as plain mean/scale tensors) and applied before the network.
+
+The network is a plain MLP with ReLU hidden layers and a 3 x n output read as
+one softmax per subtask (the paper's multi-label classification); a decision
+is the per-subtask argmax.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..task import Instances
+
+log = logging.getLogger(__name__)
+
+FEATURES = "logtimes-v1"
+_TIME_FLOOR_S = 1e-6
+_RATE_FLOOR = 1.0
+
+
+def n_features(n: int, m: int) -> int:
+    """Number of input features for a task of n subtasks and m data edges."""
+    return 2 * n + 2 * m + 4
+
+
+def features_arrays(cycles: np.ndarray, data: np.ndarray, p1: np.ndarray, p2: np.ndarray,
+                    b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """Features from raw arrays: cycles (B, n), data (B, m), p1/p2/b1/b2 (B,), SI units -> (B, F)."""
+    p1 = np.maximum(np.asarray(p1, dtype=float), _RATE_FLOOR)[:, None]
+    p2 = np.maximum(np.asarray(p2, dtype=float), _RATE_FLOOR)[:, None]
+    b1 = np.maximum(np.asarray(b1, dtype=float), _RATE_FLOOR)[:, None]
+    b2 = np.maximum(np.asarray(b2, dtype=float), _RATE_FLOOR)[:, None]
+    times = np.concatenate([cycles / p1, cycles / p2, data / b1, data / b2], axis=1)
+    rates = np.concatenate([p1, p2, b1, b2], axis=1)
+    return np.concatenate([np.log(np.maximum(times, _TIME_FLOOR_S)), np.log(rates)], axis=1)
+
+
+def features(inst: Instances) -> np.ndarray:
+    """(B, F) features of a batch of instances (see the module docstring)."""
+    return features_arrays(inst.cycles, inst.data, inst.p1, inst.p2, inst.b1, inst.b2)
+
+
+def features_one(cycles: np.ndarray, data: np.ndarray, p1: float, p2: float, b1: float, b2: float) -> np.ndarray:
+    """(F,) features of one instance, without building an :class:`Instances` (the single-decision path)."""
+    p1 = max(p1, _RATE_FLOOR)
+    p2 = max(p2, _RATE_FLOOR)
+    b1 = max(b1, _RATE_FLOOR)
+    b2 = max(b2, _RATE_FLOOR)
+    t = np.concatenate([cycles * (1.0 / p1), cycles * (1.0 / p2), data * (1.0 / b1), data * (1.0 / b2)])
+    np.maximum(t, _TIME_FLOOR_S, out=t)
+    return np.concatenate([np.log(t), np.log([p1, p2, b1, b2])])
+
+
+def soften(p: Any, T: float) -> np.ndarray:
+    """The paper's label softening (Sec. 4): q_i = exp(ln(p_i)/T) / sum_j exp(ln(p_j)/T).
+
+    Args:
+        p: probabilities, classes on the last axis.
+        T: temperature, T >= 1 (T = 1 returns p renormalised).
+
+    Returns:
+        q, same shape as p. A zero probability stays zero.
+    """
+    if not T >= 1:
+        raise ValueError(f"the softening temperature must be >= 1, got {T!r}")
+    p = np.asarray(p, dtype=float)
+    with np.errstate(divide="ignore"):
+        z = np.log(p) / T
+    z = z - np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def layer_sizes(n_in: int, hidden: Sequence[int], n_out: int) -> list[int]:
+    return [int(n_in), *[int(h) for h in hidden], int(n_out)]
+
+
+def count_macs(sizes: Sequence[int]) -> int:
+    """Multiply-adds of one forward pass through fully connected layers of these sizes."""
+    return int(sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
+
+
+def count_params(sizes: Sequence[int]) -> int:
+    return int(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])))
+
+
+def build_mlp(sizes: Sequence[int]):
+    """A torch ``nn.Sequential`` of Linear layers with ReLU between them (no output activation)."""
+    import torch.nn as nn
+
+    layers: list[Any] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class NumpyMLP:
+    """A float32 numpy copy of a trained MLP (with its input scaler folded in) for fast single decisions.
+
+    The scaler ``(x - mean) / scale`` is folded into the first layer, so one
+    decision is ``len(sizes) - 1`` small matrix-vector products.
+    """
+
+    def __init__(self, weights: list[np.ndarray], biases: list[np.ndarray]):
+        self.weights = weights  # each (in, out)
+        self.biases = biases
+
+    @classmethod
+    def from_state(cls, state_dict: dict, mean: np.ndarray | None = None, scale: np.ndarray | None = None) -> "NumpyMLP":
+        keys = sorted({k.rsplit(".", 1)[0] for k in state_dict}, key=lambda s: int(s.split(".")[-1]))
+        W = [state_dict[k + ".weight"].detach().cpu().numpy().astype(np.float64).T for k in keys]
+        b = [state_dict[k + ".bias"].detach().cpu().numpy().astype(np.float64) for k in keys]
+        if mean is not None:
+            inv = 1.0 / np.asarray(scale, dtype=np.float64)
+            b[0] = b[0] - (np.asarray(mean, dtype=np.float64) * inv) @ W[0]
+            W[0] = W[0] * inv[:, None]
+        return cls([w.astype(np.float32) for w in W], [x.astype(np.float32) for x in b])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        h = np.asarray(x, dtype=np.float32)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = h @ w + b
+            if i < last:
+                np.maximum(h, 0.0, out=h)
+        return h
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_classifier` returns: the best weights and the training history."""
+
+    state_dict: dict
+    history: dict = field(default_factory=dict)
+
+
+def train_classifier(
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    sizes: Sequence[int],
+    n: int,
+    epochs: int = 30,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    val_fraction: float = 0.1,
+    patience: int = 5,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "train",
+) -> TrainResult:
+    """Train an MLP (``sizes``) for n 3-way classifications with Adam and early stopping.
+
+    Args:
+        X: (B, F) scaled inputs.
+        Y: (B, n) integer labels (hard, cross-entropy) or (B, n, 3) probabilities
+            (soft cross-entropy, -sum q log softmax).
+        sizes: layer sizes, ``sizes[-1] == 3 * n``.
+        n: subtasks.
+        epochs: maximum passes over the training part.
+        batch_size: minibatch size.
+        lr: Adam learning rate (cosine-annealed to 5% over ``epochs``).
+        weight_decay: Adam weight decay.
+        val_fraction: held-out fraction for early stopping (validation loss).
+        patience: epochs without a better validation loss before stopping.
+        seed: fixes the split, the initial weights and the minibatch order. All torch
+            randomness runs inside ``torch.random.fork_rng`` from a private generator, so
+            the caller's global RNG state is left untouched.
+        progress: show a tqdm bar over epochs.
+        desc: the bar's label.
+
+    Returns:
+        The state dict of the epoch with the best validation loss, and the history
+        (per-epoch train/val loss, val per-subtask accuracy, epochs run, best epoch).
+    """
+    import torch
+
+    X = np.asarray(X, dtype=np.float32)
+    soft = np.asarray(Y).ndim == 3
+    if sizes[-1] != 3 * n or sizes[0] != X.shape[1]:
+        raise ValueError(f"layer sizes {list(sizes)} do not fit {X.shape[1]} features and {n} subtasks")
+    # small networks train faster on one thread (and far faster on a contended machine)
+    threads = torch.get_num_threads()
+    if max(sizes[1:-1], default=0) <= 64:
+        torch.set_num_threads(1)
+    try:
+        return _train(X, Y, soft, sizes, n, epochs, batch_size, lr, weight_decay, val_fraction, patience, seed, progress, desc)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(X: np.ndarray, Y: np.ndarray, soft: bool, sizes: Sequence[int], n: int, epochs: int, batch_size: int,
+           lr: float, weight_decay: float, val_fraction: float, patience: int, seed: int, progress: bool,
+           desc: str) -> TrainResult:
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+
+    B = X.shape[0]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(B, generator=g)
+        n_val = int(round(B * val_fraction)) if B >= 20 else 0
+        val_idx, tr_idx = perm[:n_val], perm[n_val:]
+        Xt = torch.from_numpy(X)
+        Yt = torch.from_numpy(np.asarray(Y, dtype=np.float32 if soft else np.int64))
+        net = build_mlp(sizes)
+        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs), eta_min=lr * 0.05)
+
+        def loss_fn(logits: Any, y: Any) -> Any:
+            logits = logits.view(-1, n, 3)
+            if soft:
+                return -(y * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+            return F.cross_entropy(logits.reshape(-1, 3), y.reshape(-1))
+
+        hist: dict[str, list] = {"train_loss": [], "val_loss": [], "val_acc": []}
+        best = (math.inf, None, -1)
+        bad = 0
+        bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+        for ep in bar:
+            net.train()
+            order = tr_idx[torch.randperm(len(tr_idx), generator=g)]
+            tot, cnt = 0.0, 0
+            for lo in range(0, len(order), batch_size):
+                idx = order[lo:lo + batch_size]
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(net(Xt[idx]), Yt[idx])
+                loss.backward()
+                opt.step()
+                tot += float(loss.detach()) * len(idx)
+                cnt += len(idx)
+            sched.step()
+            hist["train_loss"].append(tot / max(cnt, 1))
+            if n_val:
+                net.eval()
+                with torch.inference_mode():
+                    lv = net(Xt[val_idx])
+                    vl = float(loss_fn(lv, Yt[val_idx]))
+                    yv = Yt[val_idx]
+                    target = yv.argmax(-1) if soft else yv
+                    acc = float((lv.view(-1, n, 3).argmax(-1) == target).float().mean())
+            else:
+                vl, acc = hist["train_loss"][-1], float("nan")
+            hist["val_loss"].append(vl)
+            hist["val_acc"].append(acc)
+            bar.set_postfix(loss=f"{hist['train_loss'][-1]:.4f}", val=f"{vl:.4f}", acc=f"{acc:.3f}")
+            if vl < best[0] - 1e-6:
+                best = (vl, {k: v.detach().clone() for k, v in net.state_dict().items()}, ep)
+                bad = 0
+            else:
+                bad += 1
+                if bad >= patience:
+                    log.info("%s: early stop after epoch %d (best %d)", desc, ep, best[2])
+                    break
+        bar.close()
+    hist["epochs_run"] = len(hist["train_loss"])
+    hist["best_epoch"] = best[2]
+    hist["best_val_loss"] = best[0]
+    hist["n_train"] = int(len(tr_idx))
+    hist["n_val"] = int(n_val)
+    return TrainResult(best[1], hist)
+
+
+def predict_logits_torch(state_dict: dict, sizes: Sequence[int], X: np.ndarray, batch: int = 65536) -> np.ndarray:
+    """(B, 3n) logits for scaled inputs X with torch (batched evaluation)."""
+    import torch
+
+    net = build_mlp(sizes)
+    net.load_state_dict(state_dict)
+    net.eval()
+    out = []
+    with torch.inference_mode():
+        for lo in range(0, X.shape[0], batch):
+            out.append(net(torch.from_numpy(np.asarray(X[lo:lo + batch], dtype=np.float32))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, sizes[-1]), dtype=np.float32)
