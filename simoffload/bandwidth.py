@@ -14,6 +14,7 @@ stream, so every policy in a run sees the same bandwidth (common random numbers)
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 import numpy as np
@@ -103,21 +104,32 @@ class PiecewiseBandwidth(BandwidthModel):
         self.cum = np.concatenate([[0.0], np.cumsum(r * np.diff(t))])
         self.total = float(self.cum[-1])
 
+    def _lists(self) -> tuple[list[float], list[float], list[float]]:
+        # plain lists + bisect: ~10x faster than numpy calls on scalars, and the
+        # engine asks for one point at a time. Built lazily, after any subclass
+        # has finished adjusting ``cum``.
+        lists = self.__dict__.get("_lists_cache")
+        if lists is None:
+            lists = (self.times.tolist(), self.rates.tolist(), self.cum.tolist())
+            self.__dict__["_lists_cache"] = lists
+        return lists
+
     # cumulative within one period, t in [0, period]
     def _c_in(self, t: float) -> float:
-        i = int(np.searchsorted(self.times, t, side="right")) - 1
-        i = min(max(i, 0), len(self.rates) - 1)
-        return float(self.cum[i] + self.rates[i] * (t - self.times[i]))
+        times, rates, cum = self._lists()
+        i = min(max(bisect_right(times, t) - 1, 0), len(rates) - 1)
+        return cum[i] + rates[i] * (t - times[i])
 
     # earliest t in [0, period] with C_in(t) >= c, for 0 <= c <= total
     def _t_in(self, c: float) -> float:
-        i = int(np.searchsorted(self.cum, c, side="left"))
+        times, rates, cum = self._lists()
+        i = bisect_left(cum, c)
         if i == 0:
             return 0.0
-        j = i - 1
-        if i >= len(self.cum):  # rounding above total
+        if i >= len(cum):  # rounding above total
             return self.period
-        return float(self.times[j] + (c - self.cum[j]) / self.rates[j])
+        j = i - 1
+        return times[j] + (c - cum[j]) / rates[j]
 
     def rate(self, t: float) -> float:
         if t >= self.period:
@@ -126,8 +138,8 @@ class PiecewiseBandwidth(BandwidthModel):
             if self.after == "zero":
                 return 0.0
             t = math.fmod(t, self.period)
-        i = int(np.searchsorted(self.times, t, side="right")) - 1
-        return float(self.rates[min(max(i, 0), len(self.rates) - 1)])
+        times, rates, _ = self._lists()
+        return rates[min(max(bisect_right(times, t) - 1, 0), len(rates) - 1)]
 
     def cumulative(self, t: float) -> float:
         if t <= self.period:
