@@ -86,6 +86,7 @@ class Cpu:
         self.free = cores
         self.queue: deque = deque()
         self.on_queue = on_queue
+        self._last_reported = (0, 0)
 
     @property
     def busy(self) -> int:
@@ -143,7 +144,10 @@ class Cpu:
 
     def _notify(self) -> None:
         if self.on_queue is not None:
-            self.on_queue(self.name, self.env.now, len(self.queue), self.cores - self.free)
+            state = (len(self.queue), self.cores - self.free)
+            if state[0] != self._last_reported[0]:  # record changes of the queue length only
+                self.on_queue(self.name, self.env.now, *state)
+            self._last_reported = state
 
     def __repr__(self) -> str:
         return f"Cpu({self.name}: {self.busy}/{self.cores} cores busy, {len(self.queue)} queued, {self.speed_hz:g} Hz)"
