@@ -236,3 +236,52 @@ def test_energy_of_local_and_offloaded_execution():
     assert Simulation(spec, Fixed([0]), "l").run().tasks[0][9] == pytest.approx(1.0)
     # edge: 2 s sending at 0.5 W + 1 s receiving at 0.5 W = 1.5 J
     assert Simulation(spec, Fixed([1]), "e").run().tasks[0][9] == pytest.approx(1.5)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    n_tasks=st.integers(1, 12),
+    n_dev=st.integers(1, 3),
+    cores=st.integers(1, 3),
+    sharing=st.sampled_from(["fair", "fifo"]),
+    shared_cell=st.booleans(),
+    horizon=st.floats(1.0, 200.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_contention_only_adds_delay_and_every_task_is_reported_once(n, n_tasks, n_dev, cores, sharing, shared_cell, horizon, seed):
+    """Each task's latency is at least its closed-form (idle-system) latency; each arrival is reported once."""
+    rng = np.random.default_rng(seed)
+    g = TaskGraph.chain(n)
+    arrivals = np.sort(rng.uniform(0, horizon, n_tasks))
+    tasks = [TaskSpec(i, int(rng.integers(n_dev)), float(t), rng.uniform(0, 2e9, n), rng.uniform(0, 5e6, n + 1) * (rng.random(n + 1) < 0.8))
+             for i, t in enumerate(arrivals)]
+    p1 = rng.uniform(1e8, 1e9, n_dev)
+    b1 = rng.uniform(1e5, 2e6, n_dev)
+    devices = [DeviceSpec(float(p1[i]), ConstantBandwidth(float(b1[i])), ConstantBandwidth(float(b1[i]))) for i in range(n_dev)]
+    if shared_cell:
+        devices = [DeviceSpec(float(p1[i]), devices[0].up, devices[0].down) for i in range(n_dev)]
+    p2, b2 = 3e9, 1e6
+    spec = SystemSpec(graph=g, tasks=tasks, devices=devices, edge_cores=cores, edge_hz=p2, wan_up=ConstantBandwidth(b2),
+                      wan_down=ConstantBandwidth(b2), shared_cell=shared_cell, sharing=sharing, horizon_s=horizon)
+
+    class Rand(Policy):
+        def decide(self, obs):
+            return rng.integers(0, 3, obs.graph.n)
+
+    rec = Simulation(spec, Rand(), "rand").run()
+    assert sorted(r[1] for r in rec.tasks) == list(range(n_tasks))  # once each
+    for r in rec.tasks:
+        ts = tasks[r[1]]
+        if r[-1] == "unfinished":
+            assert math.isnan(r[6])
+            continue
+        assert r[5] <= horizon + 1e-9
+        d = devices[ts.device]
+        bw = d.up.rate(0)
+        inst = Instances(g, ts.cycles[None], ts.data[None], d.cpu_hz, p2, bw, b2)
+        closed = latency(inst, np.array([int(c) for c in r[8]])[None])[0]
+        assert r[6] >= closed * (1 - 1e-9) - 1e-12
