@@ -114,39 +114,28 @@ def _mincut_one(unary: Any, up: Any, down: Any, graph: TaskGraph, data: Any) -> 
 
     Infinite costs (zero speed or bandwidth) are first capped at 4x the sum of
     all finite costs + 1, more than any finite placement costs, so an
-    infinite placement is chosen only when all are. Capacities are then
-    converted exactly to Python integers (one power-of-two scale for all), so
-    the max flow and the cut it leaves are exact: a float max flow leaves
-    rounding-size residuals that make networkx's saturated-arc test return a
-    wrong cut, and a fixed-precision scale loses costs 1e-20 times smaller
-    than the largest.
+    infinite placement is chosen only when all are. All costs are then
+    converted exactly to Python integers (one power-of-two scale for all)
+    before the unary differences are taken, so the construction, the max flow
+    and the cut are exact: float differences lose a 1e-7 cost next to a 1e9
+    cap, a float max flow leaves rounding-size residuals that make networkx's
+    saturated-arc test return a wrong cut, and a fixed-precision scale loses
+    costs 1e-20 times smaller than the largest.
     """
     n = graph.n
-    arcs: dict[tuple[int, int], float] = {}
     S, T = 0, 1
 
     def node(v: int, k: int) -> int:
         return 2 + 2 * v + (k - 1)
-
-    def add(a: int, b: int, c: float) -> None:
-        if c > 0:  # also drops nan (0 * inf is guarded by the callers)
-            arcs[(a, b)] = arcs.get((a, b), 0.0) + c
 
     inf = float("inf")
     # one finite stand-in for every infinite cost, larger than any finite placement's total cost
     fin = sum(abs(x) for row in unary for x in row if x != inf)
     fin += sum(d * w for d in data if d > 0 for w in (*up, *down) if w != inf)
     cap = 4.0 * fin + 1.0
-    for v in range(n):
-        u0, u1, u2 = (min(x, cap) for x in unary[v])
-        if u1 > u0:
-            add(S, node(v, 1), u1 - u0)
-        elif u1 < u0:
-            add(node(v, 1), T, u0 - u1)
-        if u2 > u1:
-            add(S, node(v, 2), u2 - u1)
-        elif u2 < u1:
-            add(node(v, 2), T, u1 - u2)
+    # the float costs: unary rows (capped) and transfer terms (d * per-byte cost, as cost.evaluate has them)
+    rows = [[min(x, cap) for x in unary[v]] for v in range(n)]
+    terms = []  # (from node, to node, cost)
     for k in range(graph.m):
         d = data[k]
         if d <= 0:
@@ -156,16 +145,36 @@ def _mincut_one(unary: Any, up: Any, down: Any, graph: TaskGraph, data: Any) -> 
             na = S if a < 0 else node(a, h + 1)
             nb = S if b >= n else node(b, h + 1)
             if up[h] > 0:
-                add(na, nb, min(d * up[h], cap))
+                terms.append((na, nb, min(d * up[h], cap)))
             if down[h] > 0:
-                add(nb, na, min(d * down[h], cap))
-    # c = M * 2^(e - 53) with an integer mantissa M: shifting by 53 - (smallest e) makes every capacity
-    # an exact (Python, unbounded) integer, so the flow and the cut are computed without any rounding
-    shift = 53 - min((math.frexp(c)[1] for c in arcs.values()), default=0)
-    ints = {}
-    for e, c in arcs.items():
-        frac, ex = math.frexp(c)
-        ints[e] = int(frac * (1 << 53)) << (ex - 53 + shift)
+                terms.append((nb, na, min(d * down[h], cap)))
+    # c = M * 2^(e - 53) with an integer mantissa M: scaling by 2^(53 - smallest e) turns every cost into an
+    # exact (unbounded Python) integer, so the unary differences, the flow and the cut involve no rounding
+    exps = [math.frexp(x)[1] for r in rows for x in r if x > 0] + [math.frexp(c)[1] for *_, c in terms]
+    shift = 53 - min(exps, default=0)
+
+    def exact(x: float) -> int:
+        frac, ex = math.frexp(x)
+        return int(frac * (1 << 53)) << (ex - 53 + shift) if x > 0 else 0
+
+    ints: dict[tuple[int, int], int] = {}
+
+    def add(a: int, b: int, c: int) -> None:
+        if c > 0:
+            ints[(a, b)] = ints.get((a, b), 0) + c
+
+    for v in range(n):
+        i0, i1, i2 = (exact(x) for x in rows[v])
+        if i1 > i0:
+            add(S, node(v, 1), i1 - i0)
+        elif i1 < i0:
+            add(node(v, 1), T, i0 - i1)
+        if i2 > i1:
+            add(S, node(v, 2), i2 - i1)
+        elif i2 < i1:
+            add(node(v, 2), T, i1 - i2)
+    for a, b, c in terms:
+        add(a, b, exact(c))
     big = 4 * sum(ints.values()) + 1  # the ordering arcs x2 <= x1: never cut
     G = nx.DiGraph()
     G.add_nodes_from(range(2 * n + 2))
