@@ -151,3 +151,27 @@ def test_friendly_units_are_converted_once():
 @pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")))
 def test_shipped_scenarios_validate(path, capsys):
     assert main(["validate", str(path)]) == 0
+
+
+def test_stochastic_bandwidth_same_for_every_policy_and_changes_with_seed():
+    over = {"network": {"wireless": {"up": {"gauss_markov": {"mean": "2 MB/s", "std": "1 MB/s", "tau_s": 5, "step_s": 1}}},
+                        "wan": {"up": {"gilbert_elliott": {"good": "3 MB/s", "bad": "0.1 MB/s", "mean_good_s": 20, "mean_bad_s": 5}}}}}
+    a = tables_from(run_scenario(small(**over)))
+    bw = a.links[a.links.kind == "bandwidth"]
+    assert set(bw["policy"]) == {"*"}  # one realisation, shared by every policy
+    assert bw["value"].nunique() > 10
+    b = tables_from(run_scenario(small(**over)))
+    pd.testing.assert_frame_equal(a.links, b.links)
+    c = tables_from(run_scenario(small(**over), seed=99))
+    bw_c = c.links[c.links.kind == "bandwidth"]
+    assert not np.array_equal(bw["value"].to_numpy()[:50], bw_c["value"].to_numpy()[:50])
+
+
+def test_constant_trace_gives_exactly_the_constant_models_results(tmp_path):
+    trace = tmp_path / "flat.txt"  # pensieve format: time_s <tab> Mbit/s; 40 Mbit/s = 5 MB/s
+    trace.write_text("".join(f"{t}\t40\n" for t in range(0, 4000, 7)))
+    wl = {"trace": {"file": str(trace), "format": "pensieve"}}
+    a = tables_from(run_scenario(small(network={"shared_cell": True, "wireless": {"up": wl}, "wan": {"up": "3 MB/s"}})))
+    b = tables_from(run_scenario(small()))
+    cols = ["policy", "task_id", "finish_s", "latency_s", "placement", "energy_j", "status"]
+    pd.testing.assert_frame_equal(a.tasks[cols], b.tasks[cols], check_exact=False, rtol=1e-12)
