@@ -107,9 +107,12 @@ class _DILPolicy(Policy):
         cfg["hidden"] = [int(h) for h in cfg["hidden"]]
         return {"policy": self.name, "features": FEATURES, **jsonable(cfg)}
 
+    def _n_out(self, n: int) -> int:
+        return 3 * n
+
     def sizes(self) -> list[int]:
         n = int(self.n)
-        return layer_sizes(n_features(n, n + 1), self.hidden, 3 * n)
+        return layer_sizes(n_features(n, n + 1), self.hidden, self._n_out(n))
 
     # --- fitting -----------------------------------------------------------------------
     def _labels_and_data(self) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -184,7 +187,7 @@ class _DILPolicy(Policy):
             raise UserError(f"model file {mf.path}: features {mf.features!r}, this version computes {FEATURES!r}")
         if mf.n != int(self.n):
             raise UserError(f"model file {mf.path}: model is for {mf.n} subtasks, policy parameter n={self.n}")
-        if mf.sizes[0] != n_features(mf.n, mf.n + 1) or mf.sizes[-1] != 3 * mf.n:
+        if mf.sizes[0] != n_features(mf.n, mf.n + 1) or mf.sizes[-1] != self._n_out(mf.n):
             raise UserError(f"model file {mf.path}: layer sizes {mf.sizes} do not fit chains of {mf.n} subtasks")
         try:
             self._set_fitted(mf.sizes, mf.state_dict, mf.scaler_mean, mf.scaler_scale, mf.meta, mf.config)
