@@ -244,11 +244,47 @@ def read_dataset(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+class ScenarioDistribution:
+    """Requirements drawn from what a scenario's devices will face.
+
+    Task sizes come from the scenario's task distribution, ``p1`` from its device
+    CPU distribution, ``p2`` is its edge core speed, and ``b1``/``b2`` are what
+    its bandwidth estimator reports for the wireless and WAN uplinks at a
+    uniformly random time in [0, horizon) of the scenario's bandwidth
+    realisation (traces or stochastic paths for the scenario's seed). A policy
+    trained on this sees the conditions it will be evaluated in.
+    """
+
+    def __init__(self, scenario: Any):
+        from .scenario import build_world, task_graph
+
+        self.scenario = scenario
+        self.graph = task_graph(scenario)
+        self.world = build_world(scenario)  # bandwidth models for the scenario's own seed
+        self.name = f"scenario:{scenario.name}"
+        self.spec = {"scenario": scenario.name, "scenario_seed": scenario.seed}
+
+    def sample(self, graph: TaskGraph, size: int, rng: np.random.Generator) -> Instances:
+        from .task import Dist
+
+        sc, sysspec = self.scenario, self.world.system
+        cdist, ddist = sc.task.dists()
+        cycles = cdist.sample(rng, (size, graph.n))
+        data = ddist.sample(rng, (size, graph.m))
+        p1 = Dist(sc.devices.cpu, "hz").sample(rng, size)
+        times = rng.uniform(0.0, sc.horizon, size)
+        dev = rng.integers(0, len(sysspec.devices), size)
+        est = sysspec.estimator
+        b1 = np.array([est.estimate(sysspec.devices[d].up, t) for d, t in zip(dev.tolist(), times.tolist())])
+        b2 = np.array([est.estimate(sysspec.wan_up, t) for t in times.tolist()])
+        return Instances(graph, cycles, data, p1, np.full(size, sysspec.edge_hz), b1, b2, p3=sysspec.cloud_hz)
+
+
 # ----------------------------------------------------------------------------- command line
 
 
-def load_distribution(spec: str) -> RequirementDistribution:
-    """A paper distribution by name, or the ``distribution:`` mapping of a YAML file."""
+def load_distribution(spec: str) -> RequirementDistribution | ScenarioDistribution:
+    """A paper distribution by name, a YAML file with a ``distribution:`` mapping, or a scenario file."""
     if spec.lower().endswith((".yaml", ".yml")):
         import yaml
 
@@ -261,8 +297,12 @@ def load_distribution(spec: str) -> RequirementDistribution:
             mark = getattr(exc, "problem_mark", None)
             where = f"{spec}:{mark.line + 1}" if mark is not None else spec
             raise UserError(f"{where}: invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
-        if not isinstance(doc, Mapping) or "distribution" not in doc:
-            raise UserError(f"{spec}: needs a top-level 'distribution:' mapping (or a paper distribution name)")
+        if isinstance(doc, Mapping) and "distribution" not in doc:
+            from .config import load_scenario
+
+            return ScenarioDistribution(load_scenario(p))  # a scenario file
+        if not isinstance(doc, Mapping):
+            raise UserError(f"{spec}: needs a top-level 'distribution:' mapping, or a scenario")
         try:
             return RequirementDistribution.from_spec(doc["distribution"])
         except (ValueError, TypeError) as exc:
@@ -301,7 +341,10 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--out: directory {out.parent} does not exist")
     dist = load_distribution(args.dist)
     objective = objective_from_args(args)
-    if args.dag_edge_prob is None:
+    if isinstance(dist, ScenarioDistribution):
+        graph = dist.graph  # the scenario's task structure and objective
+        objective = dist.world.system.objective
+    elif args.dag_edge_prob is None:
         graph = TaskGraph.chain(args.subtasks)
     else:
         if not 0.0 <= args.dag_edge_prob <= 1.0:
@@ -320,7 +363,9 @@ def register_cli(subparsers: Any) -> None:
         description="Sample N requirements from a distribution and write them with their exact optimal "
                     "placements (Parquet or CSV by the suffix of --out).")
     p.add_argument("--dist", required=True, metavar="paper-5.1|paper-5.2|FILE.yaml",
-                   help="a paper distribution, or a YAML file with a 'distribution:' mapping")
+                   help="a paper distribution, a YAML file with a 'distribution:' mapping, or a scenario file "
+                        "(its workload, device speeds, and its bandwidth traces as its estimator sees them; "
+                        "the scenario's task structure and objective are used)")
     p.add_argument("-n", type=int, required=True, metavar="N", help="number of samples")
     p.add_argument("--seed", type=int, default=0, help="root seed (same seed, same file; default 0)")
     p.add_argument("--out", required=True, metavar="FILE", help="output file, .parquet/.pq or .csv")

@@ -160,3 +160,28 @@ class _nullcontext:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_dataset_from_a_scenario_uses_its_workload_devices_and_bandwidth(tmp_path):
+    import yaml
+    from simoffload.cli import main as cli_main
+
+    scen = tmp_path / "s.yaml"
+    scen.write_text(yaml.safe_dump({
+        "task": {"subtasks": 3, "distribution": {"cycles": {"uniform": ["1 Mcycles", "2 Mcycles"]}, "bytes": "1 MB"}},
+        "devices": {"cpu": {"choice": ["100 MHz", "200 MHz"]}},
+        "edge": {"cpu": "3 GHz"},
+        "network": {"wireless": {"up": {"piecewise": {"times_s": [0, 100, 200], "rates": ["1 MB/s", "3 MB/s"]}}},
+                    "wan": {"up": "5 MB/s"}},
+        "horizon": "200 s",
+    }))
+    out = tmp_path / "d.csv"
+    assert cli_main(["dataset", "--dist", str(scen), "-n", "400", "--seed", "2", "--out", str(out), "-q"]) == 0
+    from simoffload.datasets import read_dataset
+    df = read_dataset(out)
+    assert [c for c in df.columns if c.startswith("cycles_")] == ["cycles_0", "cycles_1", "cycles_2"]
+    assert df["cycles_0"].between(1e6, 2e6).all() and (df["bytes_2"] == 1e6).all()
+    assert set(df["p1_hz"]) == {1e8, 2e8} and (df["p2_hz"] == 3e9).all() and (df["b2_Bps"] == 5e6).all()
+    # the oracle estimator at a uniform time in [0, 200 s): half the samples see each step
+    assert set(df["b1_Bps"]) == {1e6, 3e6}
+    assert 0.4 < (df["b1_Bps"] == 1e6).mean() < 0.6
