@@ -129,7 +129,7 @@ def test_cli_dag(tmp_path) -> None:
     (["--out", "{tmp}/no/such/dir/x.csv"], "does not exist"),
     (["--dist", "{tmp}/missing.yaml"], "missing.yaml: no such file"),
     (["--dist", "{tmp}/bad.yaml"], "bad.yaml:2: invalid YAML"),
-    (["--dist", "{tmp}/nodist.yaml"], "needs a top-level 'distribution:'"),
+    (["--dist", "{tmp}/nodist.yaml"], "nodist.yaml:1: workload: unknown field"),  # not a distribution: read as a scenario
     (["--dist", "{tmp}/badfield.yaml"], "distribution: unknown field(s) ['cpu']"),
     (["--objective", "weighted", "--latency-weight", "0", "--energy-weight", "0"], "not both 0"),
     (["--dag-edge-prob", "1.5"], "--dag-edge-prob must lie in [0, 1], got 1.5"),
