@@ -25,15 +25,16 @@ or - when neither is given and it is asked to decide - from the model cache
 (:mod:`simoffload.learn.cache`), which trains it once for its exact
 configuration and reuses it afterwards.
 
-Inference. A single decision (``decide``) computes the features with a lean
-numpy path and runs a float32 numpy forward pass with the scaler folded into
-the first layer; for these sizes it measured faster than
-``torch.inference_mode`` (batch of one: numpy ~10 us vs torch ~40-60 us for the
-32x32 student, ~25 us vs ~70 us for the 5x256 teacher, on the 2-core
-development machine; see ``analysis``/``reproduce`` table 1 for the figures of a
-run). Batched decisions (``decide_batch``) run the same numpy network on the
-whole batch. The declared decision cost (``decision_ops``) is the network's
-multiply-adds.
+Inference. A single decision (``decide``) takes the log of the 18 raw numbers
+and runs a float32 numpy forward pass in which the feature map, the scaler and
+the biases are folded into the weights (:class:`~simoffload.learn.nets.NumpyMLP`).
+For these sizes that measured faster than ``torch.inference_mode`` on a batch
+of one (the reproduction records both in ``summary.json`` under
+``single_decision_backends_s``; on the shared 2-core development machine
+roughly 5 vs 30 us for the 32x32 student and 30 vs 80 us for the 5x256
+teacher). Batched decisions (``decide_batch``) run the same folded numpy network
+on the whole batch, so single and batched decisions agree. The declared
+decision cost (``decision_ops``) is the network's multiply-adds.
 
 The labels and therefore the policies target latency; asked to decide under
 another objective they still return their latency decisions (logged once).
@@ -52,7 +53,7 @@ from simoffload.errors import UserError
 from simoffload.learn import cache
 from simoffload.learn.io import jsonable, load_model, save_model
 from simoffload.learn.nets import (
-    FEATURES, NumpyMLP, count_macs, count_params, features, features_one, layer_sizes, n_features, soften,
+    FEATURES, NumpyMLP, count_macs, count_params, features, layer_sizes, n_features, raw_log_arrays, raw_log_one, soften,
     train_classifier,
 )
 from simoffload.policy import Observation, Policy
@@ -159,7 +160,8 @@ class _DILPolicy(Policy):
         self.scaler_scale_ = np.asarray(scale, dtype=np.float64)
         self.meta_ = meta
         self.config_ = config
-        self.np_net_ = NumpyMLP.from_state(state_dict, self.scaler_mean_, self.scaler_scale_)
+        n = int(self.n)
+        self.np_net_ = NumpyMLP.from_state(state_dict, self.scaler_mean_, self.scaler_scale_, n, n + 1)
 
     @property
     def fitted(self) -> bool:
@@ -222,7 +224,9 @@ class _DILPolicy(Policy):
         """(B, n, 3) output logits."""
         self._ensure_fitted()
         self._check_graph(inst.graph)
-        out = [self.np_net_(features(inst[lo:lo + 32768])) for lo in range(0, len(inst), 32768)]
+        out = [self.np_net_(raw_log_arrays(inst.cycles[lo:lo + 32768], inst.data[lo:lo + 32768], inst.p1[lo:lo + 32768],
+                                          inst.p2[lo:lo + 32768], inst.b1[lo:lo + 32768], inst.b2[lo:lo + 32768]))
+               for lo in range(0, len(inst), 32768)]
         return np.concatenate(out).reshape(len(inst), int(self.n), 3)
 
     def predict_proba(self, inst: Instances) -> np.ndarray:
@@ -244,9 +248,8 @@ class _DILPolicy(Policy):
             self._check_graph(g)
         if obs.objective is not LATENCY:
             self._warn_objective(obs.objective)
-        x = features_one(np.asarray(obs.cycles, dtype=float), np.asarray(obs.data, dtype=float),
-                         obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps)
-        return self.np_net_(x).reshape(-1, 3).argmax(1)
+        z = raw_log_one(obs.cycles, obs.data, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps)
+        return self.np_net_(z).reshape(-1, 3).argmax(1)
 
     def decision_ops(self, graph: TaskGraph) -> float:
         """Multiply-adds of one forward pass (the scaler is folded into the first layer)."""

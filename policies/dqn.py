@@ -30,7 +30,7 @@ import numpy as np
 
 from policies.dil import _DILPolicy, dist_key, training_instances
 from simoffload.cost import LATENCY, Objective
-from simoffload.learn.nets import FEATURES, count_macs, count_params, features, features_one
+from simoffload.learn.nets import FEATURES, count_macs, count_params, features, raw_log_arrays, raw_log_one
 from simoffload.policy import Observation
 from simoffload.solvers import MAX_EXHAUSTIVE_N, all_placements
 from simoffload.task import Instances, TaskGraph
@@ -60,7 +60,7 @@ class DQNPolicy(_DILPolicy):
     def __init__(self, weights: str | None = None, n: int = 6, distribution: Any = "paper-5.1", samples: int = 100_000,
                  timesteps: int = 100_000, hidden: Any = (256, 256), learning_rate: float = 1e-3, batch_size: int = 128,
                  buffer_size: int = 100_000, learning_starts: int = 1000, exploration_fraction: float = 0.3,
-                 exploration_final_eps: float = 0.02, train_freq: int = 2, gradient_steps: int = 1, seed: int = 0,
+                 exploration_final_eps: float = 0.02, train_freq: int = 4, gradient_steps: int = 1, seed: int = 0,
                  progress: bool = True):
         self.weights = weights
         self.n = n
@@ -163,7 +163,9 @@ class DQNPolicy(_DILPolicy):
     def logits_batch(self, inst: Instances) -> np.ndarray:
         self._ensure_fitted()
         self._check_graph(inst.graph)
-        out = [self.np_net_(features(inst[lo:lo + 8192])) for lo in range(0, len(inst), 8192)]
+        sl = lambda a, lo: a[lo:lo + 8192]  # noqa: E731
+        out = [self.np_net_(raw_log_arrays(sl(inst.cycles, lo), sl(inst.data, lo), sl(inst.p1, lo), sl(inst.p2, lo),
+                                          sl(inst.b1, lo), sl(inst.b2, lo))) for lo in range(0, len(inst), 8192)]
         return np.concatenate(out) if out else np.zeros((0, 3 ** int(self.n)), dtype=np.float32)
 
     def predict_proba(self, inst: Instances) -> np.ndarray:  # pragma: no cover - not a classifier
@@ -181,9 +183,8 @@ class DQNPolicy(_DILPolicy):
             self._check_graph(g)
         if obs.objective is not LATENCY:
             self._warn_objective(obs.objective)
-        x = features_one(np.asarray(obs.cycles, dtype=float), np.asarray(obs.data, dtype=float),
-                         obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps)
-        return self._placements()[int(self.np_net_(x).argmax())].copy()
+        z = raw_log_one(obs.cycles, obs.data, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps)
+        return self._placements()[int(self.np_net_(z).argmax())].copy()
 
     def decision_ops(self, graph: TaskGraph) -> float:
         """Multiply-adds of the one forward pass giving all 3^n Q-values."""

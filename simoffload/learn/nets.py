@@ -1,6 +1,6 @@
 """Input features, the multi-label MLP, its training loop and the paper's label softening.
 
-Features (``FEATURES = "logtimes-v1"``). The decision compares times: a subtask's
+Features (``FEATURES = "logtimes-v2"``). The decision compares times: a subtask's
 execution time on the device (cycles/p1) or the edge (cycles/p2) against the
 transfer times of its data to the edge (d/b1) and on to the cloud (d/b2). Raw
 values span many orders of magnitude (b1 ~ U[0, 2] MB/s puts d/b1 anywhere from
@@ -11,8 +11,13 @@ seconds or of a rate:
 * ``log(d_k / b1)`` and ``log(d_k / b2)`` for each data edge k (m + m),
 * ``log p1``, ``log p2``, ``log b1``, ``log b2`` (4),
 
-with times floored at 1 microsecond and rates at 1 (Hz or B/s) so a zero never
-becomes -inf. A chain of 6 subtasks has 2*6 + 2*7 + 4 = 30 features. A
+where cycles, bytes, Hz and B/s are each floored at 1 before the log so a zero
+never becomes -inf. A chain of 6 subtasks has 2*6 + 2*7 + 4 = 30 features.
+Every feature is a fixed +-1 combination of z = (log cycles, log bytes, log p1,
+log p2, log b1, log b2) (``features = A @ z``), so at inference the matrix A,
+the scaler and all biases fold into the network's weights
+(:class:`NumpyMLP`) and a single decision costs one ``log`` of 18 numbers plus
+the layers' matrix-vector products. A
 scikit-learn ``StandardScaler`` fitted on the training set is saved with the
 model (as plain mean/scale tensors) and applied before the network.
 
@@ -34,9 +39,8 @@ from ..task import Instances
 
 log = logging.getLogger(__name__)
 
-FEATURES = "logtimes-v1"
-_TIME_FLOOR_S = 1e-6
-_RATE_FLOOR = 1.0
+FEATURES = "logtimes-v2"
+_FLOOR = 1.0  # cycles, bytes, Hz and B/s are floored at 1 before the log
 
 
 def n_features(n: int, m: int) -> int:
@@ -44,16 +48,51 @@ def n_features(n: int, m: int) -> int:
     return 2 * n + 2 * m + 4
 
 
+def n_raw(n: int, m: int) -> int:
+    """Length of the raw log vector z: log cycles (n), log bytes (m), log p1, p2, b1, b2, and a constant 1."""
+    return n + m + 5
+
+
+def feature_matrix(n: int, m: int) -> np.ndarray:
+    """A (F, n+m+4) with features = A @ z[:-1] (see :func:`raw_log_arrays`); entries are 0/+1/-1."""
+    A = np.zeros((n_features(n, m), n + m + 4))
+    ip1, ip2, ib1, ib2 = n + m, n + m + 1, n + m + 2, n + m + 3
+    r = 0
+    for rate in (ip1, ip2):
+        for v in range(n):
+            A[r, v], A[r, rate] = 1.0, -1.0
+            r += 1
+    for rate in (ib1, ib2):
+        for k in range(m):
+            A[r, n + k], A[r, rate] = 1.0, -1.0
+            r += 1
+    for j in (ip1, ip2, ib1, ib2):
+        A[r, j] = 1.0
+        r += 1
+    return A
+
+
+def raw_log_arrays(cycles: np.ndarray, data: np.ndarray, p1: Any, p2: Any, b1: Any, b2: Any) -> np.ndarray:
+    """(B, n+m+5) z = [log cycles, log bytes, log p1, log p2, log b1, log b2, 1], each value floored at 1 first."""
+    B = cycles.shape[0]
+    rates = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (B,)) for v in (p1, p2, b1, b2)], axis=1)
+    raw = np.concatenate([cycles, data, rates, np.full((B, 1), math.e)], axis=1)
+    return np.log(np.maximum(raw, _FLOOR))
+
+
+def raw_log_one(cycles: np.ndarray, data: np.ndarray, p1: float, p2: float, b1: float, b2: float) -> np.ndarray:
+    """(n+m+5,) z of one instance (the single-decision path; same values as :func:`raw_log_arrays`)."""
+    raw = np.concatenate((cycles, data, (p1, p2, b1, b2, math.e)))
+    return np.log(np.maximum(raw, _FLOOR, out=raw), out=raw)
+
+
 def features_arrays(cycles: np.ndarray, data: np.ndarray, p1: np.ndarray, p2: np.ndarray,
                     b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
     """Features from raw arrays: cycles (B, n), data (B, m), p1/p2/b1/b2 (B,), SI units -> (B, F)."""
-    p1 = np.maximum(np.asarray(p1, dtype=float), _RATE_FLOOR)[:, None]
-    p2 = np.maximum(np.asarray(p2, dtype=float), _RATE_FLOOR)[:, None]
-    b1 = np.maximum(np.asarray(b1, dtype=float), _RATE_FLOOR)[:, None]
-    b2 = np.maximum(np.asarray(b2, dtype=float), _RATE_FLOOR)[:, None]
-    times = np.concatenate([cycles / p1, cycles / p2, data / b1, data / b2], axis=1)
-    rates = np.concatenate([p1, p2, b1, b2], axis=1)
-    return np.concatenate([np.log(np.maximum(times, _TIME_FLOOR_S)), np.log(rates)], axis=1)
+    cycles = np.atleast_2d(np.asarray(cycles, dtype=float))
+    data = np.atleast_2d(np.asarray(data, dtype=float))
+    z = raw_log_arrays(cycles, data, p1, p2, b1, b2)
+    return z[:, :-1] @ feature_matrix(cycles.shape[1], data.shape[1]).T
 
 
 def features(inst: Instances) -> np.ndarray:
@@ -62,14 +101,9 @@ def features(inst: Instances) -> np.ndarray:
 
 
 def features_one(cycles: np.ndarray, data: np.ndarray, p1: float, p2: float, b1: float, b2: float) -> np.ndarray:
-    """(F,) features of one instance, without building an :class:`Instances` (the single-decision path)."""
-    p1 = max(p1, _RATE_FLOOR)
-    p2 = max(p2, _RATE_FLOOR)
-    b1 = max(b1, _RATE_FLOOR)
-    b2 = max(b2, _RATE_FLOOR)
-    t = np.concatenate([cycles * (1.0 / p1), cycles * (1.0 / p2), data * (1.0 / b1), data * (1.0 / b2)])
-    np.maximum(t, _TIME_FLOOR_S, out=t)
-    return np.concatenate([np.log(t), np.log([p1, p2, b1, b2])])
+    """(F,) features of one instance."""
+    z = raw_log_one(np.asarray(cycles, dtype=float), np.asarray(data, dtype=float), p1, p2, b1, b2)
+    return feature_matrix(len(cycles), len(data)) @ z[:-1]
 
 
 def soften(p: Any, T: float) -> np.ndarray:
@@ -118,35 +152,47 @@ def build_mlp(sizes: Sequence[int]):
 
 
 class NumpyMLP:
-    """A float32 numpy copy of a trained MLP (with its input scaler folded in) for fast single decisions.
+    """A float32 numpy copy of a trained MLP for fast decisions, with features, scaler and biases folded in.
 
-    The scaler ``(x - mean) / scale`` is folded into the first layer, so one
-    decision is ``len(sizes) - 1`` small matrix-vector products.
+    It takes z (:func:`raw_log_one` / :func:`raw_log_arrays`, whose last entry is
+    the constant 1) instead of the scaled features: the first layer absorbs the
+    feature matrix A and the scaler ``(x - mean) / scale``; every hidden layer
+    carries one extra unit fixed at 1 that feeds the next layer's bias, so a
+    layer is one ``h @ W`` and one ``maximum``. The folding is exact algebra
+    (float32 rounding aside).
     """
 
-    def __init__(self, weights: list[np.ndarray], biases: list[np.ndarray]):
-        self.weights = weights  # each (in, out)
-        self.biases = biases
+    def __init__(self, weights: list[np.ndarray]):
+        self.weights = weights
 
     @classmethod
-    def from_state(cls, state_dict: dict, mean: np.ndarray | None = None, scale: np.ndarray | None = None) -> "NumpyMLP":
+    def from_state(cls, state_dict: dict, mean: Any, scale: Any, n: int, m: int) -> "NumpyMLP":
         keys = sorted({k.rsplit(".", 1)[0] for k in state_dict}, key=lambda s: int(s.split(".")[-1]))
-        W = [state_dict[k + ".weight"].detach().cpu().numpy().astype(np.float64).T for k in keys]
+        W = [state_dict[k + ".weight"].detach().cpu().numpy().astype(np.float64).T for k in keys]  # (in, out)
         b = [state_dict[k + ".bias"].detach().cpu().numpy().astype(np.float64) for k in keys]
-        if mean is not None:
-            inv = 1.0 / np.asarray(scale, dtype=np.float64)
-            b[0] = b[0] - (np.asarray(mean, dtype=np.float64) * inv) @ W[0]
-            W[0] = W[0] * inv[:, None]
-        return cls([w.astype(np.float32) for w in W], [x.astype(np.float32) for x in b])
+        inv = 1.0 / np.asarray(scale, dtype=np.float64)
+        A = feature_matrix(n, m)  # (F, n+m+4)
+        W0 = A.T @ (W[0] * inv[:, None])  # (n+m+4, h0)
+        b0 = b[0] - (np.asarray(mean, dtype=np.float64) * inv) @ W[0]
+        out = []
+        last = len(W) - 1
+        for i in range(len(W)):
+            top, bias = (W0, b0) if i == 0 else (W[i], b[i])
+            layer = np.vstack([top, bias[None, :]])  # the input's constant-1 unit carries the bias
+            if i < last:  # add this layer's own constant-1 unit
+                one = np.zeros((layer.shape[0], 1))
+                one[-1, 0] = 1.0
+                layer = np.hstack([layer, one])
+            out.append(np.ascontiguousarray(layer, dtype=np.float32))
+        return cls(out)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        h = np.asarray(x, dtype=np.float32)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = h @ w + b
-            if i < last:
-                np.maximum(h, 0.0, out=h)
-        return h
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        h = np.asarray(z, dtype=np.float32)
+        ws = self.weights
+        for w in ws[:-1]:
+            h = h @ w
+            np.maximum(h, 0.0, out=h)
+        return h @ ws[-1]
 
 
 @dataclass

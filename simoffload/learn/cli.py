@@ -1,0 +1,125 @@
+"""``simoffload train`` and ``simoffload reproduce``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import UserError
+
+log = logging.getLogger(__name__)
+
+LEARNED = ("large-dil", "kd-dil", "baseline-dil", "dqn")
+
+# --quick: a few seconds of training, for smoke tests (not meaningful models)
+QUICK = {
+    "large-dil": {"samples": 5000, "epochs": 8},
+    "kd-dil": {"epochs": 60, "teacher_params": {"samples": 5000, "epochs": 8}},
+    "baseline-dil": {"epochs": 60},
+    "dqn": {"samples": 2000, "timesteps": 600, "learning_starts": 200},
+}
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise UserError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        raise UserError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of training parameters, got {type(data).__name__}")
+    if "params" in data and isinstance(data["params"], dict) and set(data) <= {"params", "policy", "name"}:
+        data = data["params"]  # also accept {policy: ..., params: {...}}
+    return data
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..registry import resolve
+
+    if args.policy not in LEARNED:
+        raise UserError(f"train: POLICY must be one of {', '.join(LEARNED)}, got {args.policy!r}")
+    params: dict[str, Any] = {}
+    if args.quick:
+        params.update(json.loads(json.dumps(QUICK[args.policy])))
+    if args.config:
+        params.update(_read_config(args.config))
+    if args.seed is not None:
+        params["seed"] = args.seed
+    if args.samples is not None:
+        if args.samples < 10:
+            raise UserError(f"--samples must be >= 10, got {args.samples}")
+        params["samples"] = args.samples
+    params["progress"] = not args.quiet
+    params.pop("weights", None)
+    cls = resolve(args.policy)
+    try:
+        pol = cls(**params)
+    except TypeError as exc:
+        raise UserError(f"train {args.policy}: bad parameter ({exc})") from None
+    out = Path(args.out)
+    if out.parent and not out.parent.exists():
+        raise UserError(f"--out: directory {out.parent} does not exist")
+    pol.fit()
+    checksum = pol.save(out)
+    m = pol.meta_.get("metrics", {})
+    acc = m.get("val_subtask_accuracy")
+    print(f"wrote {out} ({args.policy}, {pol.meta_['params']} parameters, "
+          f"{pol.meta_['timing_s']['training']:.1f} s training"
+          + (f", validation subtask accuracy {acc:.3f}" if isinstance(acc, float) else "")
+          + f", sha256 {checksum[:12]})")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce_paper
+
+    s = reproduce_paper(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
+    f5 = {r["policy"]: r for r in s["fig5"]}
+    print(f"wrote {args.out}: large-dil ratio of means {f5['large-dil']['ratio_of_means']:.3f} (paper 1.095), "
+          f"runtime {s['runtime_s']['total']:.0f} s; see report.md", file=sys.stdout)
+    return 0
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add ``simoffload train`` and ``simoffload reproduce``."""
+    p = subparsers.add_parser(
+        "train", help="train a learned policy and write its model file",
+        description="Train a learned policy (large-dil, kd-dil, baseline-dil, dqn) and write weights, constructor "
+                    "parameters, input scaler and training metadata to one file (load it with the policy parameter "
+                    "weights: FILE).")
+    p.add_argument("policy", metavar="POLICY", help=f"one of {', '.join(LEARNED)}")
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML mapping of the policy's constructor parameters")
+    p.add_argument("--out", required=True, metavar="FILE", help="model file to write (e.g. teacher.pt)")
+    p.add_argument("--seed", type=int, default=None, help="data and training seed (overrides the config)")
+    p.add_argument("--samples", type=int, default=None, help="training samples (overrides the config)")
+    p.add_argument("--quick", action="store_true", help="tiny training for smoke tests (overridden by --config)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+    r = subparsers.add_parser(
+        "reproduce", help="reproduce the reference paper's figures and table",
+        description="Reproduce arXiv 2004.04366 (Fig. 5, Fig. 6, Table 1) from scratch.")
+    rs = r.add_subparsers(dest="what", metavar="WHAT")
+    rs.required = True
+    pp = rs.add_parser("paper", help="Fig. 5, Fig. 6, Table 1, summary.json and report.md into --out",
+                       description="Train every model and write fig5/fig6 (png, csv, decisions parquet), table1.csv, "
+                                   "summary.json and report.md into --out.")
+    pp.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
+    pp.add_argument("--quick", action="store_true", help="small sizes, under a minute (a smoke run, not the paper setting)")
+    pp.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    pp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    pp.set_defaults(func=_reproduce)
