@@ -143,6 +143,18 @@ def test_transfer_over_piecewise_trace_with_zero_stretch():
     assert done == {"x": pytest.approx(5.0), "y": pytest.approx(5.0)}
 
 
+def test_flow_joining_during_a_stall_on_a_piecewise_trace():
+    # 10 B/s on [0,1), 0 on [1,3), 5 B/s on [3,5), then hold 5 B/s.
+    # x: 20 B at t=0 gets 10 B by t=1, stalls; y: 5 B joins at t=2 (stalled too).
+    # From t=3 they share 5 B/s: y done after 5 / 2.5 = 2 s (t=5), x has 5 B left -> t=6.
+    model = PiecewiseBandwidth([0, 1, 3, 5], [10, 0, 5], after="hold")
+    done = _finish_times(model, "fair", {"x": (0, 20.0), "y": (2, 5.0)})
+    assert done == {"x": pytest.approx(6.0), "y": pytest.approx(5.0)}
+    # FIFO: x (10 B left at t=3) first: t=5; then y: 5 B at 5 B/s -> t=6
+    done = _finish_times(model, "fifo", {"x": (0, 20.0), "y": (2, 5.0)})
+    assert done == {"x": pytest.approx(5.0), "y": pytest.approx(6.0)}
+
+
 def test_zero_bandwidth_reports_unfinished_and_does_not_hang():
     g = TaskGraph.chain(1)
     spec = SystemSpec(
