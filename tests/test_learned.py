@@ -80,7 +80,7 @@ def test_trained_dil_beats_random_and_local(small_dil, test_set):
     L = latency(test_set, P)
     L_local = latency(test_set, np.zeros_like(Popt))
     L_random = latency(test_set, rng_for(5, "tests/random").integers(0, 3, Popt.shape))
-    assert L.mean() < 0.8 * L_local.mean()
+    assert L.mean() < 0.9 * L_local.mean()  # measured ~0.71
     assert L.mean() < 0.2 * L_random.mean()
     # Threshold: the best input-blind classifier predicts each subtask's most frequent optimal place;
     # its accuracy (computed here from the labels, about 0.5) is what a network that learned nothing
