@@ -213,7 +213,8 @@ class _DILPolicy(Policy):
     # --- inference ---------------------------------------------------------------------
     def _check_graph(self, graph: TaskGraph) -> None:
         if not graph.is_chain or graph.n != int(self.n):
-            raise UserError(f"policy {self.name}: trained for chains of {self.n} subtasks, got {graph!r}")
+            raise UserError(f"policy {self.name}: made for chains of {self.n} subtasks, the task is {graph!r} "
+                            f"(for chains of k subtasks give the policy params: {{n: k}})")
 
     def _warn_objective(self, objective: Objective) -> None:
         if objective != LATENCY and not getattr(self, "warned_objective_", False):

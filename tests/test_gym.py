@@ -89,3 +89,38 @@ def test_brief_dqn_beats_random(tmp_path):
     dqn.save(path)
     assert np.array_equal(DQNPolicy.load(path).decide_batch(test), dqn.decide_batch(test))
     assert dqn.decision_ops(test.graph) == (2 * 3 + 2 * 4 + 4) * 64 + 64 * 64 + 64 * 27
+
+
+def test_brief_dqn_beats_random_on_sequential_env():
+    import random
+
+    import torch
+    from stable_baselines3 import DQN
+
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        env = ge.OffloadSequentialEnv(n=3)
+        model = DQN("MlpPolicy", env, learning_rate=1e-3, buffer_size=5000, learning_starts=300, batch_size=64,
+                    exploration_fraction=0.5, train_freq=2, target_update_interval=250, gamma=1.0,
+                    policy_kwargs={"net_arch": [64, 64]}, seed=0, device="cpu")
+        model.learn(total_timesteps=4500)
+
+        def mean_latency(act) -> float:
+            ev = ge.OffloadSequentialEnv(n=3)
+            out = []
+            for ep in range(300):
+                obs, _ = ev.reset(seed=10_000 + ep)  # the same episodes for both
+                done = False
+                while not done:
+                    obs, _, done, _, info = ev.step(act(obs))
+                out.append(info["latency_s"])
+            return float(np.mean(out))
+
+        rng = rng_for(3, "tests/sequential/random")
+        L_dqn = mean_latency(lambda o: int(model.predict(o, deterministic=True)[0]))
+        L_random = mean_latency(lambda o: int(rng.integers(3)))
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+    assert L_dqn < 0.5 * L_random, (L_dqn, L_random)
