@@ -384,9 +384,24 @@ def reproduce_paper(out: str | Path, quick: bool = False, seed: int = 0, progres
         "runtime_s": timings,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor()},
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    (out / "summary.json").write_text(json.dumps(_strict_json(summary), indent=2, allow_nan=False))
     (out / "report.md").write_text(_report(summary))
     return summary
+
+
+def _strict_json(x: Any) -> Any:
+    """Plain JSON: numpy scalars to Python, non-finite floats to null (strict parsers reject NaN)."""
+    if isinstance(x, dict):
+        return {str(k): _strict_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict_json(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
 
 
 def _fmt(x: float) -> str:
