@@ -193,7 +193,8 @@ def time_backends(pol: Any, obs: list[Observation], count: int = 2000) -> dict[s
 # ----------------------------------------------------------------------------- plots
 
 
-def _bar_plot(path: Path, rows: list[dict], title: str, paper_note: str) -> None:
+def _bar_plot(path: Path, rows: list[dict], title: str, paper_note: str, errors: dict | None = None) -> None:
+    """Two panels (ratio of means, mean ratio) with median ticks; ``errors[policy][metric]`` draws +-1 std bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -206,6 +207,10 @@ def _bar_plot(path: Path, rows: list[dict], title: str, paper_note: str) -> None
                            (axes[1], "mean_ratio", "mean per-sample ratio  mean(L / L*)")):
         vals = [r[key] for r in rows]
         bars = ax.bar(x, vals, color="tab:blue" if key == "ratio_of_means" else "tab:orange")
+        if errors:
+            idx = [i for i, r in enumerate(rows) if r["policy"] in errors]
+            ax.errorbar(x[idx], [vals[i] for i in idx], yerr=[errors[rows[i]["policy"]][key] for i in idx],
+                        fmt="none", ecolor="k", capsize=5, lw=1)
         ax.scatter(x, [r["median_ratio"] for r in rows], marker="_", s=300, color="k", zorder=3,
                    label="median per-sample ratio")
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
@@ -316,7 +321,11 @@ def reproduce_paper(out: str | Path, quick: bool = False, seed: int = 0, progres
     _bar_plot(out / "fig6.png", rows6,
               f"Fig. 6 reproduction: small networks trained on {st.small_samples} paper-5.2 samples (seed {seed}), "
               f"tested on paper-5.1 ({len(test)} samples)",
-              "latency normalised to the optimum; bars = metric named on each axis, black tick = median ratio")
+              "latency normalised to the optimum; bars = metric named on each axis, black tick = median ratio"
+              + (f"; error bars = std of kd-dil / baseline-dil over {st.kd_seeds} seeds" if st.kd_seeds > 1 else ""),
+              errors={name: {key: float(np.std([r[key] for r in runs], ddof=1)) if len(runs) > 1 else 0.0
+                             for key in ("ratio_of_means", "mean_ratio")}
+                      for name, runs in (("kd-dil", kd_runs), ("baseline-dil", base_runs))})
     tick("evaluate_figures", t0)
 
     # KD vs baseline across seeds ----------------------------------------------------------
