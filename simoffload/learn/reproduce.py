@@ -483,6 +483,8 @@ def _report(s: dict) -> str:
         paper = r["paper_normalised"]
         L.append(f"| {r['label']} | {r['normalised_to_greedy']:.2f} | {'' if paper != paper else f'{paper:.2f}'} | "
                  f"{1e6 * r['mean_decision_s']:.1f} us | {r['decision_ops']:.0f} |")
+    kd_over_large = t1["kd-dil"]["mean_decision_s"] / t1["large-dil"]["mean_decision_s"]
+    L.append(f"\nKD-DIL / Large DIL single-decision time: {kd_over_large:.2f} (paper 0.17 / 0.51 = 0.33; target <= 0.33).")
     be = s["single_decision_backends_s"]
     L.append(f"\nTimes are wall-clock means over {t1['greedy']['decisions_timed']} single `decide` calls per policy on "
              "the same observations, timed in interleaved blocks on a shared 2-core machine, so they carry noise. "
