@@ -30,6 +30,7 @@ Semantics (DESIGN.md section 4):
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import time as _time
@@ -155,17 +156,32 @@ class Cpu:
 
 
 
-@dataclass
 class _Flow:
-    nbytes: float
-    remaining: float
-    event: simpy.Event
-    start_s: float
-    task_id: int
+    __slots__ = ("nbytes", "tag", "event", "start_s", "task_id")
+
+    def __init__(self, nbytes: float, tag: float, event: simpy.Event, start_s: float, task_id: int):
+        self.nbytes, self.tag, self.event, self.start_s, self.task_id = nbytes, tag, event, start_s, task_id
+
+    def __lt__(self, other: "_Flow") -> bool:  # heap order: finish tag, then arrival (stable, deterministic)
+        return (self.tag, self.start_s) < (other.tag, other.start_s)
 
 
 class Link:
     """A link whose capacity follows a :class:`BandwidthModel`, shared by concurrent flows.
+
+    Both disciplines are tracked with *finish tags*, so an event costs O(log k)
+    for k flows, never a pass over all flows:
+
+    * ``fair`` (processor sharing): a virtual clock V counts the bytes each
+      active flow has received (it advances by dC/k as capacity dC is offered to
+      k flows). A flow joining at V0 finishes when V reaches V0 + d.
+    * ``fifo``: a flow's tag is the cumulative capacity C at which its last byte
+      is sent: max(C at joining, tag of the flow ahead) + d. Joining never
+      changes the head's completion.
+
+    The next completion is one scheduled event at the time the cumulative
+    capacity reaches the needed value (``model.time_at``), re-planned only when
+    a flow joins or leaves.
 
     Args:
         env: the simulation environment.
@@ -181,44 +197,53 @@ class Link:
         if sharing not in ("fair", "fifo"):
             raise ValueError(f"sharing must be fair or fifo, got {sharing!r}")
         self.env, self.name, self.model, self.sharing = env, name, model, sharing
-        self.flows: list[_Flow] = []
-        self._c_last = 0.0
+        self._fair = sharing == "fair"
+        self.flows: list[_Flow] = []  # fair: a heap by tag; fifo: in order (tags increase)
+        self._head = 0  # fifo: index of the first unfinished flow in ``flows``
+        self._c_last = 0.0  # cumulative capacity at the last update (fair)
+        self._v = 0.0  # virtual clock (fair): bytes received by each active flow
         self._version = 0
         self.on_transfer, self.on_flows = on_transfer, on_flows
+
+    @property
+    def active(self) -> int:
+        """Number of flows in progress."""
+        return len(self.flows) - self._head
 
     def transfer(self, nbytes: float, task_id: int = -1) -> simpy.Event:
         """Start sending ``nbytes`` (> 0); the returned event fires when the last byte arrives."""
         now = self.env.now
-        self._advance(now)
         ev = self.env.event()
-        self.flows.append(_Flow(nbytes, nbytes, ev, now, task_id))
+        if self._fair:
+            self._advance(now)
+            heapq.heappush(self.flows, _Flow(nbytes, self._v + nbytes, ev, now, task_id))
+            self._replan(now)
+        else:
+            c = self.model.cumulative(now)
+            tail = self.flows[-1].tag if self.active else c
+            self.flows.append(_Flow(nbytes, max(c, tail) + nbytes, ev, now, task_id))
+            if self.active == 1:
+                self._replan(now)
         if self.on_flows is not None:
-            self.on_flows(self.name, now, len(self.flows))
-        self._replan(now)
+            self.on_flows(self.name, now, self.active)
         return ev
 
     def _advance(self, now: float) -> None:
         c = self.model.cumulative(now)
-        delta = c - self._c_last
+        if self.flows and c > self._c_last:
+            self._v += (c - self._c_last) / len(self.flows)
         self._c_last = c
-        if not self.flows or delta <= 0:
-            return
-        if self.sharing == "fair":
-            share = delta / len(self.flows)
-            for f in self.flows:
-                f.remaining -= share
-        else:
-            self.flows[0].remaining -= delta
 
     def _replan(self, now: float) -> None:
         self._version += 1
-        if not self.flows:
+        if not self.active:
             return
-        if self.sharing == "fair":
-            need = min(f.remaining for f in self.flows) * len(self.flows)
+        if self._fair:
+            top = self.flows[0]
+            target = self._c_last + max(top.tag - self._v, 0.0) * len(self.flows)
         else:
-            need = self.flows[0].remaining
-        t1 = self.model.time_at(self._c_last + max(need, 0.0))
+            target = self.flows[self._head].tag
+        t1 = self.model.time_at(target)
         if math.isinf(t1):
             return  # the link never delivers that much: the flows stay unfinished
         timer = self.env.timeout(max(t1 - now, 0.0))
@@ -228,16 +253,24 @@ class Link:
         if version != self._version:
             return  # superseded by a later re-plan
         now = self.env.now
-        self._advance(now)
-        if self.sharing == "fair":
-            rmin = min(f.remaining for f in self.flows)
-            done = [f for f in self.flows if f.remaining <= max(rmin, 1e-9 * f.nbytes)]
+        if self._fair:
+            self._advance(now)
+            done = [heapq.heappop(self.flows)]
+            while self.flows and self.flows[0].tag - self._v <= 1e-9 * self.flows[0].nbytes:
+                done.append(heapq.heappop(self.flows))  # flows finishing at the same instant
+            if not self.flows:
+                self._v = 0.0  # an idle link restarts its virtual clock (keeps tags small)
         else:
-            done = [self.flows[0]]
-        for f in done:
-            self.flows.remove(f)
+            done = [self.flows[self._head]]
+            self._head += 1
+            if self._head == len(self.flows):
+                self.flows.clear()
+                self._head = 0
+            elif self._head > 64 and self._head * 2 > len(self.flows):
+                del self.flows[: self._head]  # drop finished flows in bulk
+                self._head = 0
         if self.on_flows is not None:
-            self.on_flows(self.name, now, len(self.flows))
+            self.on_flows(self.name, now, self.active)
         self._replan(now)
         for f in done:
             if self.on_transfer is not None:
@@ -245,7 +278,7 @@ class Link:
             f.event.succeed()
 
     def __repr__(self) -> str:
-        return f"Link({self.name}: {len(self.flows)} flows, {self.sharing}, {self.model!r})"
+        return f"Link({self.name}: {self.active} flows, {self.sharing}, {self.model!r})"
 
 
 # ----------------------------------------------------------------------------- setup
