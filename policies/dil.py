@@ -205,6 +205,11 @@ class _DILPolicy(Policy):
         path = cache.get_or_train(self.name, self.training_config(), lambda p: self._fit_copy().save(p))
         self._load_file(load_model(path, expect_policy=self.name, expect_n=int(self.n)))
 
+    def prepare(self, graph: TaskGraph) -> None:
+        """Check the task structure, then load the weights or train through the cache."""
+        self._check_graph(graph)
+        self._ensure_fitted()
+
     def _fit_copy(self) -> "_DILPolicy":
         params = self.get_params()
         params["weights"] = None

@@ -58,7 +58,7 @@ class DQNPolicy(_DILPolicy):
                  "seed")
 
     def __init__(self, weights: str | None = None, n: int = 6, distribution: Any = "paper-5.1", samples: int = 100_000,
-                 timesteps: int = 100_000, hidden: Any = (256, 256), learning_rate: float = 1e-3, batch_size: int = 128,
+                 timesteps: int = 20_000, hidden: Any = (256, 256), learning_rate: float = 1e-3, batch_size: int = 128,
                  buffer_size: int = 100_000, learning_starts: int = 1000, exploration_fraction: float = 0.3,
                  exploration_final_eps: float = 0.02, train_freq: int = 4, gradient_steps: int = 1, seed: int = 0,
                  progress: bool = True):

@@ -99,6 +99,14 @@ class Policy:
         return {k: getattr(self, k) for k in names}
 
     # --- the decision -----------------------------------------------------------------
+    def prepare(self, graph: TaskGraph) -> None:
+        """Get ready to decide tasks of this structure (called once before a simulation run).
+
+        Learned policies load or train their model here, so neither loading nor
+        training is ever charged as decision time. Raise ``UserError`` if the
+        policy cannot handle the structure.
+        """
+
     def reset(self, rng: np.random.Generator) -> None:
         """Give the policy its random stream (called once per simulation run)."""
         self.rng_ = rng

@@ -147,9 +147,7 @@ def make_policies(sc: Scenario, seed: int) -> list[tuple[str, Any]]:
         except PolicyNotFound as exc:
             raise UserError(f"policies.{i}: {exc}") from None
         pol.reset(rng_for(seed, f"policy/{p.display}"))
-        prepare = getattr(pol, "prepare", None)
-        if callable(prepare):  # learned policies train or load their model here
-            prepare(scenario=sc, graph=task_graph(sc), seed=seed)
+        pol.prepare(task_graph(sc))  # learned policies load or train their model here, outside the clock
         out.append((p.display, pol))
     return out
 

@@ -67,3 +67,23 @@ def get_or_train(policy: str, config: dict, train: Callable[[Path], None]) -> Pa
         raise UserError(f"model cache {path.parent}: cannot create ({exc}); set SIMOFFLOAD_CACHE to a writable directory") from None
     train(path)
     return path
+
+
+def store(pol) -> Path | None:  # noqa: ANN001 - a fitted learned policy
+    """Put a policy trained outside the cache (e.g. by ``reproduce paper``) into it.
+
+    The entry is keyed by the policy's own training configuration, so a later
+    scenario naming the same policy with the same parameters loads it instead
+    of training again. Existing entries are left alone. Returns the path, or
+    ``None`` if the cache directory cannot be written.
+    """
+    path = cached_path(pol.name, pol.training_config())
+    if path.is_file():
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pol.save(path)
+    except OSError as exc:
+        log.warning("could not store %s in the model cache (%s)", pol.name, exc)
+        return None
+    return path

@@ -39,6 +39,7 @@ from ..registry import make_policy
 from ..rng import rng_for
 from ..solvers import chain_dp
 from ..task import Instances, RequirementDistribution, TaskGraph
+from . import cache
 from .nets import soften
 
 log = logging.getLogger(__name__)
@@ -275,6 +276,8 @@ def reproduce_paper(out: str | Path, quick: bool = False, seed: int = 0, progres
     dqn52 = make_policy("dqn", distribution="paper-5.2", samples=st.small_samples, timesteps=st.dqn_small_timesteps,
                         learning_starts=min(1000, st.dqn_small_timesteps // 3), seed=seed, progress=progress).fit()
     tick("train_dqn_5.2", t0)
+    for pol in (teacher, dqn51, dqn52):
+        cache.store(pol)  # scenarios naming these policies with the same parameters reuse them
 
     small_kw = dict(samples=st.small_samples, epochs=st.small_epochs, progress=False)
     kd_runs, base_runs, kd_models, base_models = [], [], {}, {}
@@ -285,6 +288,8 @@ def reproduce_paper(out: str | Path, quick: bool = False, seed: int = 0, progres
         kd.teacher_ = teacher  # the teacher trained above (same configuration; not read from the cache)
         kd.fit()
         base = make_policy("baseline-dil", seed=s, **small_kw).fit()
+        cache.store(kd)
+        cache.store(base)
         kd_models[s], base_models[s] = kd, base
         for pol, runs in ((kd, kd_runs), (base, base_runs)):
             P = pol.decide_batch(test)
