@@ -1,0 +1,40 @@
+"""Every benchmark script runs in its quick mode and writes its results (numbers are not asserted: timing)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> str:
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+
+def test_bench_engine_quick():
+    out = run("analysis/bench_engine.py", "--quick")
+    res = json.loads((ROOT / "analysis/results/bench_engine_quick.json").read_text())
+    assert set(res["throughput"]) == {"local", "edge", "cloud"}
+    assert all(r["engine_tasks_per_s"] > 0 for r in res["throughput"].values())
+    assert "ratio" in out
+
+
+def test_bench_channels_quick():
+    run("analysis/bench_channels.py", "--quick")
+    res = json.loads((ROOT / "analysis/results/bench_channels_quick.json").read_text())
+    assert res["constant"]["tasks"] == res["fluctuating"]["tasks"] > 0
+
+
+def test_bench_decisions_and_labels_quick(tmp_path):
+    run("analysis/bench_decisions.py", "--quick", "--out", str(tmp_path / "d.json"))
+    res = json.loads((tmp_path / "d.json").read_text())
+    assert res["policies"]["greedy"]["single_norm"] == pytest.approx(1.0)
+    run("analysis/bench_labels.py", "--quick", "--out", str(tmp_path / "l.json"))
+    assert json.loads((tmp_path / "l.json").read_text())["chains"]["labels_per_s"] > 0
