@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .errors import UserError
@@ -73,6 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory")
     result = run_scenario(sc, progress=not args.no_progress)
+    if not result.runs:
+        raise UserError("; ".join(result.failed.values()))
     res = tables_from(result)
     write_results(res, out, fmt, scenario_to_yaml(sc))
     n = len(result.world.system.tasks)
@@ -87,7 +90,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             for p in plot_run(res, out):
                 print(f"plot: {p}")
-    return 0
+    for msg in result.failed.values():
+        print(f"error: {msg} (its results are not in the tables)", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def cmd_policies(args: argparse.Namespace) -> int:

@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 DEVICE, EDGE, CLOUD = 0, 1, 2
 
 
+class PolicyError(RuntimeError):
+    """A policy raised or returned an invalid placement during a run."""
+
+
 class Estimator(Protocol):
     """What the policy is told a link's bandwidth is, at time ``t``."""
 
@@ -504,12 +508,16 @@ class Simulation:
                 yield wait
         obs = self._observe(st)
         w0 = _time.perf_counter()
-        place = self.policy.decide(obs)
+        try:
+            place = self.policy.decide(obs)
+        except Exception as exc:  # a policy's bug ends its run, not the whole comparison
+            raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
+                              f"{type(exc).__name__}: {exc}") from exc
         wall = _time.perf_counter() - w0
         try:
             st.placement = check_placement(place, self.graph)
         except ValueError as exc:
-            raise ValueError(f"policy {self.name!r} returned a bad placement: {exc}") from None
+            raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
         if hold is None:
             hold = wall
         if hold > 0:

@@ -62,7 +62,8 @@ def tables_from(result: Any) -> Results:
     order = [run.policy for run in result.runs]
     summary = summarize(tasks, order)
     summary["wall_s"] = [run.wall_s for run in result.runs]
-    meta = {"seed": result.world.seed, "scenario": result.world.scenario.name, "policies": order}
+    meta = {"seed": result.world.seed, "scenario": result.world.scenario.name, "policies": order,
+            "failed": dict(getattr(result, "failed", {}))}
     return Results(tasks, subtasks, links, summary, meta)
 
 

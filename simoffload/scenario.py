@@ -17,7 +17,7 @@ import numpy as np
 
 from .config import Scenario
 from .cost import Objective
-from .engine import DeviceSpec, RunRecords, Simulation, SystemSpec, TaskSpec, bandwidth_rows
+from .engine import DeviceSpec, PolicyError, RunRecords, Simulation, SystemSpec, TaskSpec, bandwidth_rows
 from .errors import UserError
 from .registry import PolicyNotFound, make_policy
 from .rng import rng_for
@@ -154,10 +154,16 @@ def make_policies(sc: Scenario, seed: int) -> list[tuple[str, Any]]:
 
 @dataclass
 class RunResult:
-    """Records of every policy of one run, plus what is shared between them."""
+    """Records of every policy of one run, plus what is shared between them.
+
+    ``failed`` maps the label of each policy whose run stopped on a
+    :class:`~simoffload.engine.PolicyError` to the error message; the other
+    policies' runs are complete and kept.
+    """
 
     world: World
     runs: list[RunRecords]
+    failed: dict[str, str] = field(default_factory=dict)
 
     def link_rows(self) -> list[tuple]:
         """Bandwidth offered by each link over the run (once: identical for every policy)."""
@@ -174,12 +180,20 @@ class RunResult:
 
 def run_world(world: World, policies: list[tuple[str, Any]],
               on_task_done: Callable[[], None] | None = None) -> RunResult:
-    """Run every policy on the same world, one after another."""
-    runs = []
+    """Run every policy on the same world, one after another.
+
+    A policy that fails (raises, or returns an invalid placement) is recorded in
+    ``failed`` and the others still run.
+    """
+    runs, failed = [], {}
     for label, pol in policies:
         log.info("running policy %s on %d tasks", label, len(world.system.tasks))
-        runs.append(Simulation(world.system, pol, label, on_task_done).run())
-    return RunResult(world, runs)
+        try:
+            runs.append(Simulation(world.system, pol, label, on_task_done).run())
+        except PolicyError as exc:
+            log.debug("%s", exc)
+            failed[label] = str(exc)
+    return RunResult(world, runs, failed)
 
 
 def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False) -> RunResult:

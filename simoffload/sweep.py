@@ -280,7 +280,10 @@ def _run_point(job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         sc = parse_scenario(job["scenario"], f"{job['file']} [sweep point {job['id']}]", base_dir=Path(job["base_dir"]))
-        res = tables_from(run_scenario(sc, seed=job["seed"]))
+        result = run_scenario(sc, seed=job["seed"])
+        if result.failed:  # a point is complete only with every policy's run
+            raise RuntimeError("; ".join(result.failed.values()))
+        res = tables_from(result)
         extra = {"point": job["id"], "point_index": job["index"], "replicate": job["replicate"], "seed": job["seed"]}
         extra.update({k: _column_value(v) for k, v in job["params"].items()})
         tasks, summary = res.tasks, res.summary

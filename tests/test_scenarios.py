@@ -175,3 +175,43 @@ def test_constant_trace_gives_exactly_the_constant_models_results(tmp_path):
     b = tables_from(run_scenario(small()))
     cols = ["policy", "task_id", "finish_s", "latency_s", "placement", "energy_j", "status"]
     pd.testing.assert_frame_equal(a.tasks[cols], b.tasks[cols], check_exact=False, rtol=1e-12)
+
+
+FLAKY = '''
+import numpy as np
+from simoffload.policy import Policy
+
+
+class Flaky(Policy):
+    """A third-party policy that fails on its 3rd decision."""
+
+    def __init__(self, fail_at: int = 3):
+        self.fail_at = fail_at
+
+    def reset(self, rng):
+        self.count_ = 0
+
+    def decide(self, obs):
+        self.count_ += 1
+        if self.count_ == self.fail_at:
+            raise ZeroDivisionError("boom")
+        return np.zeros(obs.graph.n, dtype=int)
+'''
+
+
+def test_a_failing_third_party_policy_loses_nothing_else(tmp_path, monkeypatch, capsys):
+    (tmp_path / "thirdparty.py").write_text(FLAKY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(dict(SMALL, policies=["local", {"name": "thirdparty:Flaky", "label": "flaky"}, "edge"])))
+    out = tmp_path / "out"
+    assert main(["run", str(f), "--out", str(out), "--no-progress", "--no-plots"]) == 1
+    err = capsys.readouterr().err
+    assert "policy 'flaky' failed deciding task 2" in err and "ZeroDivisionError: boom" in err
+    r = load_results(out)
+    assert list(r.summary["policy"]) == ["local", "edge"]
+    assert "flaky" in r.meta["failed"]
+    # the same third-party class that does not fail runs like any built-in policy
+    f.write_text(yaml.safe_dump(dict(SMALL, policies=[{"name": "thirdparty:Flaky", "params": {"fail_at": 10**9}}])))
+    assert main(["run", str(f), "--out", str(tmp_path / "ok"), "--no-progress", "--no-plots"]) == 0
+    assert (load_results(tmp_path / "ok").tasks["placement"] == "0000").all()
