@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,11 +131,13 @@ def load_model(path: str | os.PathLike, *, expect_policy: str | tuple[str, ...] 
     if not path.is_file():
         raise UserError(f"model file {path}: not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing foreign files
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a damaged zip/pickle
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        msg = next((ln for ln in lines if "Unpickler error" in ln), lines[0] if lines else type(exc).__name__)[:200]
-        raise UserError(f"model file {path}: cannot be read (corrupted or not a simoffload model: {msg})") from None
+        # torch's messages run to many lines of advice meant for its own users: name the failure only
+        raise UserError(f"model file {path}: not a readable simoffload model (corrupted, truncated, or another "
+                        f"kind of file; torch.load with weights_only=True raised {type(exc).__name__})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise UserError(f"model file {path}: not a simoffload model file")
     if obj.get("version") != VERSION:
