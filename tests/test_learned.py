@@ -157,7 +157,7 @@ def test_corrupted_or_mismatched_files_refused(small_dil, tmp_path):
         LargeDILPolicy.load(trunc)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a model at all")
-    with pytest.raises(UserError, match="cannot be read"):
+    with pytest.raises(UserError, match="not a readable simoffload model"):
         LargeDILPolicy.load(garbage)
     # a torch file that is not ours
     other = tmp_path / "other.pt"
