@@ -297,3 +297,42 @@ def test_contention_only_adds_delay_and_every_task_is_reported_once(n, n_tasks, 
         inst = Instances(g, ts.cycles[None], ts.data[None], d.cpu_hz, p2, bw, b2)
         closed = latency(inst, np.array([int(c) for c in r[8]])[None])[0]
         assert r[6] >= closed * (1 - 1e-9) - 1e-12
+
+
+def test_measured_decision_time_charges_the_wall_clock_of_the_call():
+    import time as _t
+
+    class Slow(Fixed):
+        def decide(self, obs):
+            _t.sleep(0.03)
+            return np.asarray(self.place)
+
+    g = TaskGraph.chain(1)
+    spec = one_task_system(g, [1e9], [0.0, 0.0], 1e9, 1e9, 1e6, 1e6, decision_time="measured")
+    row = Simulation(spec, Slow([0]), "slow").run().tasks[0]
+    assert 0.03 <= row[7] < 0.5  # decision_s: at least the sleep
+    assert row[6] == pytest.approx(1.0 + row[7])
+
+
+def test_policy_sees_the_estimate_and_transfers_see_the_truth():
+    from simoffload.channels import make_estimator, parse_estimator_spec
+
+    seen = []
+
+    class Spy(Fixed):
+        def decide(self, obs):
+            seen.append(obs.b1_Bps)
+            return np.asarray(self.place)
+
+    # 1 MB/s on [0, 10), 4 MB/s from 10 s on; one task arrives at 10.5 s and sends 2 MB up
+    model = PiecewiseBandwidth([0, 10, 20], [1e6, 4e6], after="hold")
+    g = TaskGraph.chain(1)
+    for est, expected in (("oracle", 4e6), ("last", 1e6)):
+        spec = SystemSpec(graph=g, tasks=[TaskSpec(0, 0, 10.5, np.array([1e9]), np.array([2e6, 0.0]))],
+                          devices=[DeviceSpec(1e9, model, model)], edge_hz=2e9, wan_up=ConstantBandwidth(1e6),
+                          wan_down=ConstantBandwidth(1e6), horizon_s=100.0,
+                          estimator=make_estimator(parse_estimator_spec(est)))
+        rec = Simulation(spec, Spy([1]), est).run()
+        assert seen[-1] == pytest.approx(expected)  # the last complete 1-s sample is [9, 10): 1 MB/s
+        # the transfer runs at the true 4 MB/s either way: 0.5 s up + 0.5 s on the 2 GHz edge
+        assert rec.tasks[0][6] == pytest.approx(1.0)
