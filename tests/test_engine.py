@@ -336,3 +336,52 @@ def test_policy_sees_the_estimate_and_transfers_see_the_truth():
         assert seen[-1] == pytest.approx(expected)  # the last complete 1-s sample is [9, 10): 1 MB/s
         # the transfer runs at the true 4 MB/s either way: 0.5 s up + 0.5 s on the 2 GHz edge
         assert rec.tasks[0][6] == pytest.approx(1.0)
+
+
+def _reference_finish_times(times, rates, flows, sharing):
+    """Independent reference: walk segments of constant rate and constant flow set, in plain Python.
+
+    ``times``/``rates``: a piecewise trace held after its end. ``flows``: list of (start, bytes).
+    Between consecutive events (a rate change, a flow start, a flow end) every active flow gets
+    rate/k (fair) or the oldest active flow gets all of it (fifo).
+    """
+    remaining = {i: b for i, (s, b) in enumerate(flows)}
+    done = {}
+    t = 0.0
+    while len(done) < len(flows):
+        active = sorted((i for i in remaining if flows[i][0] <= t + 1e-12), key=lambda i: (flows[i][0], i))
+        r = rates[max(k for k in range(len(rates)) if times[k] <= t + 1e-12)]
+        nxt = [x for x in list(times[1:len(rates)]) + [s for s, _ in flows] if x > t + 1e-12]
+        horizon = min(nxt) if nxt else math.inf
+        if not active or r == 0:
+            t = horizon
+            continue
+        share = {i: (r / len(active) if sharing == "fair" else (r if i == active[0] else 0.0)) for i in active}
+        ends = {i: t + remaining[i] / share[i] for i in active if share[i] > 0}
+        t_end = min(horizon, min(ends.values()))
+        for i in active:
+            if i in ends and ends[i] <= t_end * (1 + 1e-12):
+                done[i] = t_end
+                del remaining[i]
+            else:
+                remaining[i] -= share[i] * (t_end - t)
+        t = t_end
+    return [done[i] for i in range(len(flows))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.floats(0.1, 5.0), st.sampled_from([0.0, 1.0, 2.5, 4.0, 10.0])), min_size=1, max_size=6),
+    flows=st.lists(st.tuples(st.floats(0.0, 10.0), st.floats(0.5, 30.0)), min_size=1, max_size=6),
+    sharing=st.sampled_from(["fair", "fifo"]),
+)
+def test_link_matches_an_independent_segment_by_segment_reference(steps, flows, sharing):
+    times = [0.0]
+    for dt, _ in steps:
+        times.append(times[-1] + dt)
+    rates = [r for _, r in steps] + [3.0]  # hold 3 B/s after the listed steps, so every flow ends
+    model = PiecewiseBandwidth(times + [times[-1] + 1e6], rates, after="hold")
+    flows = sorted(flows)
+    got = _finish_times(model, sharing, {i: f for i, f in enumerate(flows)})
+    want = _reference_finish_times(times, rates, flows, sharing)
+    assert [got[i] for i in range(len(flows))] == pytest.approx(want, rel=1e-7, abs=1e-7)
