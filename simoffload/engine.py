@@ -288,7 +288,7 @@ class Link:
 # ----------------------------------------------------------------------------- setup
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskSpec:
     """One task of the workload: who, when, and its sizes."""
 
