@@ -18,7 +18,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 from simoffload.cost import coefficients
 from simoffload.datasets import sample_dataset

@@ -59,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizon", default="3 h", help="simulated time per point (sets the point cost)")
     ap.add_argument("--out", default=str(ROOT / "analysis" / "results" / "bench_sweep.json"))
     args = ap.parse_args(argv)
-    import pandas as pd
     from distributed import LocalCluster
 
     from simoffload.sweep import load_sweep, run_sweep

@@ -373,7 +373,7 @@ class RunRecords:
 
 
 class _TaskState:
-    __slots__ = ("spec", "decided_s", "placement", "decision_s", "energy_j", "finish_s", "start_s")
+    __slots__ = ("spec", "placement", "decision_s", "energy_j", "finish_s", "start_s")
 
     def __init__(self, spec: TaskSpec):
         self.spec = spec

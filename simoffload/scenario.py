@@ -171,10 +171,8 @@ class RunResult:
             return []
         end = max([r.end_s for r in self.runs] + [1e-9])
         rows: list[tuple] = []
-        seen: set[int] = set()
         for name, model in self.world.bandwidth.items():
             rows += bandwidth_rows(name, model, end)
-            seen.add(id(model))
         return rows
 
 

@@ -8,7 +8,6 @@ Decimal prefixes are used (1 MB = 1e6 bytes), as in the reference paper.
 
 from __future__ import annotations
 
-import math
 import re
 
 _PREFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
@@ -73,7 +72,3 @@ def parse_quantity(value: object, kind: str) -> float:
                 return number * _PREFIX[prefix] * table[unit]
     allowed = ", ".join(sorted(table))
     raise UnitError(f"unknown unit {suffix!r} in {value!r} (expected a {kind} unit: {allowed}, with k/M/G prefixes)")
-
-
-def is_finite_positive(x: float) -> bool:
-    return x > 0 and math.isfinite(x)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cost import LATENCY, coefficients, latency
+from ..cost import coefficients, latency
 from ..errors import UserError
 from ..policy import Observation, Policy
 from ..registry import make_policy
@@ -314,7 +314,7 @@ def reproduce_paper(out: str | Path, quick: bool = False, seed: int = 0, progres
     test_frame(test, {**places5, "optimal": Popt}).to_parquet(out / "fig5_decisions.parquet", index=False)
     _bar_plot(out / "fig5.png", rows5,
               f"Fig. 5 reproduction: latency normalised to the optimum, paper-5.1 test set ({len(test)} samples)",
-              f"paper: Large DIL 1.095 (metric unstated); bars = metric named on each axis, black tick = median ratio")
+              "paper: Large DIL 1.095 (metric unstated); bars = metric named on each axis, black tick = median ratio")
 
     # Fig. 6 ------------------------------------------------------------------------------
     fig6_pols: dict[str, Policy] = {"kd-dil": kd_models[seed], "baseline-dil": base_models[seed], "dqn": dqn52,
