@@ -215,3 +215,17 @@ def test_a_failing_third_party_policy_loses_nothing_else(tmp_path, monkeypatch, 
     f.write_text(yaml.safe_dump(dict(SMALL, policies=[{"name": "thirdparty:Flaky", "params": {"fail_at": 10**9}}])))
     assert main(["run", str(f), "--out", str(tmp_path / "ok"), "--no-progress", "--no-plots"]) == 0
     assert (load_results(tmp_path / "ok").tasks["placement"] == "0000").all()
+
+
+LEARNED = {"large-dil", "kd-dil", "baseline-dil", "dqn"}  # trained models: covered in test_learned.py
+
+
+@pytest.mark.parametrize("path", sorted(p for p in (ROOT / "scenarios").glob("*.yaml") if not p.name.startswith("study_")))
+def test_shipped_scenarios_run_in_a_quick_mode(path):
+    sc = load_scenario(path)
+    sc.horizon = min(sc.horizon, 180.0)
+    sc.policies = [p for p in sc.policies if p.name not in LEARNED]
+    res = tables_from(run_scenario(sc))
+    assert list(res.summary["policy"]) == [p.display for p in sc.policies]
+    assert (res.summary["tasks"] > 0).all()
+    assert (res.links["kind"] == "bandwidth").any()
