@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -241,11 +242,15 @@ def reproduce_paper(out: str | Path, quick: bool = False, seed: int = 0, progres
 
     t_start = time.perf_counter()
     st = Settings.quick() if quick else Settings()
-    out = Path(out)
+    final = Path(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        final.mkdir(parents=True, exist_ok=True)
+        # everything is written to a hidden work directory and moved in at the end, so an interrupted
+        # run never leaves a mix of new and old files looking complete (report.md is moved last)
+        out = final / f".partial-{os.getpid()}"
+        out.mkdir(exist_ok=True)
     except OSError as exc:
-        raise UserError(f"--out {out}: cannot create directory ({exc})") from None
+        raise UserError(f"--out {final}: cannot create directory ({exc})") from None
     g = TaskGraph.chain(st.n)
     timings: dict[str, float] = {}
 
@@ -400,6 +405,10 @@ def reproduce_paper(out: str | Path, quick: bool = False, seed: int = 0, progres
     }
     (out / "summary.json").write_text(json.dumps(_strict_json(summary), indent=2, allow_nan=False))
     (out / "report.md").write_text(_report(summary))
+    (final / "report.md").unlink(missing_ok=True)
+    for name in [f for f in FILES if f != "report.md"] + ["report.md"]:
+        os.replace(out / name, final / name)
+    out.rmdir()
     return summary
 
 
