@@ -75,6 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: exists and is not a directory")
     result = run_scenario(sc, progress=not args.no_progress)
     if not result.runs:
+        if result.interrupted:
+            raise KeyboardInterrupt
         raise UserError("; ".join(result.failed.values()))
     res = tables_from(result)
     write_results(res, out, fmt, scenario_to_yaml(sc))
@@ -92,6 +94,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"plot: {p}")
     for msg in result.failed.values():
         print(f"error: {msg} (its results are not in the tables)", file=sys.stderr)
+    if result.interrupted:
+        print(f"error: interrupted; the tables hold the {len(result.runs)} policies that finished "
+              f"(meta.json: interrupted)", file=sys.stderr)
+        return 130
     return 1 if result.failed else 0
 
 

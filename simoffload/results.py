@@ -21,6 +21,7 @@ Tables (one row per ...):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ def tables_from(result: Any) -> Results:
     summary = summarize(tasks, order)
     summary["wall_s"] = [run.wall_s for run in result.runs]
     meta = {"seed": result.world.seed, "scenario": result.world.scenario.name, "policies": order,
-            "failed": dict(getattr(result, "failed", {}))}
+            "failed": dict(getattr(result, "failed", {})), "interrupted": bool(getattr(result, "interrupted", False))}
     return Results(tasks, subtasks, links, summary, meta)
 
 
@@ -140,6 +141,8 @@ def load_results(directory: str | Path) -> Results:
     if not meta_path.exists():
         raise UserError(f"{d}: not a complete simoffload result directory (no meta.json)")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("interrupted"):
+        logging.getLogger(__name__).warning("%s: the run was interrupted; only policies %s finished", d, meta["policies"])
     suffix = ".csv" if meta.get("format") == "csv" else ".parquet"
     frames = {}
     for name in TABLES:

@@ -164,6 +164,7 @@ class RunResult:
     world: World
     runs: list[RunRecords]
     failed: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False  # stopped by Ctrl-C: ``runs`` holds the policies that finished
 
     def link_rows(self) -> list[tuple]:
         """Bandwidth offered by each link over the run (once: identical for every policy)."""
@@ -191,6 +192,8 @@ def run_world(world: World, policies: list[tuple[str, Any]],
         except PolicyError as exc:
             log.debug("%s", exc)
             failed[label] = str(exc)
+        except KeyboardInterrupt:
+            return RunResult(world, runs, failed, interrupted=True)  # keep what finished
     return RunResult(world, runs, failed)
 
 

@@ -281,6 +281,8 @@ def _run_point(job: dict[str, Any]) -> dict[str, Any]:
     try:
         sc = parse_scenario(job["scenario"], f"{job['file']} [sweep point {job['id']}]", base_dir=Path(job["base_dir"]))
         result = run_scenario(sc, seed=job["seed"])
+        if result.interrupted:
+            raise KeyboardInterrupt
         if result.failed:  # a point is complete only with every policy's run
             raise RuntimeError("; ".join(result.failed.values()))
         res = tables_from(result)

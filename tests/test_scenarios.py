@@ -229,3 +229,31 @@ def test_shipped_scenarios_run_in_a_quick_mode(path):
     assert list(res.summary["policy"]) == [p.display for p in sc.policies]
     assert (res.summary["tasks"] > 0).all()
     assert (res.links["kind"] == "bandwidth").any()
+
+
+INTERRUPT = '''
+import numpy as np
+from simoffload.policy import Policy
+
+
+class CtrlC(Policy):
+    """Stands for the user pressing Ctrl-C during this policy's run."""
+
+    def __init__(self):
+        pass
+
+    def decide(self, obs):
+        raise KeyboardInterrupt
+'''
+
+
+def test_an_interrupted_run_keeps_the_policies_that_finished(tmp_path, monkeypatch, capsys):
+    (tmp_path / "ctrlc.py").write_text(INTERRUPT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(dict(SMALL, policies=["local", "edge", {"name": "ctrlc:CtrlC"}, "cloud"])))
+    out = tmp_path / "out"
+    assert main(["run", str(f), "--out", str(out), "--no-progress", "--no-plots"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    r = load_results(out)
+    assert list(r.summary["policy"]) == ["local", "edge"] and r.meta["interrupted"] is True
