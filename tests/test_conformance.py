@@ -1,0 +1,114 @@
+"""Conformance suite run over every registered policy (the scikit-learn check_estimator habit).
+
+Every policy, built-in or learned (trained tiny here), must: return feasible
+placements; agree between single and batched decisions; give the same
+decisions after a reset with the same random stream; leave the global numpy,
+``random`` and torch random states untouched; never beat the exact optimum;
+rebuild from its own parameters (``cls(**get_params())``); and, if learned,
+round-trip through save/load with identical decisions.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from simoffload.cost import coefficients, cost, LATENCY
+from simoffload.policy import Observation, Policy
+from simoffload.registry import make_policy, registered, resolve
+from simoffload.rng import rng_for
+from simoffload.solvers import chain_dp
+from simoffload.task import RequirementDistribution, TaskGraph
+
+TINY_NET = dict(samples=600, hidden=[16, 16], epochs=2, batch_size=64, progress=False)
+PARAMS = {  # constructor parameters that keep learned policies' training to about a second
+    "large-dil": dict(TINY_NET),
+    "baseline-dil": dict(TINY_NET),
+    "kd-dil": dict(TINY_NET, teacher_params=dict(TINY_NET)),
+    "dqn": dict(samples=300, timesteps=300, learning_starts=100, hidden=[16], progress=False),
+}
+LEARNED = set(PARAMS)
+
+G = TaskGraph.chain(6)
+
+
+@pytest.fixture(scope="module")
+def inst():
+    return RequirementDistribution.from_spec("paper-5.1").sample(G, 60, rng_for(5, "tests/conformance"))
+
+
+def observations(inst):
+    return [Observation(G, inst.cycles[i], inst.data[i], float(inst.p1[i]), float(inst.p2[i]),
+                        float(inst.b1[i]), float(inst.b2[i])) for i in range(len(inst))]
+
+
+@pytest.fixture(scope="module", params=sorted(registered()))
+def policy(request):
+    name = request.param
+    pol = make_policy(name, **PARAMS.get(name, {}))
+    pol.reset(rng_for(0, f"tests/conformance/{name}"))
+    pol.prepare(G)  # learned ones train here (into the test-session model cache)
+    return name, pol
+
+
+def _global_states():
+    return np.random.get_state()[1].copy(), random.getstate(), torch.get_rng_state().clone()
+
+
+def test_decisions_are_feasible_and_single_equals_batched(policy, inst):
+    name, pol = policy
+    if pol.stochastic:
+        pol.reset(rng_for(0, "a"))
+    single = np.array([pol.decide(o) for o in observations(inst)])
+    assert single.shape == (len(inst), G.n) and set(np.unique(single)) <= {0, 1, 2}
+    if not pol.stochastic:  # a random policy draws differently one by one than in a batch
+        np.testing.assert_array_equal(pol.decide_batch(inst, LATENCY), single)
+
+
+def test_same_stream_same_decisions_and_global_rng_untouched(policy, inst):
+    name, pol = policy
+    before = _global_states()
+    pol.reset(rng_for(7, "stream"))
+    a = pol.decide_batch(inst, LATENCY)
+    pol.reset(rng_for(7, "stream"))
+    b = pol.decide_batch(inst, LATENCY)
+    np.testing.assert_array_equal(a, b)
+    after = _global_states()
+    assert np.array_equal(before[0], after[0]) and before[1] == after[1] and torch.equal(before[2], after[2])
+
+
+def test_no_policy_beats_the_exact_optimum(policy, inst):
+    name, pol = policy
+    best = chain_dp(coefficients(inst), inst.data)[1]
+    got = cost(inst, pol.decide_batch(inst, LATENCY))
+    assert np.all(got >= best * (1 - 1e-12))
+
+
+def test_rebuilds_from_its_own_parameters(policy):
+    name, pol = policy
+    cls = resolve(name)
+    assert issubclass(cls, Policy) and isinstance(pol, cls)
+    clone = cls(**pol.get_params())
+    assert clone.get_params() == pol.get_params()
+    assert pol.decision_ops(G) >= 0
+
+
+def test_learned_policies_round_trip_through_a_file(policy, inst, tmp_path):
+    name, pol = policy
+    if name not in LEARNED:
+        pytest.skip("not a learned policy")
+    path = tmp_path / f"{name}.pt"
+    pol.save(path)
+    again = make_policy(name, weights=str(path))
+    np.testing.assert_array_equal(again.decide_batch(inst, LATENCY), pol.decide_batch(inst, LATENCY))
+
+
+@pytest.mark.parametrize("name", sorted(LEARNED))
+def test_training_leaves_the_global_random_state_untouched(name):
+    before = _global_states()
+    make_policy(name, **PARAMS[name]).fit()
+    after = _global_states()
+    assert np.array_equal(before[0], after[0]) and before[1] == after[1] and torch.equal(before[2], after[2])
