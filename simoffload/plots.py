@@ -35,9 +35,27 @@ def _plt() -> Any:
 
 
 def _colors(policies: Sequence[str]) -> dict[str, Any]:
+    """A distinct colour per policy: tab10 up to 10 policies, tab20 beyond (paired shades)."""
     plt = _plt()
-    cyc = plt.get_cmap("tab10")
-    return {p: cyc(i % 10) for i, p in enumerate(policies)}
+    if len(policies) <= 10:
+        cyc = plt.get_cmap("tab10")
+        return {p: cyc(i) for i, p in enumerate(policies)}
+    cyc = plt.get_cmap("tab20")
+    return {p: cyc(i % 20) for i, p in enumerate(policies)}
+
+
+def _dashes(policies: Sequence[str]) -> dict[str, str]:
+    """Line styles that tell apart policies whose colours are close when there are many."""
+    styles = ("-", "--", "-.", ":")
+    return {p: (styles[(i // 2) % 4] if len(policies) > 10 else "-") for i, p in enumerate(policies)}
+
+
+def _legend(ax: Any, n: int, **kw: Any) -> None:
+    """Inside the axes for a few entries; outside on the right for many, so no data is hidden."""
+    if n > 6:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
+    else:
+        ax.legend(**kw)
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -64,17 +82,17 @@ def latency_cdf(tasks: Any, path: Path, title: str = "") -> Path:
     """Empirical CDF of the latency of completed tasks, one line per policy."""
     plt = _plt()
     pols = _policies(tasks)
-    col = _colors(pols)
-    fig, ax = plt.subplots(figsize=(3.6, 2.7))
+    col, ls = _colors(pols), _dashes(pols)
+    fig, ax = plt.subplots(figsize=(3.6 + (1.3 if len(pols) > 6 else 0), 2.7))
     for p in pols:
         lat = np.sort(tasks.loc[(tasks["policy"] == p) & (tasks["status"] == "done"), "latency_s"].to_numpy())
         if len(lat):
-            ax.step(lat, np.arange(1, len(lat) + 1) / len(lat), where="post", label=p, color=col[p])
+            ax.step(lat, np.arange(1, len(lat) + 1) / len(lat), where="post", label=p, color=col[p], ls=ls[p])
     ax.set_xlabel("end-to-end latency (s)")
     ax.set_ylabel("fraction of tasks")
     ax.set_ylim(0, 1.01)
     ax.set_title(title or "Latency CDF (completed tasks)")
-    ax.legend(loc="lower right")
+    _legend(ax, len(pols), loc="lower right")
     return _save(fig, path)
 
 
@@ -82,14 +100,15 @@ def latency_over_time(tasks: Any, links: Any, path: Path, title: str = "") -> Pa
     """Latency of each task at its arrival time (top) over the wireless and WAN capacity (bottom)."""
     plt = _plt()
     pols = _policies(tasks)
-    col = _colors(pols)
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(5.0, 3.9), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    col, ls = _colors(pols), _dashes(pols)
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(5.0 + (1.3 if len(pols) > 6 else 0), 3.9), sharex=True,
+                                 gridspec_kw={"height_ratios": [2, 1]})
     for p in pols:
         t = tasks[(tasks["policy"] == p) & (tasks["status"] == "done")].sort_values("arrival_s")
-        ax.plot(t["arrival_s"], t["latency_s"], marker=".", ms=3, lw=0.8, label=p, color=col[p])
+        ax.plot(t["arrival_s"], t["latency_s"], marker=".", ms=3, lw=0.8, label=p, color=col[p], ls=ls[p])
     ax.set_ylabel("latency (s)")
     ax.set_title(title or "Latency over simulated time; link capacity below")
-    ax.legend(loc="upper right", ncol=min(4, len(pols)))
+    _legend(ax, len(pols), loc="upper right", ncol=min(4, len(pols)))
     bw = links[links["kind"] == "bandwidth"] if len(links) else links
     shown = []
     if len(bw):
@@ -121,7 +140,7 @@ def decision_vs_latency(tasks: Any, path: Path, title: str = "") -> Path:
     plt = _plt()
     pols = _policies(tasks)
     col = _colors(pols)
-    fig, ax = plt.subplots(figsize=(3.6, 2.7))
+    fig, ax = plt.subplots(figsize=(3.6 + (1.3 if len(pols) > 6 else 0), 2.7))
     dec_all = []
     for p in pols:
         d = tasks[(tasks["policy"] == p) & (tasks["status"] == "done")]
@@ -138,7 +157,7 @@ def decision_vs_latency(tasks: Any, path: Path, title: str = "") -> Path:
     ax.set_xlabel("mean decision time (s)")
     ax.set_ylabel("mean latency (s), 95% CI")
     ax.set_title(title or "What deciding costs")
-    ax.legend(loc="best")
+    _legend(ax, len(pols), loc="best")
     return _save(fig, path)
 
 
