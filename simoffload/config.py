@@ -180,6 +180,7 @@ class DecisionConfig(_Strict):
     time: Literal["modelled", "measured"] = "modelled"
     cycles_per_op: float = Field(default=1.0, ge=0)
     on_edge_cpu: bool = True
+    priority: bool = Field(default=True, description="decisions wait ahead of queued subtasks for an edge core")
     request: Bytes = Field(default=0.0, ge=0)
     reply: Bytes = Field(default=0.0, ge=0)
     estimator: Annotated[Any, BeforeValidator(_est)] = Field(default="oracle")

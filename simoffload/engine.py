@@ -75,7 +75,10 @@ class OracleEstimator:
 
 
 class Cpu:
-    """A CPU with ``cores`` identical cores of ``speed_hz`` and one FIFO queue.
+    """A CPU with ``cores`` identical cores of ``speed_hz`` and a FIFO queue.
+
+    Work taken with ``acquire(urgent=True)`` (decisions) waits in a second FIFO
+    served before the ordinary queue; nothing running is preempted.
 
     ``run(seconds)`` returns an event that fires when the job has finished. A job
     that finds a free core costs exactly one scheduled event.
@@ -90,6 +93,7 @@ class Cpu:
         self.env, self.name, self.cores, self.speed_hz = env, name, cores, speed_hz
         self.free = cores
         self.queue: deque = deque()
+        self.urgent: deque = deque()
         self.on_queue = on_queue
         self._last_reported = (0, 0)
 
@@ -115,9 +119,14 @@ class Cpu:
         self._notify()
         return ev
 
+    @property
+    def waiting(self) -> int:
+        """Jobs waiting for a core (urgent and ordinary)."""
+        return len(self.urgent) + len(self.queue)
+
     def _release(self, _: Any = None) -> None:
-        if self.queue:
-            ev, seconds = self.queue.popleft()
+        if self.urgent or self.queue:
+            ev, seconds = (self.urgent or self.queue).popleft()
             ev.start_s = self.env.now
             if seconds is None:
                 ev.succeed()  # an acquire(): the core passes straight to the waiter
@@ -132,14 +141,17 @@ class Cpu:
         self._release()
         ev.succeed()
 
-    def acquire(self) -> simpy.Event | None:
-        """Take a core (for work of unknown length); ``None`` if one was free at once."""
+    def acquire(self, urgent: bool = False) -> simpy.Event | None:
+        """Take a core (for work of unknown length); ``None`` if one was free at once.
+
+        ``urgent`` work waits ahead of every ordinary queued job.
+        """
         if self.free > 0:
             self.free -= 1
             self._notify()
             return None
         ev = self.env.event()
-        self.queue.append((ev, None))
+        (self.urgent if urgent else self.queue).append((ev, None))
         self._notify()
         return ev
 
@@ -149,13 +161,13 @@ class Cpu:
 
     def _notify(self) -> None:
         if self.on_queue is not None:
-            state = (len(self.queue), self.cores - self.free)
+            state = (self.waiting, self.cores - self.free)
             if state[0] != self._last_reported[0]:  # record changes of the queue length only
                 self.on_queue(self.name, self.env.now, *state)
             self._last_reported = state
 
     def __repr__(self) -> str:
-        return f"Cpu({self.name}: {self.busy}/{self.cores} cores busy, {len(self.queue)} queued, {self.speed_hz:g} Hz)"
+        return f"Cpu({self.name}: {self.busy}/{self.cores} cores busy, {self.waiting} queued, {self.speed_hz:g} Hz)"
 
 
 
@@ -322,7 +334,8 @@ class SystemSpec:
         horizon_s: simulation end; unfinished work is reported as such.
         decision_time: "modelled" or "measured".
         cycles_per_op: edge cycles per declared policy operation (modelled time).
-        decision_on_edge_cpu: decisions queue for an edge core (else a dedicated controller).
+        decision_on_edge_cpu: decisions need an edge core (else a dedicated controller).
+        decision_priority: decisions wait ahead of queued subtasks for an edge core (no preemption).
         request_bytes, reply_bytes: decision request/reply sizes on the wireless link.
         estimator: what the policy is told about bandwidth.
         objective: passed to the policy in every observation.
@@ -344,6 +357,7 @@ class SystemSpec:
     decision_time: str = "modelled"
     cycles_per_op: float = 1.0
     decision_on_edge_cpu: bool = True
+    decision_priority: bool = True
     request_bytes: float = 0.0
     reply_bytes: float = 0.0
     estimator: Any = field(default_factory=OracleEstimator)
@@ -485,7 +499,7 @@ class Simulation:
             p1_hz=d.cpu_hz, p2_hz=spec.edge_hz,
             b1_Bps=est.estimate(self.w_up[dev].model, t), b2_Bps=est.estimate(self.wan_up.model, t),
             b1_down_Bps=est.estimate(self.w_down[dev].model, t), b2_down_Bps=est.estimate(self.wan_down.model, t),
-            p3_hz=spec.cloud_hz, edge_queue=len(self.edge_cpu.queue), edge_busy=self.edge_cpu.busy,
+            p3_hz=spec.cloud_hz, edge_queue=self.edge_cpu.waiting, edge_busy=self.edge_cpu.busy,
             edge_cores=spec.edge_cores, time_s=t, device=dev, objective=spec.objective,
         )
 
@@ -503,7 +517,7 @@ class Simulation:
             hold = None
         use_core = spec.decision_on_edge_cpu and (hold is None or hold > 0)
         if use_core:
-            wait = self.edge_cpu.acquire()
+            wait = self.edge_cpu.acquire(urgent=spec.decision_priority)
             if wait is not None:
                 yield wait
         obs = self._observe(st)

@@ -130,6 +130,7 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
         cloud_hz=sc.cloud.cpu, wan_up=wan_up, wan_down=wan_down, shared_cell=sc.network.shared_cell,
         sharing=sc.network.sharing, horizon_s=horizon, decision_time=sc.decision.time,
         cycles_per_op=sc.decision.cycles_per_op, decision_on_edge_cpu=sc.decision.on_edge_cpu,
+        decision_priority=sc.decision.priority,
         request_bytes=sc.decision.request, reply_bytes=sc.decision.reply,
         estimator=make_estimator(sc.decision.estimator), objective=objective(sc),
         dag_execution=sc.execution.dag, record_subtasks=rec.subtasks, record_links=rec.links,

@@ -385,3 +385,33 @@ def test_link_matches_an_independent_segment_by_segment_reference(steps, flows, 
     got = _finish_times(model, sharing, {i: f for i, f in enumerate(flows)})
     want = _reference_finish_times(times, rates, flows, sharing)
     assert [got[i] for i in range(len(flows))] == pytest.approx(want, rel=1e-7, abs=1e-7)
+
+
+def test_urgent_work_waits_ahead_of_queued_jobs_without_preemption():
+    env = simpy.Environment()
+    cpu = Cpu(env, "edge", 1, 1.0)
+    log = []
+
+    def job(name, t0, dur):
+        yield env.timeout(t0)
+        ev = cpu.run(dur)
+        yield ev
+        log.append((name, ev.start_s, env.now))
+
+    def decision(name, t0, dur):
+        yield env.timeout(t0)
+        wait = cpu.acquire(urgent=True)
+        if wait is not None:
+            yield wait
+        start = env.now
+        yield env.timeout(dur)
+        cpu.release_acquired()
+        log.append((name, start, env.now))
+
+    env.process(job("a", 0, 3))         # runs [0, 3): not preempted
+    env.process(job("b", 0.5, 1))       # queued at 0.5
+    env.process(decision("d", 0.6, 0.25))  # queued at 0.6 but urgent: [3, 3.25)
+    env.process(job("c", 0.7, 1))
+    env.run()
+    assert log == [("a", 0, 3), ("d", 3, 3.25), ("b", 3.25, 4.25), ("c", 4.25, 5.25)]
+    assert cpu.waiting == 0 and cpu.free == 1
