@@ -42,6 +42,7 @@ import hashlib
 import itertools
 import json
 import logging
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -497,9 +498,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for p in plot_sweep(load_sweep(oc.out), oc.out):
             print(f"plot: {p}")
     if oc.failed:
-        print(f"error: {len(oc.failed)} of {oc.total} sweep runs failed (details in {oc.out}/failed/):")
+        print(f"error: {len(oc.failed)} of {oc.total} sweep runs failed (details in {oc.out}/failed/):", file=sys.stderr)
         for pid, err in oc.failed.items():
-            print(f"  {pid}: {err.splitlines()[0] if err else ''}")
+            print(f"  {pid}: {err.splitlines()[0] if err else ''}", file=sys.stderr)
         return 1
     return 0
 

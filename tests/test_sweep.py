@@ -141,7 +141,7 @@ def test_failing_point_recorded_others_complete(tmp_path: Path, capsys: pytest.C
     sc = write(tmp_path, cores="[1, 0]")  # edge.cores 0 fails validation when its point runs
     status = cli_main(["sweep", str(sc), "--out", str(tmp_path / "f"), "--no-progress", "--no-plots"])
     assert status == 1
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err  # failures are reported on stderr
     failed = list((tmp_path / "f" / "failed").glob("*.json"))
     assert len(failed) == 4  # 2 counts x 2 replicates with cores = 0
     info = json.loads(failed[0].read_text())
