@@ -222,7 +222,7 @@ class _DILPolicy(Policy):
                             f"(for chains of k subtasks give the policy params: {{n: k}})")
 
     def _warn_objective(self, objective: Objective) -> None:
-        if objective != LATENCY and not getattr(self, "warned_objective_", False):
+        if objective.energy_weight != 0 and not getattr(self, "warned_objective_", False):  # energy params alone do not matter
             log.warning("%s was trained on latency labels; it ignores the objective %s", self.name, objective)
             self.warned_objective_ = True
 
@@ -252,7 +252,7 @@ class _DILPolicy(Policy):
         g = obs.graph
         if g.n != self.n or not g.is_chain:
             self._check_graph(g)
-        if obs.objective is not LATENCY:
+        if obs.objective.energy_weight != 0:
             self._warn_objective(obs.objective)
         z = raw_log_one(obs.cycles, obs.data, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps)
         return self.np_net_(z).reshape(-1, 3).argmax(1)

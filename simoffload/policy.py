@@ -116,8 +116,24 @@ class Policy:
         return self.decide_batch(obs.instances(), obs.objective)[0]
 
     def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray:
-        """(B, n) placements for a batch of instances (offline evaluation)."""
-        raise NotImplementedError(f"{type(self).__name__} implements neither decide_batch nor decide")
+        """(B, n) placements for a batch of instances (offline evaluation).
+
+        The default calls :meth:`decide` once per instance (with an empty edge queue);
+        override it with a vectorised form where speed matters.
+        """
+        if type(self).decide is Policy.decide:
+            raise NotImplementedError(f"{type(self).__name__} implements neither decide_batch nor decide")
+        out = np.empty((len(inst), inst.graph.n), dtype=np.int64)
+        down1, down2 = inst.b1_down, inst.b2_down
+        p3 = np.broadcast_to(np.asarray(inst.p3, dtype=float), (len(inst),))
+        for i in range(len(inst)):
+            obs = Observation(
+                inst.graph, inst.cycles[i], inst.data[i], float(inst.p1[i]), float(inst.p2[i]),
+                float(inst.b1[i]), float(inst.b2[i]), None if down1 is None else float(down1[i]),
+                None if down2 is None else float(down2[i]), float(p3[i]), objective=objective,
+            )
+            out[i] = check_placement(self.decide(obs), inst.graph)
+        return out
 
     def decision_ops(self, graph: TaskGraph) -> float:
         """Declared decision cost in basic operations for a task of this structure."""

@@ -112,3 +112,22 @@ def test_training_leaves_the_global_random_state_untouched(name):
     make_policy(name, **PARAMS[name]).fit()
     after = _global_states()
     assert np.array_equal(before[0], after[0]) and before[1] == after[1] and torch.equal(before[2], after[2])
+
+
+def test_a_policy_with_only_decide_gets_a_batched_form(inst):
+    class OnlyDecide(Policy):
+        def __init__(self, threshold_Bps: float = 1e6):
+            self.threshold_Bps = threshold_Bps
+
+        def decide(self, obs):
+            return np.full(obs.graph.n, 1 if obs.b1_Bps > self.threshold_Bps else 0)
+
+    got = OnlyDecide().decide_batch(inst, LATENCY)
+    want = np.where(inst.b1 > 1e6, 1, 0)[:, None] * np.ones((1, G.n), dtype=int)
+    np.testing.assert_array_equal(got, want)
+
+    class Neither(Policy):
+        pass
+
+    with pytest.raises(NotImplementedError, match="neither"):
+        Neither().decide_batch(inst, LATENCY)
