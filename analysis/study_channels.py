@@ -16,8 +16,6 @@ Usage: ``python analysis/study_channels.py [--quick] [--jobs N] [--scheduler ADD
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,6 +23,9 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _study import finish_study, run_study  # noqa: E402
 SCENARIO = ROOT / "scenarios" / "study_channels.yaml"
 NAME = "study_channels"
 
@@ -158,31 +159,10 @@ def plots(tab: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny run (seconds)")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    ap.add_argument("--out", default=str(ROOT / "analysis" / "results" / NAME))
-    args = ap.parse_args(argv)
-    from simoffload.sweep import load_sweep, run_sweep
-
-    out = Path(args.out)
-    sweep_dir = out / ("sweep-quick" if args.quick else "sweep")
-    oc = run_sweep(SCENARIO, sweep_dir, jobs=args.jobs, scheduler=args.scheduler, quick=args.quick,
-                   progress=sys.stderr.isatty())
-    sw = load_sweep(sweep_dir)
-    tab, f = analyse(sw.summary)
+    args, out, outcome, summary = run_study(__doc__, SCENARIO, NAME, argv)
+    tab, f = analyse(summary)
     tab.to_csv(out / "numbers.csv", index=False)
-    f["quick"] = args.quick
-    f["failed_runs"] = oc.failed
-    f["text"] = findings_text(f)
-    (out / "findings.json").write_text(json.dumps(f, indent=2), encoding="utf-8")
-    for p in plots(tab, out):
-        print(f"plot: {p}")
-    print(f"numbers: {out / 'numbers.csv'}, {out / 'findings.json'}")
-    print()
-    print("Findings:", f["text"])
-    return 1 if oc.failed else 0
+    return finish_study(out, f, args, outcome, findings_text, plots(tab, out))
 
 
 if __name__ == "__main__":

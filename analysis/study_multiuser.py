@@ -14,14 +14,15 @@ Usage: ``python analysis/study_multiuser.py [--quick] [--jobs N] [--scheduler AD
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _study import finish_study, run_study  # noqa: E402
 SCENARIO = ROOT / "scenarios" / "study_multiuser.yaml"
 NAME = "study_multiuser"
 X = "devices.count"
@@ -96,34 +97,13 @@ def plots(tab: pd.DataFrame, gaps: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny run (seconds)")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    ap.add_argument("--out", default=str(ROOT / "analysis" / "results" / NAME))
-    args = ap.parse_args(argv)
     from simoffload.config import load_scenario
-    from simoffload.sweep import load_sweep, run_sweep
 
-    out = Path(args.out)
-    sweep_dir = out / ("sweep-quick" if args.quick else "sweep")
-    oc = run_sweep(SCENARIO, sweep_dir, jobs=args.jobs, scheduler=args.scheduler, quick=args.quick,
-                   progress=sys.stderr.isatty())
-    sc = load_scenario(SCENARIO)
-    sw = load_sweep(sweep_dir)
-    tab, gaps, f = analyse(sw.summary, sc.devices.arrivals.poisson.rate)
+    args, out, outcome, summary = run_study(__doc__, SCENARIO, NAME, argv)
+    tab, gaps, f = analyse(summary, load_scenario(SCENARIO).devices.arrivals.poisson.rate)
     tab.to_csv(out / "numbers.csv", index=False)
     gaps.to_csv(out / "optimal_gap.csv", index=False)
-    f["quick"] = args.quick
-    f["failed_runs"] = oc.failed
-    f["text"] = findings_text(f)
-    (out / "findings.json").write_text(json.dumps(f, indent=2), encoding="utf-8")
-    for p in plots(tab, gaps, out):
-        print(f"plot: {p}")
-    print(f"numbers: {out / 'numbers.csv'}, {out / 'findings.json'}")
-    print()
-    print("Findings:", f["text"])
-    return 1 if oc.failed else 0
+    return finish_study(out, f, args, outcome, findings_text, plots(tab, gaps, out))
 
 
 if __name__ == "__main__":
