@@ -16,6 +16,13 @@ from simoffload.results import tables_from
 from simoffload.scenario import run_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED_TRACES = ROOT.parent / "shared" / "traces"
+
+
+def skip_without_traces(path: Path) -> None:
+    """Scenarios that replay ../shared/traces need the shared data set beside the repository."""
+    if "shared/traces" in path.read_text() and not SHARED_TRACES.is_dir():
+        pytest.skip(f"{SHARED_TRACES} not present")
 
 SMALL = {
     "name": "small",
@@ -150,6 +157,7 @@ def test_friendly_units_are_converted_once():
 
 @pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")))
 def test_shipped_scenarios_validate(path, capsys):
+    skip_without_traces(path)
     assert main(["validate", str(path)]) == 0
 
 
@@ -222,6 +230,7 @@ LEARNED = {"large-dil", "kd-dil", "baseline-dil", "dqn"}  # trained models: cove
 
 @pytest.mark.parametrize("path", sorted(p for p in (ROOT / "scenarios").glob("*.yaml") if not p.name.startswith("study_")))
 def test_shipped_scenarios_run_in_a_quick_mode(path):
+    skip_without_traces(path)
     sc = load_scenario(path)
     sc.horizon = min(sc.horizon, 180.0)
     sc.policies = [p for p in sc.policies if p.name not in LEARNED]
