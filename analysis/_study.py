@@ -23,7 +23,7 @@ def run_study(doc: str, scenario: Path, name: str, argv: list[str] | None) -> tu
     ap.add_argument("--scheduler", default=None, help="Dask scheduler address")
     ap.add_argument("--out", default=str(ROOT / "analysis" / "results" / name))
     args = ap.parse_args(argv)
-    from simoffload.sweep import load_sweep, run_sweep
+    from simoffload.experiments.sweep import load_sweep, run_sweep
 
     out = Path(args.out)
     sweep_dir = out / ("sweep-quick" if args.quick else "sweep")

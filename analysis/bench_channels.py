@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simoffload.config import parse_scenario  # noqa: E402
-from simoffload.scenario import build_world, make_policies, run_world  # noqa: E402
+from simoffload.sim.scenario import build_world, make_policies, run_world  # noqa: E402
 
 OUT = ROOT / "analysis" / "results"
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from simoffload.model.task import RequirementDistribution, TaskGraph
 from simoffload.policy import Observation, Policy
 from simoffload.registry import make_policy
 from simoffload.rng import rng_for
-from simoffload.task import RequirementDistribution, TaskGraph
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUILTIN = ["greedy", "optimal", "exhaustive", "local", "edge", "cloud", "random"]

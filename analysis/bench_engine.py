@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simoffload.config import load_scenario  # noqa: E402
-from simoffload.scenario import build_world, make_policies, run_world  # noqa: E402
+from simoffload.sim.scenario import build_world, make_policies, run_world  # noqa: E402
 
 OUT = ROOT / "analysis" / "results"
 
@@ -98,7 +98,7 @@ def throughput(n_tasks: int, repeats: int) -> dict:
 
 
 def _child(n_tasks: int, records: bool) -> None:
-    from simoffload.results import tables_from
+    from simoffload.sim.results import tables_from
 
     sc = scenario(n_tasks, records=records, policies=["edge"])
     t0 = time.perf_counter()
@@ -112,7 +112,7 @@ def _child(n_tasks: int, records: bool) -> None:
 
 
 def scaling(sizes: list[int]) -> list[dict]:
-    base = subprocess.run([sys.executable, "-c", "import resource, simoffload.scenario, pandas;"
+    base = subprocess.run([sys.executable, "-c", "import resource, simoffload.sim.scenario, pandas;"
                            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"],
                           capture_output=True, text=True, check=True, cwd=ROOT)
     rows = [{"tasks": 0, "records": None, "wall_s": 0.0, "peak_rss_mb": float(base.stdout)}]

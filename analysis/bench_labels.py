@@ -18,12 +18,11 @@ import time
 import warnings
 from pathlib import Path
 
-
-from simoffload.cost import coefficients
-from simoffload.datasets import sample_dataset
+from simoffload.learn.datasets import sample_dataset
+from simoffload.model.cost import coefficients
+from simoffload.model.solvers import chain_dp, dag_mincut, exhaustive
+from simoffload.model.task import RequirementDistribution, TaskGraph, random_dag
 from simoffload.rng import rng_for
-from simoffload.solvers import chain_dp, dag_mincut, exhaustive
-from simoffload.task import RequirementDistribution, TaskGraph, random_dag
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from distributed import LocalCluster
 
-    from simoffload.sweep import load_sweep, run_sweep
+    from simoffload.experiments.sweep import load_sweep, run_sweep
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     try:

@@ -26,13 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _study import finish_study, run_study  # noqa: E402
+
 SCENARIO = ROOT / "scenarios" / "study_channels.yaml"
 NAME = "study_channels"
 
 
 def analyse(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Per (link, estimator, policy): mean over replicates and 95 % CI of the per-run mean latency."""
-    from simoffload.plots import ci_table
+    from simoffload.experiments.plots import ci_table
 
     s = summary.rename(columns={"decision.estimator": "estimator", "name": "link"})
     s["link_est"] = s["link"] + "|" + s["estimator"]
@@ -106,7 +107,7 @@ def findings_text(f: dict) -> str:
 
 
 def plots(tab: pd.DataFrame, out: Path) -> list[Path]:
-    from simoffload.plots import _colors, _plt, _save, line_ci
+    from simoffload.experiments.plots import _colors, _plt, _save, line_ci
 
     plt = _plt()
     paths = []

@@ -23,13 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _study import finish_study, run_study  # noqa: E402
+
 SCENARIO = ROOT / "scenarios" / "study_multiuser.yaml"
 NAME = "study_multiuser"
 X = "devices.count"
 
 
 def analyse(summary: pd.DataFrame, rate_per_device: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    from simoffload.plots import ci_table
+    from simoffload.experiments.plots import ci_table
 
     tab = ci_table(summary, X)
     unf = summary.groupby(["policy", X])[["unfinished", "tasks"]].sum().reset_index()
@@ -85,7 +86,7 @@ def findings_text(f: dict) -> str:
 
 
 def plots(tab: pd.DataFrame, gaps: pd.DataFrame, out: Path) -> list[Path]:
-    from simoffload.plots import line_ci
+    from simoffload.experiments.plots import line_ci
 
     order = sorted(tab[X].unique())
     return [

@@ -1,6 +1,6 @@
 """The paper's DRL baseline: a DQN whose action is one whole decision out of 3^n.
 
-Trained with stable-baselines3's ``DQN`` on :class:`simoffload.gym_envs.OffloadOneStepEnv`
+Trained with stable-baselines3's ``DQN`` on :class:`simoffload.learn.gym_envs.OffloadOneStepEnv`
 (state = the requirement S as standardised log-time features, action = a whole
 placement, one step per episode, episodes drawn from a fixed training set of
 ``samples`` instances). The reward is ``log(L_local / L)`` (clipped to +-10), a
@@ -28,15 +28,22 @@ from typing import Any
 
 import numpy as np
 
-from policies.dil import _DILPolicy, dist_key, training_instances
-from simoffload.cost import LATENCY, Objective
-from simoffload.learn.nets import FEATURES, count_macs, count_params, features, raw_log_arrays, raw_log_one
+from simoffload.learn.nets import (
+    FEATURES,
+    count_macs,
+    count_params,
+    features,
+    raw_log_arrays,
+    raw_log_one,
+)
+from simoffload.learn.policy import LearnedPolicy, dist_key, training_instances
+from simoffload.model.cost import LATENCY, Objective
+from simoffload.model.solvers import MAX_EXHAUSTIVE_N, all_placements
+from simoffload.model.task import Instances, TaskGraph
 from simoffload.policy import Observation
-from simoffload.solvers import MAX_EXHAUSTIVE_N, all_placements
-from simoffload.task import Instances, TaskGraph
 
 
-class DQNPolicy(_DILPolicy):
+class DQNPolicy(LearnedPolicy):
     """DQN over whole decisions (stable-baselines3), see the module docstring.
 
     Args:
@@ -90,7 +97,7 @@ class DQNPolicy(_DILPolicy):
         from tqdm.auto import tqdm
 
         from simoffload.errors import UserError
-        from simoffload.gym_envs import OffloadOneStepEnv
+        from simoffload.learn.gym_envs import OffloadOneStepEnv
 
         n = int(self.n)
         if n > 10:

@@ -18,9 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from simoffload.cost import LATENCY, Objective, coefficients, coefficients_one, edge_cost_matrices
+from simoffload.model.cost import (
+    LATENCY,
+    Objective,
+    coefficients,
+    coefficients_one,
+    edge_cost_matrices,
+    hop_rows,
+)
+from simoffload.model.task import Instances, TaskGraph
 from simoffload.policy import Observation, Policy
-from simoffload.task import Instances, TaskGraph
 
 
 def predecessor_lists(graph: TaskGraph) -> list[list[tuple[int, int]]]:
@@ -35,13 +42,6 @@ def predecessor_lists(graph: TaskGraph) -> list[list[tuple[int, int]]]:
         cached = [[(k, src[k]) for k in graph.in_edges[v]] for v in range(graph.n)]
         graph.__dict__["_pred_lists"] = cached
     return cached
-
-
-def hop_rows(up: tuple[float, float], down: tuple[float, float]) -> tuple[tuple[float, float, float], ...]:
-    """Per-byte cost of moving data from place a (row) to place b (column), as :meth:`Coefficients.hop_matrix`."""
-    u0, u1 = up
-    w0, w1 = down
-    return ((0.0, u0, u0 + u1), (w0, 0.0, u1), (w0 + w1, w1, 0.0))
 
 
 class GreedyPolicy(Policy):

@@ -3,7 +3,7 @@
 * ``optimal`` (:class:`OptimalPolicy`): the exact argmin of the objective by
   the fastest exact method for the task's shape: dynamic programming over the
   3-place trellis for chains, an s-t minimum cut for DAGs
-  (:func:`simoffload.solvers.solve`).
+  (:func:`simoffload.model.solvers.solve`).
 * ``exhaustive`` (:class:`ExhaustivePolicy`): scores all 3^n placements, as the
   paper's "Optimal" does, so its Table 1 decision time can be reproduced.
 
@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from simoffload.cost import LATENCY, Objective, coefficients, coefficients_one
-from simoffload.policy import Observation, Policy
-from simoffload.solvers import (
+from simoffload.model.cost import (
+    LATENCY,
+    Objective,
+    coefficients,
+    coefficients_one,
+    hop_rows,
+)
+from simoffload.model.solvers import (
     MAX_EXHAUSTIVE_N,
     _mincut_one,
     exhaustive,
     mincut_graph_size,
     solve,
 )
-from simoffload.task import Instances, TaskGraph
-
-from .greedy import hop_rows
+from simoffload.model.task import Instances, TaskGraph
+from simoffload.policy import Observation, Policy
 
 
 def chain_dp_one(unary: list, up: tuple[float, float], down: tuple[float, float], data: list) -> list[int]:
-    """The chain DP of :func:`simoffload.solvers.chain_dp` for one instance in plain Python.
+    """The chain DP of :func:`simoffload.model.solvers.chain_dp` for one instance in plain Python.
 
     Same recursion, tie-breaks and order of floating-point operations as the
     vectorised version, so both return the same placement.

@@ -12,7 +12,7 @@ where ``edge_queue`` is the number of jobs waiting at decision time and
 subtask cycles divided by one edge core's speed (the jobs in the queue are
 subtasks of tasks drawn from the same distribution), or a fixed value given as
 a parameter. W enters the objective with its latency weight, and the exact
-chain DP / DAG min cut of :func:`simoffload.solvers.solve` finds the placement.
+chain DP / DAG min cut of :func:`simoffload.model.solvers.solve` finds the placement.
 With an empty queue the policy decides exactly like ``optimal``.
 """
 
@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from simoffload.cost import LATENCY, Objective, coefficients
+from simoffload.model.cost import LATENCY, Objective, coefficients
+from simoffload.model.solvers import mincut_graph_size, solve
+from simoffload.model.task import Instances, TaskGraph
 from simoffload.policy import Observation, Policy
-from simoffload.solvers import mincut_graph_size, solve
-from simoffload.task import Instances, TaskGraph
 
 
 class QueueAwarePolicy(Policy):

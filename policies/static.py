@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simoffload.cost import LATENCY, Objective
+from simoffload.model.cost import LATENCY, Objective
+from simoffload.model.task import CLOUD, DEVICE, EDGE, Instances, TaskGraph
 from simoffload.policy import Observation, Policy
-from simoffload.task import CLOUD, DEVICE, EDGE, Instances, TaskGraph
 
 
 class _Constant(Policy):

@@ -1,8 +1,8 @@
 """simoffload: a discrete-event simulator for mobile edge computation offloading."""
 
-from .cost import Objective, cost, energy, latency
+from .model.cost import Objective, cost, energy, latency
+from .model.task import Instances, RequirementDistribution, TaskGraph
 from .policy import Observation, Policy
-from .task import Instances, RequirementDistribution, TaskGraph
 
 __version__ = "0.1.0"
 
@@ -14,6 +14,6 @@ __all__ = [
 
 def load_results(directory):  # noqa: ANN001 - thin lazy wrapper
     """Load a run's result tables (``tasks``, ``subtasks``, ``links``, ``summary``) as pandas DataFrames."""
-    from .results import load_results as _load
+    from .sim.results import load_results as _load
 
     return _load(directory)

@@ -18,9 +18,9 @@ from .errors import UserError
 # modules providing subcommands, in the order they appear in --help
 COMMAND_MODULES = [
     "simoffload.commands",      # validate, run, policies
-    "simoffload.datasets",      # dataset
+    "simoffload.learn.datasets",      # dataset
     "simoffload.learn.cli",     # train, reproduce
-    "simoffload.sweep",         # sweep, plot
+    "simoffload.experiments.sweep",         # sweep, plot
 ]
 
 

@@ -42,9 +42,8 @@ def format_summary(summary) -> str:  # noqa: ANN001 - a DataFrame
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_scenario
-
     from .registry import PolicyNotFound, make_policy
-    from .scenario import build_world
+    from .sim.scenario import build_world
 
     sc = load_scenario(args.file)
     world = build_world(sc)  # loads traces, draws the workload: catches what only building can
@@ -61,8 +60,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_scenario, scenario_to_yaml
-    from .results import tables_from, write_results
-    from .scenario import run_scenario
+    from .sim.results import tables_from, write_results
+    from .sim.scenario import run_scenario
 
     sc = load_scenario(args.file)
     if args.seed is not None:
@@ -86,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"results: {out}/ (tasks, subtasks, links, summary as {fmt}; scenario.yaml)")
     if not args.no_plots:
         try:
-            from .plots import plot_run
+            from .experiments.plots import plot_run
         except ModuleNotFoundError:
             pass
         else:

@@ -16,10 +16,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import UserError
-from .task import Dist, PAPER_DISTRIBUTIONS
+from .model.task import PAPER_DISTRIBUTIONS, Dist
 from .units import UnitError, parse_quantity
 
 
@@ -144,7 +152,7 @@ class CloudConfig(_Strict):
 
 
 def _bw(v: Any) -> Any:
-    from .channels import parse_bandwidth_spec
+    from .net.channels import parse_bandwidth_spec
 
     try:
         return parse_bandwidth_spec(v, where="")
@@ -168,7 +176,7 @@ class NetworkConfig(_Strict):
 
 
 def _est(v: Any) -> Any:
-    from .channels import parse_estimator_spec
+    from .net.channels import parse_estimator_spec
 
     try:
         return parse_estimator_spec(v, where="")

@@ -4,7 +4,7 @@ A policy is an object with
 
 * ``decide(obs) -> (n,) int array`` - one decision from an :class:`Observation`;
 * ``decide_batch(inst, objective) -> (B, n) int array`` - the batched form for
-  offline evaluation (an :class:`~simoffload.task.Instances` batch);
+  offline evaluation (an :class:`~simoffload.model.task.Instances` batch);
 * ``decision_ops(graph) -> float`` - its declared decision cost in basic
   operations, which the engine charges as ``ops * cycles_per_op / p2`` seconds
   of edge CPU when decision time is ``modelled``;
@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .cost import LATENCY, Objective
-from .task import Instances, TaskGraph
+from .model.cost import LATENCY, Objective
+from .model.task import Instances, TaskGraph
 
 
 @dataclass

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from simoffload.cost import coefficients, cost, LATENCY
+from simoffload.model.cost import LATENCY, coefficients, cost
+from simoffload.model.solvers import chain_dp
+from simoffload.model.task import RequirementDistribution, TaskGraph
 from simoffload.policy import Observation, Policy
 from simoffload.registry import make_policy, registered, resolve
 from simoffload.rng import rng_for
-from simoffload.solvers import chain_dp
-from simoffload.task import RequirementDistribution, TaskGraph
 
 TINY_NET = dict(samples=600, hidden=[16, 16], epochs=2, batch_size=64, progress=False)
 PARAMS = {  # constructor parameters that keep learned policies' training to about a second

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from simoffload import cli
-from simoffload.cost import Objective, coefficients, cost, evaluate, latency
-from simoffload.datasets import (
+from simoffload.learn.datasets import (
     feature_columns,
     instances_from_frame,
     label_columns,
@@ -17,8 +16,9 @@ from simoffload.datasets import (
     sample_dataset,
     write_dataset,
 )
-from simoffload.solvers import exhaustive
-from simoffload.task import RequirementDistribution, TaskGraph, random_dag
+from simoffload.model.cost import Objective, coefficients, cost, evaluate, latency
+from simoffload.model.solvers import exhaustive
+from simoffload.model.task import RequirementDistribution, TaskGraph, random_dag
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -164,6 +164,7 @@ class _nullcontext:
 
 def test_dataset_from_a_scenario_uses_its_workload_devices_and_bandwidth(tmp_path):
     import yaml
+
     from simoffload.cli import main as cli_main
 
     scen = tmp_path / "s.yaml"
@@ -177,7 +178,7 @@ def test_dataset_from_a_scenario_uses_its_workload_devices_and_bandwidth(tmp_pat
     }))
     out = tmp_path / "d.csv"
     assert cli_main(["dataset", "--dist", str(scen), "-n", "400", "--seed", "2", "--out", str(out), "-q"]) == 0
-    from simoffload.datasets import read_dataset
+    from simoffload.learn.datasets import read_dataset
     df = read_dataset(out)
     assert [c for c in df.columns if c.startswith("cycles_")] == ["cycles_0", "cycles_1", "cycles_2"]
     assert df["cycles_0"].between(1e6, 2e6).all() and (df["bytes_2"] == 1e6).all()

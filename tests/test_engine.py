@@ -7,15 +7,21 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
-
-from simoffload.bandwidth import ConstantBandwidth, PiecewiseBandwidth
-from simoffload.cost import latency
-from simoffload.engine import Cpu, DeviceSpec, Link, Simulation, SystemSpec, TaskSpec
-from simoffload.policy import Policy
-from simoffload.solvers import all_placements
-from simoffload.task import Instances, TaskGraph, random_dag
-
 import simpy
+
+from simoffload.model.cost import latency
+from simoffload.model.solvers import all_placements
+from simoffload.model.task import Instances, TaskGraph, random_dag
+from simoffload.net.bandwidth import ConstantBandwidth, PiecewiseBandwidth
+from simoffload.policy import Policy
+from simoffload.sim.engine import (
+    Cpu,
+    DeviceSpec,
+    Link,
+    Simulation,
+    SystemSpec,
+    TaskSpec,
+)
 
 
 class Fixed(Policy):
@@ -250,7 +256,8 @@ def test_energy_of_local_and_offloaded_execution():
     assert Simulation(spec, Fixed([1]), "e").run().tasks[0][9] == pytest.approx(1.5)
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 
 @settings(max_examples=40, deadline=None)
@@ -315,7 +322,7 @@ def test_measured_decision_time_charges_the_wall_clock_of_the_call():
 
 
 def test_policy_sees_the_estimate_and_transfers_see_the_truth():
-    from simoffload.channels import make_estimator, parse_estimator_spec
+    from simoffload.net.channels import make_estimator, parse_estimator_spec
 
     seen = []
 

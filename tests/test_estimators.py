@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from simoffload.bandwidth import ConstantBandwidth, PiecewiseBandwidth
-from simoffload.channels import make_estimator, measurement_samples, parse_estimator_spec
 from simoffload.errors import UserError
+from simoffload.net.bandwidth import ConstantBandwidth, PiecewiseBandwidth
+from simoffload.net.channels import (
+    make_estimator,
+    measurement_samples,
+    parse_estimator_spec,
+)
 
 # 4 on [0,1.5), 0 on [1.5,2), 2 on [2,3), 6 on [3,5), then holds 6.
 # 1-s samples: [0,1)=4, [1,2)=(0.5*4+0.5*0)=2, [2,3)=2, [3,4)=6, [4,5)=6.

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from policies.greedy import GreedyPolicy
-from simoffload.cost import Objective, latency
+from simoffload.model.cost import Objective, latency
+from simoffload.model.task import Instances, TaskGraph
 from simoffload.policy import Observation
-from simoffload.task import Instances, TaskGraph
 
 
 def both(inst: Instances, obj: Objective = Objective()) -> np.ndarray:

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import simoffload.gym_envs as ge
+import simoffload.learn.gym_envs as ge
 from policies.dqn import DQNPolicy
-from simoffload.cost import coefficients, latency
+from simoffload.model.cost import coefficients, latency
+from simoffload.model.solvers import all_placements, chain_dp
+from simoffload.model.task import RequirementDistribution, TaskGraph
 from simoffload.rng import rng_for
-from simoffload.solvers import all_placements, chain_dp
-from simoffload.task import RequirementDistribution, TaskGraph
 
 
 @pytest.mark.parametrize("env_id", ["OffloadOneStep-v0", "OffloadSequential-v0"])

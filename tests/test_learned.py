@@ -10,15 +10,14 @@ import torch
 
 from policies.dil import BaselineDILPolicy, KDDILPolicy, LargeDILPolicy
 from simoffload.cli import main
-from simoffload.cost import latency
 from simoffload.errors import UserError
 from simoffload.learn.nets import features, features_one, soften
+from simoffload.model.cost import coefficients, latency
+from simoffload.model.solvers import chain_dp
+from simoffload.model.task import RequirementDistribution, TaskGraph
 from simoffload.policy import Observation
 from simoffload.registry import make_policy
 from simoffload.rng import rng_for
-from simoffload.solvers import chain_dp
-from simoffload.cost import coefficients
-from simoffload.task import RequirementDistribution, TaskGraph
 
 TINY = dict(samples=400, hidden=[16, 16], epochs=3, batch_size=64, progress=False)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from simoffload.cli import main
-from simoffload.cost import latency
-from simoffload.task import Instances, TaskGraph
+from simoffload.model.cost import latency
+from simoffload.model.task import Instances, TaskGraph
 
 FILES = ["fig5.png", "fig5.csv", "fig6.png", "fig6.csv", "table1.csv", "fig5_decisions.parquet",
          "fig6_decisions.parquet", "summary.json", "report.md"]

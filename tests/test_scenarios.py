@@ -12,8 +12,8 @@ import yaml
 from simoffload import load_results
 from simoffload.cli import main
 from simoffload.config import load_scenario, parse_scenario
-from simoffload.results import tables_from
-from simoffload.scenario import run_scenario
+from simoffload.sim.results import tables_from
+from simoffload.sim.scenario import run_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_TRACES = ROOT.parent / "shared" / "traces"

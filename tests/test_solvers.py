@@ -19,10 +19,24 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from policies.greedy import GreedyPolicy
 from policies.optimal import ExhaustivePolicy, OptimalPolicy
 from policies.static import CloudPolicy, EdgePolicy, LocalPolicy, RandomPolicy
-from simoffload.cost import LATENCY, Objective, coefficients, coefficients_one, edge_cost_matrices, evaluate
+from simoffload.model.cost import (
+    LATENCY,
+    Objective,
+    coefficients,
+    coefficients_one,
+    edge_cost_matrices,
+    evaluate,
+)
+from simoffload.model.solvers import (
+    MAX_EXHAUSTIVE_N,
+    all_placements,
+    chain_dp,
+    dag_mincut,
+    exhaustive,
+    solve,
+)
+from simoffload.model.task import Instances, TaskGraph
 from simoffload.policy import Observation
-from simoffload.solvers import MAX_EXHAUSTIVE_N, all_placements, chain_dp, dag_mincut, exhaustive, solve
-from simoffload.task import Instances, TaskGraph
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0 * inf inside cost.py, masked there
 

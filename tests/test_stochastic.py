@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from simoffload.channels import build_bandwidth
 from simoffload.errors import UserError
+from simoffload.net.channels import build_bandwidth
+from simoffload.net.stochastic import gauss_markov, gilbert_elliott
 from simoffload.rng import rng_for
-from simoffload.stochastic import gauss_markov, gilbert_elliott
 
 Z = 4.0  # half-width of the confidence intervals in standard errors (false alarm ~6e-5 each)
 

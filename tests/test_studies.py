@@ -12,9 +12,9 @@ import pytest
 
 from simoffload.cli import main as cli_main
 from simoffload.config import load_scenario
-from simoffload.cost import LATENCY, coefficients, evaluate_all
+from simoffload.model.cost import LATENCY, coefficients, evaluate_all
+from simoffload.model.task import TaskGraph
 from simoffload.policy import Observation
-from simoffload.task import TaskGraph
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,13 @@ import pytest
 
 from simoffload.cli import main as cli_main
 from simoffload.errors import UserError
-from simoffload.sweep import _thin, load_sweep, parse_sweep, plan_sweep, run_sweep
+from simoffload.experiments.sweep import (
+    _thin,
+    load_sweep,
+    parse_sweep,
+    plan_sweep,
+    run_sweep,
+)
 
 BASE = """
 name: t

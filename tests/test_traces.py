@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simoffload.bandwidth import ConstantBandwidth, PiecewiseBandwidth
-from simoffload.channels import build_bandwidth, parse_bandwidth_spec
 from simoffload.errors import UserError
+from simoffload.net.bandwidth import ConstantBandwidth, PiecewiseBandwidth
+from simoffload.net.channels import build_bandwidth, parse_bandwidth_spec
+from simoffload.net.traces import load_trace
 from simoffload.rng import rng_for
-from simoffload.traces import load_trace
 
 
 def _traces_dir() -> Path | None:

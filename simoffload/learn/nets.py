@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..task import Instances
+from ..model.task import Instances
 
 log = logging.getLogger(__name__)
 

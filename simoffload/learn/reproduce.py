@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from ..cost import coefficients, latency
 from ..errors import UserError
+from ..model.cost import coefficients, latency
+from ..model.solvers import chain_dp
+from ..model.task import Instances, RequirementDistribution, TaskGraph
 from ..policy import Observation, Policy
 from ..registry import make_policy
 from ..rng import rng_for
-from ..solvers import chain_dp
-from ..task import Instances, RequirementDistribution, TaskGraph
 from . import cache
 from .nets import soften
 

@@ -14,8 +14,8 @@ from functools import lru_cache
 from typing import Any
 
 import networkx as nx
-from networkx.algorithms.flow import edmonds_karp
 import numpy as np
+from networkx.algorithms.flow import edmonds_karp
 
 from .cost import Coefficients, edge_cost_matrices, evaluate, evaluate_all
 from .task import TaskGraph
@@ -194,7 +194,7 @@ def dag_mincut(coef: Coefficients, graph: TaskGraph, data: np.ndarray,
     speed or bandwidth) are capped at a finite bound larger than any finite
     placement's cost, so an infinite placement is chosen only if every
     placement is infinite. The placement is decoded from the cut and its cost
-    is recomputed with :func:`simoffload.cost.evaluate` (the returned value).
+    is recomputed with :func:`simoffload.model.cost.evaluate` (the returned value).
 
     Args:
         coef: cost coefficients, batch B.

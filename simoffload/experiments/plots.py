@@ -162,7 +162,7 @@ def decision_vs_latency(tasks: Any, path: Path, title: str = "") -> Path:
 
 
 def plot_run(res: Any, out: str | Path) -> list[Path]:
-    """The plots of one run (a :class:`~simoffload.results.Results`) as PNGs in ``out``.
+    """The plots of one run (a :class:`~simoffload.sim.results.Results`) as PNGs in ``out``.
 
     Returns:
         Paths of the written files: ``latency_cdf.png``, ``latency_time.png``, ``decision_latency.png``.
@@ -197,7 +197,7 @@ def ci_table(summary: Any, x: str, metric: str = "mean_latency_s", by: Sequence[
 
 def _numeric(values: Any) -> tuple[np.ndarray | None, list]:
     """Swept values as numbers (quantity strings converted to SI), or None with category labels."""
-    from .units import parse_quantity
+    from ..units import parse_quantity
 
     out = []
     for v in values:
@@ -254,7 +254,7 @@ def _param_label(p: str, values: list) -> tuple[str, float]:
     if num is None or all(isinstance(v, (int, float)) for v in values):
         return p, 1.0
     first = next(v for v in values if isinstance(v, str))
-    from .units import parse_quantity
+    from ..units import parse_quantity
 
     big = float(np.nanmax(np.abs(num))) if len(num) else 0.0
     for kind, units in (("bytes_per_s", (("MB/s", 1e6), ("kB/s", 1e3), ("B/s", 1.0))),
@@ -273,7 +273,7 @@ def plot_sweep(sw: Any, out: str | Path) -> list[Path]:
     """Latency vs each swept parameter, per policy, 95 % CI over replicates (other parameters averaged).
 
     Args:
-        sw: a :class:`~simoffload.sweep.SweepResults`.
+        sw: a :class:`~simoffload.experiments.sweep.SweepResults`.
         out: directory for ``sweep_<param>.png``.
     """
     out = Path(out)

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import UserError
 from .engine import LINK_FIELDS, SUBTASK_FIELDS, TASK_FIELDS
-from .errors import UserError
 
 TABLES = ("tasks", "subtasks", "links", "summary")
 
@@ -53,7 +53,7 @@ class Results:
 
 
 def tables_from(result: Any) -> Results:
-    """Turn a :class:`~simoffload.scenario.RunResult` into DataFrames."""
+    """Turn a :class:`~simoffload.sim.scenario.RunResult` into DataFrames."""
     tasks = pd.DataFrame([r for run in result.runs for r in run.tasks], columns=list(TASK_FIELDS))
     subtasks = pd.DataFrame([r for run in result.runs for r in run.subtasks], columns=list(SUBTASK_FIELDS))
     links = pd.DataFrame(result.link_rows() + [r for run in result.runs for r in run.links], columns=list(LINK_FIELDS))

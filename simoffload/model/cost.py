@@ -23,7 +23,7 @@ transfer costs (serial execution, as in the paper).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -248,3 +248,10 @@ def coefficients_one(cycles: Any, p1: float, p2: float, b1: float, b2: float,
         up = [up[0] + eu, up[1] + 0.0]
         down = [down[0] + ed, down[1] + 0.0]
     return unary, (up[0], up[1]), (down[0], down[1])
+
+
+def hop_rows(up: tuple[float, float], down: tuple[float, float]) -> tuple[tuple[float, float, float], ...]:
+    """Per-byte cost of moving data from place a (row) to place b (column), as :meth:`Coefficients.hop_matrix`."""
+    u0, u1 = up
+    w0, w1 = down
+    return ((0.0, u0, u0 + u1), (w0, 0.0, u1), (w0 + w1, w1, 0.0))

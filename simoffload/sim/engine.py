@@ -1,7 +1,7 @@
 """The discrete-event engine (SimPy): devices, the edge server, the cloud and their links.
 
 Model objects here are built on an ``env`` passed in and know nothing about
-concrete policies; :mod:`simoffload.scenario` wires them from a scenario.
+concrete policies; :mod:`simoffload.sim.scenario` wires them from a scenario.
 
 Semantics (DESIGN.md section 4):
 
@@ -42,10 +42,10 @@ from typing import Any, Callable, Iterator, Protocol
 import numpy as np
 import simpy
 
-from .bandwidth import BandwidthModel
-from .cost import LATENCY, Objective
-from .policy import Observation, Policy, check_placement
-from .task import TaskGraph
+from ..model.cost import LATENCY, Objective
+from ..model.task import TaskGraph
+from ..net.bandwidth import BandwidthModel
+from ..policy import Observation, Policy, check_placement
 
 log = logging.getLogger(__name__)
 

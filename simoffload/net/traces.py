@@ -54,9 +54,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UserError
+from ..units import UnitError, parse_quantity
 from .bandwidth import PiecewiseBandwidth
-from .errors import UserError
-from .units import UnitError, parse_quantity
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import UserError
+from ..errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def _jsonable(v: Any) -> Any:
 
 def plan_sweep(path: str | Path, quick: bool = False) -> Plan:
     """Load a scenario with a ``sweep:`` section and list every point x replicate."""
-    from .config import load_scenario
+    from ..config import load_scenario
 
     sc = load_scenario(path)
     base = sc.model_dump(mode="json", exclude={"base_dir"})
@@ -274,9 +274,9 @@ def _column_value(v: Any) -> Any:
 
 def _run_point(job: dict[str, Any]) -> dict[str, Any]:
     """Run one point x replicate (all policies); never raises: errors come back as data."""
-    from .config import parse_scenario
-    from .results import tables_from
-    from .scenario import run_scenario
+    from ..config import parse_scenario
+    from ..sim.results import tables_from
+    from ..sim.scenario import run_scenario
 
     t0 = time.perf_counter()
     try:
@@ -308,7 +308,7 @@ def _point_files(out: Path, pid: str) -> tuple[Path, Path]:
 
 
 def _save(out: Path, job: dict[str, Any], res: dict[str, Any]) -> None:
-    from .results import _atomic_write, write_table
+    from ..sim.results import _atomic_write, write_table
 
     failed = out / "failed" / f"{job['id']}.json"
     if res["ok"]:
@@ -430,7 +430,7 @@ def run_sweep(path: str | Path, out: str | Path, jobs: int = 1, scheduler: str |
 def _combine(out: Path, plan: Plan, failed: dict[str, str]) -> None:
     import pandas as pd
 
-    from .results import _atomic_write, write_table
+    from ..sim.results import _atomic_write, write_table
 
     tasks, summaries, done = [], [], []
     for j in plan.jobs:  # plan order: deterministic however the points were scheduled
@@ -512,7 +512,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if (d / "sweep.json").exists():
         paths = plot_sweep(load_sweep(d), d)
     elif (d / "meta.json").exists():
-        from .results import load_results
+        from ..sim.results import load_results
 
         paths = plot_run(load_results(d), d)
     else:

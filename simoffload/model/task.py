@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import networkx as nx
 import numpy as np
 
-from .units import parse_quantity
+from ..units import parse_quantity
 
 DEVICE, EDGE, CLOUD = 0, 1, 2
 PLACES = ("device", "edge", "cloud")

@@ -4,7 +4,7 @@
   observation is a requirement S (features below), the action one whole
   decision out of 3^n (``Discrete(3**n)``; action ``a`` is the placement whose
   base-3 digits, most significant first, are I_0..I_{n-1} - the order of
-  :func:`simoffload.solvers.all_placements`), and the episode ends.
+  :func:`simoffload.model.solvers.all_placements`), and the episode ends.
 * ``OffloadSequential-v0`` (:class:`OffloadSequentialEnv`): n steps per episode,
   one subtask at a time in topological order (``Discrete(3)``); the observation
   adds the placements made so far and the current subtask.
@@ -14,7 +14,7 @@ Observations are the log-time features of :mod:`simoffload.learn.nets`
 with constants estimated once from 4096 draws of the distribution (a fixed
 stream, independent of the episode seeds).
 
-Rewards (latency objective, the shared cost model :mod:`simoffload.cost`):
+Rewards (latency objective, the shared cost model :mod:`simoffload.model.cost`):
 
 * one-step, ``reward="log-ratio"`` (default): ``log(L_local / L)`` where L is the
   latency of the chosen decision and L_local that of all-local, clipped to
@@ -29,7 +29,7 @@ Rewards (latency objective, the shared cost model :mod:`simoffload.cost`):
   return is ``-L/L_local`` (``reward="neg-latency"`` drops the division).
 
 Episodes draw their instance from ``dataset`` (an
-:class:`~simoffload.task.Instances`, uniformly with replacement) if given, else
+:class:`~simoffload.model.task.Instances`, uniformly with replacement) if given, else
 fresh from ``distribution``; each environment owns its generator, seeded by
 ``reset(seed=...)``.
 """
@@ -43,10 +43,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .cost import coefficients, edge_cost_matrices, evaluate
-from .learn.nets import features, n_features
-from .rng import rng_for
-from .task import Instances, RequirementDistribution, TaskGraph
+from ..model.cost import coefficients, edge_cost_matrices, evaluate
+from ..model.task import Instances, RequirementDistribution, TaskGraph
+from ..rng import rng_for
+from .nets import features, n_features
 
 REWARDS_ONE_STEP = ("log-ratio", "neg-relative", "neg-latency")
 #: standardised features are clipped to +-OBS_BOUND (they stay within +-20 for the paper's distributions)
@@ -231,7 +231,7 @@ class OffloadSequentialEnv(_OffloadEnv):
 def _register() -> None:
     for env_id, cls in (("OffloadOneStep-v0", "OffloadOneStepEnv"), ("OffloadSequential-v0", "OffloadSequentialEnv")):
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=f"simoffload.gym_envs:{cls}")
+            gym.register(id=env_id, entry_point=f"simoffload.learn.gym_envs:{cls}")
 
 
 _register()

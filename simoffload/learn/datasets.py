@@ -18,7 +18,7 @@ the table: in ``DataFrame.attrs["simoffload"]`` in memory, in the Parquet
 schema metadata under the key ``simoffload`` (JSON), and for CSV as a first
 line ``# simoffload {json}`` (read it back with :func:`read_dataset`, or with
 ``pandas.read_csv(path, comment="#")`` for the bare table). The structure is
-``{"n": n, "src": [...], "dst": [...]}`` as in :class:`~simoffload.task.TaskGraph`.
+``{"n": n, "src": [...], "dst": [...]}`` as in :class:`~simoffload.model.task.TaskGraph`.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .cost import LATENCY, Objective, coefficients, cost, energy, latency
-from .errors import UserError
-from .rng import rng_for
-from .solvers import solve
-from .task import Instances, RequirementDistribution, TaskGraph, random_dag
+from ..errors import UserError
+from ..model.cost import LATENCY, Objective, coefficients, cost, energy, latency
+from ..model.solvers import solve
+from ..model.task import Instances, RequirementDistribution, TaskGraph, random_dag
+from ..rng import rng_for
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ class ScenarioDistribution:
     """
 
     def __init__(self, scenario: Any):
-        from .scenario import build_world, task_graph
+        from ..sim.scenario import build_world, task_graph
 
         self.scenario = scenario
         self.graph = task_graph(scenario)
@@ -265,7 +265,7 @@ class ScenarioDistribution:
         self.spec = {"scenario": scenario.name, "scenario_seed": scenario.seed}
 
     def sample(self, graph: TaskGraph, size: int, rng: np.random.Generator) -> Instances:
-        from .task import Dist
+        from ..model.task import Dist
 
         sc, sysspec = self.scenario, self.world.system
         cdist, ddist = sc.task.dists()
@@ -298,7 +298,7 @@ def load_distribution(spec: str) -> RequirementDistribution | ScenarioDistributi
             where = f"{spec}:{mark.line + 1}" if mark is not None else spec
             raise UserError(f"{where}: invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
         if isinstance(doc, Mapping) and "distribution" not in doc:
-            from .config import load_scenario
+            from ..config import load_scenario
 
             return ScenarioDistribution(load_scenario(p))  # a scenario file
         if not isinstance(doc, Mapping):

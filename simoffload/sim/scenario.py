@@ -15,13 +15,21 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import Scenario
-from .cost import Objective
-from .engine import DeviceSpec, PolicyError, RunRecords, Simulation, SystemSpec, TaskSpec, bandwidth_rows
-from .errors import UserError
-from .registry import PolicyNotFound, make_policy
-from .rng import rng_for
-from .task import Dist, TaskGraph
+from ..config import Scenario
+from ..errors import UserError
+from ..model.cost import Objective
+from ..model.task import Dist, TaskGraph
+from ..registry import PolicyNotFound, make_policy
+from ..rng import rng_for
+from .engine import (
+    DeviceSpec,
+    PolicyError,
+    RunRecords,
+    Simulation,
+    SystemSpec,
+    TaskSpec,
+    bandwidth_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +92,7 @@ class World:
 
 def build_world(sc: Scenario, seed: int | None = None) -> World:
     """Draw the workload and the bandwidth realisations for one seed."""
-    from .channels import build_bandwidth, make_estimator
+    from ..net.channels import build_bandwidth, make_estimator
 
     seed = sc.seed if seed is None else int(seed)
     graph = task_graph(sc)
@@ -158,7 +166,7 @@ class RunResult:
     """Records of every policy of one run, plus what is shared between them.
 
     ``failed`` maps the label of each policy whose run stopped on a
-    :class:`~simoffload.engine.PolicyError` to the error message; the other
+    :class:`~simoffload.sim.engine.PolicyError` to the error message; the other
     policies' runs are complete and kept.
     """
 

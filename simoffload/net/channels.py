@@ -11,7 +11,7 @@ in ``docs/channels.md``)::
     bandwidth: {gilbert_elliott: {good: "5 MB/s", bad: "0.2 MB/s", mean_good_s: 20, mean_bad_s: 3}}
 
 :func:`parse_bandwidth_spec` validates (errors name the field), :func:`build_bandwidth`
-turns a spec into a :class:`~simoffload.bandwidth.BandwidthModel`, taking its
+turns a spec into a :class:`~simoffload.net.bandwidth.BandwidthModel`, taking its
 randomness only from ``rng_for(seed, stream)``.
 
 Estimators model what a policy *knows* about a link at decision time (see
@@ -29,14 +29,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
+from ..errors import UserError
+from ..rng import rng_for
+from ..units import UnitError, parse_quantity
 from .bandwidth import BandwidthModel, ConstantBandwidth, PiecewiseBandwidth
-from .errors import UserError
-from .rng import rng_for
 from .stochastic import gauss_markov, gilbert_elliott
 from .traces import load_trace
-from .units import UnitError, parse_quantity
 
 #: path length generated for a stochastic link when the run has no finite horizon (it then loops)
 DEFAULT_STOCHASTIC_HORIZON_S = 3600.0
@@ -125,7 +132,7 @@ class PiecewiseSpec(_Spec):
 
 
 class TraceSpec(_Spec):
-    """A trace file replayed as a step function (see :func:`simoffload.traces.load_trace`)."""
+    """A trace file replayed as a step function (see :func:`simoffload.net.traces.load_trace`)."""
 
     file: str
     format: Literal["mahimahi", "pensieve", "5g", "csv"]
@@ -174,7 +181,7 @@ class TraceSpec(_Spec):
 
 
 class GaussMarkovSpec(_Spec):
-    """AR(1) bandwidth (see :func:`simoffload.stochastic.gauss_markov`)."""
+    """AR(1) bandwidth (see :func:`simoffload.net.stochastic.gauss_markov`)."""
 
     mean: Rate
     std: Rate
@@ -199,7 +206,7 @@ class GaussMarkovSpec(_Spec):
 
 
 class GilbertElliottSpec(_Spec):
-    """Two-state bandwidth (see :func:`simoffload.stochastic.gilbert_elliott`)."""
+    """Two-state bandwidth (see :func:`simoffload.net.stochastic.gilbert_elliott`)."""
 
     good: Rate
     bad: Rate
