@@ -94,8 +94,8 @@ class DQNPolicy(LearnedPolicy):
         import torch
         from stable_baselines3 import DQN
         from stable_baselines3.common.callbacks import BaseCallback
-        from tqdm.auto import tqdm
 
+        from simoffload._progress import bar as progress_bar
         from simoffload.errors import UserError
         from simoffload.learn.gym_envs import OffloadOneStepEnv
 
@@ -113,7 +113,7 @@ class DQNPolicy(LearnedPolicy):
         class _Bar(BaseCallback):
             def __init__(self, total: int, enabled: bool):
                 super().__init__()
-                self.bar = tqdm(total=total, desc="dqn", disable=not enabled, leave=False)
+                self.bar = progress_bar(total=total, enabled=enabled, desc="dqn", leave=False)
 
             def _on_step(self) -> bool:
                 self.bar.update(1)

@@ -118,7 +118,6 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="result directory")
     p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     p.add_argument("--format", choices=("parquet", "csv"), default=None, help="table format (default: the scenario's)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
     p.set_defaults(func=cmd_run)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -186,3 +188,16 @@ def test_dataset_from_a_scenario_uses_its_workload_devices_and_bandwidth(tmp_pat
     # the oracle estimator at a uniform time in [0, 200 s): half the samples see each step
     assert set(df["b1_Bps"]) == {1e6, 3e6}
     assert 0.4 < (df["b1_Bps"] == 1e6).mean() < 0.6
+
+
+def test_csv_dataset_is_a_plain_csv_with_a_sidecar(tmp_path) -> None:
+    out = tmp_path / "ds.csv"
+    assert cli.main(["dataset", "--dist", "paper-5.1", "-n", "25", "--seed", "3", "--out", str(out), "-q"]) == 0
+    plain = pd.read_csv(out)  # no comment= needed: the first line is the header
+    assert len(plain) == 25 and list(plain.columns[:2]) == ["cycles_0", "cycles_1"]
+    assert out.read_text().startswith("cycles_0,")
+    side = json.loads((tmp_path / "ds.csv.json").read_text())["simoffload"]
+    assert side["seed"] == 3 and side["graph"]["n"] == 6
+    back = read_dataset(out)
+    pd.testing.assert_frame_equal(back, plain, check_exact=True)
+    assert back.attrs["simoffload"] == side

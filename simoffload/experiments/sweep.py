@@ -403,9 +403,10 @@ def run_sweep(path: str | Path, out: str | Path, jobs: int = 1, scheduler: str |
     failed: dict[str, str] = {}
     bar = None
     if progress and pending:
-        from tqdm.auto import tqdm
+        from .._progress import bar as progress_bar
 
-        bar = tqdm(total=len(pending), desc=f"sweep {Path(path).stem}", unit="run", smoothing=0.1)
+        bar = progress_bar(total=len(pending), enabled=progress, desc=f"sweep {Path(path).stem}", unit="run",
+                           smoothing=0.1)
     try:
         for job, res in it:
             _save(out, job, res)
@@ -529,7 +530,6 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")
     p.add_argument("--scheduler", default=None, help="Dask distributed scheduler address (tcp://host:port)")
     p.add_argument("--quick", action="store_true", help="tiny run: the sweep's quick settings")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
     p.set_defaults(func=cmd_sweep)
 

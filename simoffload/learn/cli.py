@@ -107,7 +107,6 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=None, help="data and training seed (overrides the config)")
     p.add_argument("--samples", type=int, default=None, help="training samples (overrides the config)")
     p.add_argument("--quick", action="store_true", help="tiny training for smoke tests (overridden by --config)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 
     r = subparsers.add_parser(
@@ -121,5 +120,4 @@ def register_cli(subparsers: Any) -> None:
     pp.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     pp.add_argument("--quick", action="store_true", help="small sizes, under a minute (a smoke run, not the paper setting)")
     pp.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
-    pp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     pp.set_defaults(func=_reproduce)

@@ -15,9 +15,10 @@ A dataset is a table with one row per sampled requirement S = (E, D, p1, p2, b1,
 
 The task structure and provenance (distribution, seed, objective) travel with
 the table: in ``DataFrame.attrs["simoffload"]`` in memory, in the Parquet
-schema metadata under the key ``simoffload`` (JSON), and for CSV as a first
-line ``# simoffload {json}`` (read it back with :func:`read_dataset`, or with
-``pandas.read_csv(path, comment="#")`` for the bare table). The structure is
+schema metadata under the key ``simoffload`` (JSON), and for CSV in a sidecar
+file ``FILE.csv.json`` beside it: the CSV itself is a plain table that
+``pandas.read_csv(path)`` reads as is (:func:`read_dataset` reads both; it also
+accepts the older CSV whose first line was ``# simoffload {json}``). The structure is
 ``{"n": n, "src": [...], "dst": [...]}`` as in :class:`~simoffload.model.task.TaskGraph`.
 """
 
@@ -82,8 +83,9 @@ def label(inst: Instances, objective: Objective = LATENCY, chunk: int = 100_000,
     chunk = max(1, int(chunk))
     starts = range(0, B, chunk)
     if progress and B > chunk:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=B, desc="exact labels", unit="sample")
+        from .._progress import bar as progress_bar
+
+        bar = progress_bar(total=B, enabled=progress, desc="exact labels", unit="sample")
     else:
         bar = None
     out = np.empty((B, inst.graph.n), dtype=np.int64)
@@ -188,8 +190,18 @@ def _check_suffix(path: Path) -> str:
     return "csv" if suffix == ".csv" else "parquet"
 
 
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """Where a CSV dataset's metadata lives: ``FILE.csv.json`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
 def write_dataset(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a dataset as Parquet or CSV (by suffix), atomically (temp file + ``os.replace``)."""
+    """Write a dataset as Parquet or CSV (by suffix), atomically (temp file + ``os.replace``).
+
+    A CSV gets its metadata in the sidecar :func:`sidecar_path`, written first (so a
+    CSV that exists always has its metadata beside it).
+    """
     path = Path(path)
     kind = _check_suffix(path)
     meta = json.dumps(df.attrs.get(META_KEY, {}), sort_keys=True)
@@ -199,8 +211,11 @@ def write_dataset(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         if kind == "csv":
+            side = sidecar_path(path)
+            side_tmp = side.with_name(f".{side.name}.tmp")
+            side_tmp.write_text(json.dumps({META_KEY: json.loads(meta)}, sort_keys=True, indent=1) + "\n")
+            os.replace(side_tmp, side)
             with os.fdopen(fd, "w", newline="") as fh:
-                fh.write(f"# {META_KEY} {meta}\n")
                 df.to_csv(fh, index=False, float_format="%.17g")
         else:
             os.close(fd)
@@ -229,9 +244,17 @@ def read_dataset(path: str | os.PathLike) -> pd.DataFrame:
         with open(path) as fh:
             first = fh.readline()
         prefix = f"# {META_KEY} "
-        if first.startswith(prefix):
+        side = sidecar_path(path)
+        if first.startswith(prefix):  # the older format: metadata as a comment line
             meta = json.loads(first[len(prefix):])
-        df = pd.read_csv(path, comment="#")
+            df = pd.read_csv(path, comment="#")
+        else:
+            if side.is_file():
+                try:
+                    meta = json.loads(side.read_text())[META_KEY]
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise UserError(f"{side}: not a simoffload dataset sidecar ({exc})") from None
+            df = pd.read_csv(path)
     else:
         import pyarrow.parquet as pq
 
@@ -381,5 +404,4 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--tx-power-w", type=float, default=Objective.tx_power_w, help="device transmit power, W")
     p.add_argument("--rx-power-w", type=float, default=Objective.rx_power_w, help="device receive power, W")
     p.add_argument("--chunk", type=int, default=100_000, help="samples per solver call (default 100000)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)

@@ -264,7 +264,8 @@ def _train(X: np.ndarray, Y: np.ndarray, soft: bool, sizes: Sequence[int], n: in
            desc: str) -> TrainResult:
     import torch
     import torch.nn.functional as F
-    from tqdm.auto import tqdm
+
+    from .._progress import bar as progress_bar
 
     B = X.shape[0]
     with torch.random.fork_rng(devices=[]):
@@ -288,7 +289,7 @@ def _train(X: np.ndarray, Y: np.ndarray, soft: bool, sizes: Sequence[int], n: in
         hist: dict[str, list] = {"train_loss": [], "val_loss": [], "val_acc": []}
         best = (math.inf, None, -1)
         bad = 0
-        bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+        bar = progress_bar(range(epochs), enabled=progress, desc=desc, leave=False)
         for ep in bar:
             net.train()
             order = tr_idx[torch.randperm(len(tr_idx), generator=g)]

@@ -137,13 +137,13 @@ def time_single_decisions(policies: dict[str, Policy], obs: list[Observation], b
     Policies are timed in interleaved blocks of ``block`` decisions, so load
     from other processes on a shared machine hits them all alike.
     """
-    from tqdm.auto import tqdm
+    from .._progress import bar
 
     total = {k: 0.0 for k in policies}
     for p in policies.values():  # warm up (lazy imports, caches)
         for o in obs[:20]:
             p.decide(o)
-    for lo in tqdm(range(0, len(obs), block), desc="timing", disable=not progress, leave=False):
+    for lo in bar(range(0, len(obs), block), enabled=progress, desc="timing", leave=False):
         chunk = obs[lo:lo + block]
         for name, p in policies.items():
             dec = p.decide

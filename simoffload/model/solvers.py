@@ -210,8 +210,9 @@ def dag_mincut(coef: Coefficients, graph: TaskGraph, data: np.ndarray,
     U, up, down, D = coef.unary.tolist(), coef.up.tolist(), coef.down.tolist(), np.asarray(data, dtype=float).tolist()
     it = range(B)
     if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc="min-cut labels", unit="inst")
+        from .._progress import bar
+
+        it = bar(it, enabled=progress, desc="min-cut labels", unit="inst")
     for b in it:
         best[b] = _mincut_one(U[b], up[b], down[b], graph, D[b])
     return best, evaluate(coef, graph, data, best)

@@ -211,12 +211,13 @@ def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False) 
     seed = sc.seed if seed is None else int(seed)
     world = build_world(sc, seed)
     policies = make_policies(sc, seed)
-    if not progress:
-        return run_world(world, policies)
-    from tqdm.auto import tqdm
+    from .._progress import bar as progress_bar
+    from .._progress import shown
 
+    if not shown(progress):
+        return run_world(world, policies)
     total = len(world.system.tasks) * len(policies)
-    with tqdm(total=total, desc=sc.name, unit="task", mininterval=0.5, leave=False) as bar:
+    with progress_bar(total=total, desc=sc.name, unit="task", mininterval=0.5, leave=False) as bar:
         counter = [0]
 
         def tick() -> None:
