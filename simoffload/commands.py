@@ -10,11 +10,18 @@ from .errors import UserError
 
 
 def format_summary(summary) -> str:  # noqa: ANN001 - a DataFrame
-    """The per-policy summary as a fixed-width text table."""
+    """The per-policy summary as a fixed-width text table.
+
+    Unfinished, dropped and failed work and the deadline-miss rate stand next to
+    the latency statistics (which cover completed tasks only).
+    """
     cols = [
         ("policy", "policy", "{}"),
         ("completed", "done", "{:d}"),
         ("unfinished", "unfin", "{:d}"),
+        ("dropped", "drop", "{:d}"),
+        ("failed", "fail", "{:d}"),
+        ("miss_rate", "miss", "{:.1%}"),
         ("mean_latency_s", "mean s", "{:.4g}"),
         ("p50_latency_s", "p50 s", "{:.4g}"),
         ("p95_latency_s", "p95 s", "{:.4g}"),
@@ -28,7 +35,7 @@ def format_summary(summary) -> str:  # noqa: ANN001 - a DataFrame
     for _, r in summary.iterrows():
         row = []
         for key, _, fmt in cols:
-            v = r[key]
+            v = r.get(key, float("nan"))
             try:
                 row.append(fmt.format(int(v) if fmt == "{:d}" else v))
             except (ValueError, TypeError):

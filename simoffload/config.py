@@ -102,6 +102,8 @@ class TaskConfig(_Strict):
     subtasks: int = Field(default=6, ge=1, le=64, description="chain length (ignored when edges is given)")
     edges: list[tuple[int, int]] | None = Field(default=None, description="DAG edges between subtasks 0..subtasks-1")
     distribution: Any = Field(default="paper-5.1", description="paper-5.1, paper-5.2 or {cycles: DIST, bytes: DIST}")
+    deadline: Annotated[Any, _dist("s")] | None = Field(
+        default=None, description="deadline after arrival, drawn per task (a value or a distribution); none by default")
 
     @field_validator("distribution", mode="before")
     @classmethod
@@ -140,6 +142,8 @@ class DevicesConfig(_Strict):
     cpu: Annotated[Any, _dist("hz")] = Field(default="1 GHz", description="device CPU speed (a value or a distribution, drawn once per device)")
     arrivals: Arrivals = Field(default_factory=lambda: Arrivals(periodic=PeriodicArrivals(interval=60.0)))
     max_tasks: int | None = Field(default=None, ge=1, description="tasks per device at most")
+    deadline: Annotated[Any, _dist("s")] | None = Field(
+        default=None, description="deadline after arrival, drawn once per device (task.deadline takes precedence)")
 
 
 class EdgeConfig(_Strict):
@@ -254,6 +258,8 @@ class OutputConfig(_Strict):
 
 class ExecutionConfig(_Strict):
     dag: Literal["parallel", "serial"] = "parallel"
+    on_deadline: Literal["keep", "drop"] = Field(
+        default="keep", description="keep: a late task runs on (status missed); drop: abandoned at its deadline (dropped)")
 
 
 class Scenario(_Strict):

@@ -70,6 +70,35 @@ def _policies(tasks: Any) -> list[str]:
     return list(dict.fromkeys(tasks["policy"]))
 
 
+_FINISHED = ("done", "missed")  # statuses of tasks that finished (on time or late)
+
+
+def _finished(tasks: Any, p: str) -> Any:
+    return tasks[(tasks["policy"] == p) & tasks["status"].isin(_FINISHED)]
+
+
+def _label(tasks: Any, p: str) -> str:
+    """``p`` with the counts of its tasks that did not finish (unfinished, dropped, failed) and late ones."""
+    st = tasks.loc[tasks["policy"] == p, "status"]
+    parts = [f"{int(k)} {name}" for name, k in (("unfinished", (st == "unfinished").sum()),
+                                                  ("dropped", (st == "dropped").sum()),
+                                                  ("failed", (st == "failed").sum()),
+                                                  ("late", (st == "missed").sum())) if k]
+    return f"{p} ({', '.join(parts)})" if parts else p
+
+
+def _summary_label(summary: Any, p: str) -> str:
+    """``p`` with its unfinished and failed share of the tasks over the whole sweep."""
+    s = summary[summary["policy"] == p]
+    total = float(s["tasks"].sum()) if "tasks" in s else 0.0
+    if not total:
+        return p
+    parts = [f"{name} {float(s[col].sum()) / total:.1%}" for name, col in (("unfinished", "unfinished"),
+                                                                        ("dropped", "dropped"), ("failed", "failed"))
+             if col in s and s[col].sum() > 0]
+    return f"{p} ({', '.join(parts)})" if parts else p
+
+
 def _bw_unit(values: np.ndarray) -> tuple[float, str]:
     m = float(np.nanmax(values)) if len(values) else 0.0
     return (1e6, "MB/s") if m >= 1e5 else (1e3, "kB/s")
@@ -85,11 +114,12 @@ def latency_cdf(tasks: Any, path: Path, title: str = "") -> Path:
     col, ls = _colors(pols), _dashes(pols)
     fig, ax = plt.subplots(figsize=(3.6 + (1.3 if len(pols) > 6 else 0), 2.7))
     for p in pols:
-        lat = np.sort(tasks.loc[(tasks["policy"] == p) & (tasks["status"] == "done"), "latency_s"].to_numpy())
+        lat = np.sort(_finished(tasks, p)["latency_s"].to_numpy())
         if len(lat):
-            ax.step(lat, np.arange(1, len(lat) + 1) / len(lat), where="post", label=p, color=col[p], ls=ls[p])
+            ax.step(lat, np.arange(1, len(lat) + 1) / len(lat), where="post", label=_label(tasks, p),
+                    color=col[p], ls=ls[p])
     ax.set_xlabel("end-to-end latency (s)")
-    ax.set_ylabel("fraction of tasks")
+    ax.set_ylabel("fraction of completed tasks")
     ax.set_ylim(0, 1.01)
     ax.set_title(title or "Latency CDF (completed tasks)")
     _legend(ax, len(pols), loc="lower right")
@@ -104,8 +134,8 @@ def latency_over_time(tasks: Any, links: Any, path: Path, title: str = "") -> Pa
     fig, (ax, bx) = plt.subplots(2, 1, figsize=(5.0 + (1.3 if len(pols) > 6 else 0), 3.9), sharex=True,
                                  gridspec_kw={"height_ratios": [2, 1]})
     for p in pols:
-        t = tasks[(tasks["policy"] == p) & (tasks["status"] == "done")].sort_values("arrival_s")
-        ax.plot(t["arrival_s"], t["latency_s"], marker=".", ms=3, lw=0.8, label=p, color=col[p], ls=ls[p])
+        t = _finished(tasks, p).sort_values("arrival_s")
+        ax.plot(t["arrival_s"], t["latency_s"], marker=".", ms=3, lw=0.8, label=_label(tasks, p), color=col[p], ls=ls[p])
     ax.set_ylabel("latency (s)")
     ax.set_title(title or "Latency over simulated time; link capacity below")
     _legend(ax, len(pols), loc="upper right", ncol=min(4, len(pols)))
@@ -143,13 +173,13 @@ def decision_vs_latency(tasks: Any, path: Path, title: str = "") -> Path:
     fig, ax = plt.subplots(figsize=(3.6 + (1.3 if len(pols) > 6 else 0), 2.7))
     dec_all = []
     for p in pols:
-        d = tasks[(tasks["policy"] == p) & (tasks["status"] == "done")]
+        d = _finished(tasks, p)
         if not len(d):
             continue
         lat = d["latency_s"].to_numpy()
         dec = float(d["decision_s"].mean())
         ci = 1.96 * lat.std(ddof=1) / math.sqrt(len(lat)) if len(lat) > 1 else 0.0
-        ax.errorbar([dec], [lat.mean()], yerr=[ci], fmt="o", color=col[p], label=p, capsize=3)
+        ax.errorbar([dec], [lat.mean()], yerr=[ci], fmt="o", color=col[p], label=_label(tasks, p), capsize=3)
         dec_all.append(dec)
     pos = [x for x in dec_all if x > 0]
     if pos:
@@ -219,8 +249,8 @@ def _numeric(values: Any) -> tuple[np.ndarray | None, list]:
 
 def line_ci(table: Any, x: str, path: Path, ylabel: str, xlabel: str | None = None, title: str = "",
             hue: str = "policy", logy: bool = False, order: Sequence[Any] | None = None,
-            xscale: float = 1.0) -> Path:
-    """One line per ``hue`` with a 95 % CI band, from a :func:`ci_table`."""
+            xscale: float = 1.0, labels: dict | None = None) -> Path:
+    """One line per ``hue`` with a 95 % CI band, from a :func:`ci_table` (``labels``: legend text per hue)."""
     plt = _plt()
     hues = list(dict.fromkeys(table[hue]))
     col = _colors(hues)
@@ -231,7 +261,7 @@ def line_ci(table: Any, x: str, path: Path, ylabel: str, xlabel: str | None = No
         t = table[table[hue] == h].set_index(x).reindex(xs_all)
         xv = num / xscale if num is not None else np.arange(len(xs_all))
         m, c = t["mean"].to_numpy(float), t["ci"].to_numpy(float)
-        ax.plot(xv, m, marker="o", ms=3, label=str(h), color=col[h])
+        ax.plot(xv, m, marker="o", ms=3, label=str((labels or {}).get(h, h)), color=col[h])
         ax.fill_between(xv, m - np.nan_to_num(c), m + np.nan_to_num(c), color=col[h], alpha=0.18, lw=0)
     if num is None:
         ax.set_xticks(np.arange(len(xs_all)))
@@ -292,6 +322,7 @@ def plot_sweep(sw: Any, out: str | Path) -> list[Path]:
         title = f"mean latency vs {p}" + (" (avg. over " + ", ".join(others) + ")" if others else "")
         safe = p.replace(".", "_").replace("/", "_")
         label, scale = _param_label(p, order)
+        names = {q: _summary_label(s, q) for q in dict.fromkeys(s["policy"])}  # unfinished / failed work beside latency
         paths.append(line_ci(tab, p, out / f"sweep_{safe}.png", "mean latency (s), 95% CI",
-                             label, title, order=order, xscale=scale))
+                             label, title, order=order, xscale=scale, labels=names))
     return paths

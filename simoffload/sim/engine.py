@@ -133,6 +133,7 @@ class Cpu:
             else:
                 t = self.env.timeout(seconds)
                 t.callbacks.append(partial(self._finish_queued, ev))
+                ev.timer = t  # for cancel()
         else:
             self.free += 1
         self._notify()
@@ -157,6 +158,33 @@ class Cpu:
 
     def release_acquired(self) -> None:
         """Give back a core taken with :meth:`acquire`."""
+        self._release()
+
+    def cancel(self, ev: simpy.Event) -> None:
+        """Withdraw a job given by :meth:`run` or :meth:`acquire` (a task was dropped or failed).
+
+        A queued job leaves the queue; a running job stops at once and its core
+        goes to the next job in line. Its event never fires. A finished job is
+        left alone. A core held through :meth:`acquire` (the event has fired) is
+        given back with :meth:`release_acquired`, not here.
+        """
+        if not hasattr(ev, "start_s"):  # still waiting for a core
+            for q in (self.urgent, self.queue):
+                for i, (e, _) in enumerate(q):
+                    if e is ev:
+                        del q[i]
+                        self._notify()
+                        return
+            return
+        timer = getattr(ev, "timer", None)
+        if timer is None:  # started on a free core: ``ev`` is the timeout itself
+            if ev.processed or self._release not in ev.callbacks:
+                return
+            ev.callbacks.remove(self._release)
+        else:
+            if timer.processed:
+                return
+            timer.callbacks.clear()
         self._release()
 
     def _notify(self) -> None:
@@ -244,6 +272,45 @@ class Link:
             self.on_flows(self.name, now, self.active)
         return ev
 
+    def cancel(self, ev: simpy.Event) -> None:
+        """Withdraw the flow whose completion event is ``ev``; the other flows share its capacity from now on.
+
+        Bytes already sent are lost; the event never fires. Nothing happens if the flow has finished.
+        """
+        now = self.env.now
+        if self._fair:
+            for i, f in enumerate(self.flows):
+                if f.event is ev:
+                    break
+            else:
+                return
+            self._advance(now)
+            self.flows[i] = self.flows[-1]
+            self.flows.pop()
+            heapq.heapify(self.flows)
+            if not self.flows:
+                self._v = 0.0
+            self._replan(now)
+        else:
+            for i in range(self._head, len(self.flows)):
+                if self.flows[i].event is ev:
+                    break
+            else:
+                return
+            f = self.flows[i]
+            # later flows queue right behind this one (their tags are the previous tag + their bytes)
+            shift = f.tag - max(self.model.cumulative(now), f.tag - f.nbytes) if i == self._head else f.nbytes
+            del self.flows[i]
+            for g in self.flows[i:]:
+                g.tag -= shift
+            if self._head == len(self.flows):
+                self.flows.clear()
+                self._head = 0
+            if i == self._head or not self.active:
+                self._replan(now)
+        if self.on_flows is not None:
+            self.on_flows(self.name, now, self.active)
+
     def _advance(self, now: float) -> None:
         c = self.model.cumulative(now)
         if self.flows and c > self._c_last:
@@ -302,13 +369,17 @@ class Link:
 
 @dataclass(slots=True)
 class TaskSpec:
-    """One task of the workload: who, when, and its sizes."""
+    """One task of the workload: who, when, and its sizes.
+
+    ``deadline_s`` is relative to the arrival (``inf``: none).
+    """
 
     task_id: int
     device: int
     arrival_s: float
     cycles: np.ndarray  # (n,)
     data: np.ndarray  # (m,)
+    deadline_s: float = math.inf
 
 
 @dataclass
@@ -340,6 +411,8 @@ class SystemSpec:
         estimator: what the policy is told about bandwidth.
         objective: passed to the policy in every observation.
         dag_execution: "parallel" or "serial".
+        on_deadline: "keep" (a late task runs on and is ``missed``) or "drop" (abandoned at its deadline:
+            ``dropped``; its in-flight work is withdrawn, see :meth:`Simulation.abandon`).
         record_subtasks, record_links, record_queues: which records to keep.
     """
 
@@ -363,13 +436,16 @@ class SystemSpec:
     estimator: Any = field(default_factory=OracleEstimator)
     objective: Objective = LATENCY
     dag_execution: str = "parallel"
+    on_deadline: str = "keep"
     record_subtasks: bool = True
     record_links: bool = True
     record_queues: bool = True
 
 
 TASK_FIELDS = ("policy", "task_id", "device", "arrival_s", "start_s", "finish_s", "latency_s",
-               "decision_s", "placement", "energy_j", "status")
+               "decision_s", "placement", "energy_j", "deadline_s", "site", "reason", "status")
+#: every value of the tasks table's ``status`` column
+STATUSES = ("done", "missed", "dropped", "failed", "unfinished")
 SUBTASK_FIELDS = ("policy", "task_id", "subtask", "place", "ready_s", "start_s", "end_s")
 LINK_FIELDS = ("policy", "link", "kind", "start_s", "end_s", "value", "bytes", "task_id")
 
@@ -387,7 +463,8 @@ class RunRecords:
 
 
 class _TaskState:
-    __slots__ = ("spec", "placement", "decision_s", "energy_j", "finish_s", "start_s")
+    __slots__ = ("spec", "placement", "decision_s", "energy_j", "finish_s", "start_s", "site", "dead",
+                 "status", "reason", "held", "core_held")
 
     def __init__(self, spec: TaskSpec):
         self.spec = spec
@@ -396,6 +473,12 @@ class _TaskState:
         self.start_s = math.nan
         self.energy_j = 0.0
         self.finish_s = math.nan
+        self.site = 0  # the edge site the device was associated with at arrival
+        self.dead = False  # abandoned (dropped or failed): no further step starts
+        self.status = ""  # set when abandoned; otherwise decided from finish_s and the deadline at the end
+        self.reason = ""
+        self.held: list | None = []  # (resource, event) of every request made while the task lives
+        self.core_held = False  # holds an edge core for its decision
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -448,25 +531,44 @@ class Simulation:
 
     def _move(self, st: _TaskState, nbytes: float, a: int, b: int) -> Iterator[simpy.Event]:
         """Carry ``nbytes`` from place a to place b over the hops between them."""
+        if st.dead:
+            return
         dev = st.spec.device
         tid = st.spec.task_id
         env = self.env
+        held = st.held
         if a < b:
             if a == DEVICE:
                 t0 = env.now
-                yield self.w_up[dev].transfer(nbytes, tid)
+                link = self.w_up[dev]
+                ev = link.transfer(nbytes, tid)
+                held.append((link, ev))
+                yield ev
                 st.energy_j += self._tx_w * (env.now - t0)
             if b == CLOUD:
-                yield self.wan_up.transfer(nbytes, tid)
+                if st.dead:
+                    return
+                ev = self.wan_up.transfer(nbytes, tid)
+                held.append((self.wan_up, ev))
+                yield ev
         else:
             if a == CLOUD:
-                yield self.wan_down.transfer(nbytes, tid)
+                ev = self.wan_down.transfer(nbytes, tid)
+                held.append((self.wan_down, ev))
+                yield ev
             if b == DEVICE:
+                if st.dead:
+                    return
                 t0 = env.now
-                yield self.w_down[dev].transfer(nbytes, tid)
+                link = self.w_down[dev]
+                ev = link.transfer(nbytes, tid)
+                held.append((link, ev))
+                yield ev
                 st.energy_j += self._rx_w * (env.now - t0)
 
     def _execute(self, st: _TaskState, v: int, p: int) -> Iterator[simpy.Event]:
+        if st.dead:
+            return
         cycles = float(st.spec.cycles[v])
         env = self.env
         ready = env.now
@@ -475,15 +577,19 @@ class Simulation:
             if p == DEVICE:
                 cpu = self.dev_cpu[st.spec.device]
                 ev = cpu.run(cycles / cpu.speed_hz)
+                st.held.append((cpu, ev))
                 yield ev
                 start = ev.start_s
                 st.energy_j += self.spec.objective.kappa * cpu.speed_hz ** 2 * cycles
             elif p == EDGE:
                 ev = self.edge_cpu.run(cycles / self.edge_cpu.speed_hz)
+                st.held.append((self.edge_cpu, ev))
                 yield ev
                 start = ev.start_s
             elif math.isfinite(self.spec.cloud_hz):
                 yield env.timeout(cycles / self.spec.cloud_hz)
+                if st.dead:
+                    return
         if self.spec.record_subtasks:
             self.rec.subtasks.append((self.name, st.spec.task_id, v, p, ready, start, env.now))
 
@@ -506,9 +612,13 @@ class Simulation:
     def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
         spec, env = self.spec, self.env
         dev = st.spec.device
+        if st.dead:
+            return
         if spec.request_bytes > 0:
             t0 = env.now
-            yield self.w_up[dev].transfer(spec.request_bytes, st.spec.task_id)
+            ev = self.w_up[dev].transfer(spec.request_bytes, st.spec.task_id)
+            st.held.append((self.w_up[dev], ev))
+            yield ev
             st.energy_j += self._tx_w * (env.now - t0)
         if spec.decision_time == "modelled":
             ops = float(self.policy.decision_ops(self.graph))
@@ -519,7 +629,9 @@ class Simulation:
         if use_core:
             wait = self.edge_cpu.acquire(urgent=spec.decision_priority)
             if wait is not None:
+                st.held.append((self.edge_cpu, wait))
                 yield wait
+            st.core_held = True
         obs = self._observe(st)
         w0 = _time.perf_counter()
         try:
@@ -536,11 +648,16 @@ class Simulation:
             hold = wall
         if hold > 0:
             yield env.timeout(hold)
-        if use_core:
+        if st.core_held:
+            st.core_held = False
             self.edge_cpu.release_acquired()
+        if st.dead:
+            return
         if spec.reply_bytes > 0:
             t0 = env.now
-            yield self.w_down[dev].transfer(spec.reply_bytes, st.spec.task_id)
+            ev = self.w_down[dev].transfer(spec.reply_bytes, st.spec.task_id)
+            st.held.append((self.w_down[dev], ev))
+            yield ev
             st.energy_j += self._rx_w * (env.now - t0)
 
     # ---- task processes ---------------------------------------------------------------
@@ -548,6 +665,8 @@ class Simulation:
     def _task(self, st: _TaskState) -> Iterator[simpy.Event]:
         env = self.env
         yield from self._decide(st)
+        if st.dead:
+            return
         st.start_s = env.now
         st.decision_s = st.start_s - st.spec.arrival_s
         if self.graph.is_chain:
@@ -556,7 +675,10 @@ class Simulation:
             yield from self._run_dag_serial(st)
         else:
             yield from self._run_dag_parallel(st)
+        if st.dead:
+            return
         st.finish_s = env.now
+        st.held = None
         if self.on_task_done is not None:
             self.on_task_done()
 
@@ -570,7 +692,7 @@ class Simulation:
             yield from self._execute(st, v, p)
             prev = p
         n = len(place)
-        if prev != DEVICE and data[n] > 0:
+        if prev != DEVICE and data[n] > 0 and not st.dead:
             yield from self._move(st, float(data[n]), prev, DEVICE)
 
     def _place_of(self, st: _TaskState, node: int) -> int:
@@ -583,7 +705,7 @@ class Simulation:
             pv = self._place_of(st, v)
             for k in g.in_edges[v]:
                 a = self._place_of(st, int(g.src[k]))
-                if a != pv and data[k] > 0:
+                if a != pv and data[k] > 0 and not st.dead:
                     yield from self._move(st, float(data[k]), a, pv)
             if v < g.n:
                 yield from self._execute(st, v, pv)
@@ -597,11 +719,14 @@ class Simulation:
             a, b = self._place_of(st, int(g.src[k])), self._place_of(st, int(g.dst[k]))
             if a != b and data[k] > 0:
                 yield from self._move(st, float(data[k]), a, b)
-            arrived[k].succeed()
+            if not st.dead:
+                arrived[k].succeed()
 
         def node(v: int) -> Iterator[simpy.Event]:
             yield simpy.AllOf(env, [arrived[k] for k in g.in_edges[v]])
             yield from self._execute(st, v, self._place_of(st, v))
+            if st.dead:
+                return
             for k in g.out_edges[v]:
                 env.process(carry(k))
 
@@ -613,6 +738,7 @@ class Simulation:
 
     def _source(self) -> Iterator[simpy.Event]:
         env = self.env
+        drop = self.spec.on_deadline == "drop"
         for ts in self.spec.tasks:
             if ts.arrival_s >= self.spec.horizon_s:
                 break
@@ -620,8 +746,63 @@ class Simulation:
             if dt > 0:
                 yield env.timeout(dt)
             st = _TaskState(ts)
+            st.site = self._site_at_arrival(st)
             self.states.append(st)
             env.process(self._task(st))
+            if drop and ts.deadline_s < math.inf:
+                env.timeout(ts.deadline_s).callbacks.append(partial(self._deadline_passed, st))
+
+    def _site_at_arrival(self, st: _TaskState) -> int:
+        """The edge site the task's device is associated with at arrival (one edge: 0)."""
+        return 0
+
+    def _deadline_passed(self, st: _TaskState, _: Any = None) -> None:
+        if math.isnan(st.finish_s) and not st.dead:
+            self.abandon(st, "dropped", "deadline")
+
+    def abandon(self, st: _TaskState, status: str = "failed", reason: str = "") -> None:
+        """Abandon a task now: mark it ``status`` (``failed`` or ``dropped``) with ``reason``, withdraw its work.
+
+        What happens to the task's in-flight work (the rule of ``on_deadline: drop``, and of any
+        failure): every transfer it has on a link leaves the link at once (the bytes sent are
+        lost, the other flows share the capacity from now on); every CPU job of it that waits
+        for a core leaves the queue; a job running on a core stops at once and frees the core;
+        an edge core held for its decision is freed. Work already in the cloud (no resource)
+        or a propagation delay under way simply ends without effect. Nothing further of the
+        task starts, it gets no ``finish_s`` or latency, and its device energy counts what was
+        spent up to the last completed step. Abandoning a finished or already abandoned task
+        does nothing.
+
+        Call it from any process or callback of the engine (e.g. a handover rule); the task's
+        own processes stop at their next step without raising.
+
+        Args:
+            st: the task's state (``self.states`` holds every arrived task).
+            status: ``"failed"`` or ``"dropped"``.
+            reason: short text for the tasks table's ``reason`` column (e.g. ``"handover"``).
+        """
+        if status not in ("failed", "dropped"):
+            raise ValueError(f"a task is abandoned as failed or dropped, not {status!r}")
+        if st.dead or not math.isnan(st.finish_s):
+            return
+        st.dead = True
+        st.status, st.reason = status, reason
+        for res, ev in st.held or ():
+            res.cancel(ev)
+        st.held = None
+        if st.core_held:
+            st.core_held = False
+            self.edge_cpu.release_acquired()
+        if self.on_task_done is not None:
+            self.on_task_done()
+
+    def fail_task(self, task_id: int, reason: str) -> None:
+        """Mark the arrived task ``task_id`` ``failed`` with ``reason`` and withdraw its work (see :meth:`abandon`)."""
+        for st in reversed(self.states):
+            if st.spec.task_id == task_id:
+                self.abandon(st, "failed", reason)
+                return
+        raise KeyError(f"task {task_id} has not arrived")
 
     # ---- run --------------------------------------------------------------------------
 
@@ -636,10 +817,11 @@ class Simulation:
             s = st.spec
             done = not math.isnan(st.finish_s)
             place = "" if st.placement is None else "".join(map(str, st.placement.tolist()))
+            lat = st.finish_s - s.arrival_s if done else math.nan
+            status = st.status or (("missed" if lat > s.deadline_s else "done") if done else "unfinished")
             self.rec.tasks.append((
                 self.name, s.task_id, s.device, s.arrival_s, st.start_s, st.finish_s,
-                st.finish_s - s.arrival_s if done else math.nan, st.decision_s, place,
-                st.energy_j, "done" if done else "unfinished",
+                lat, st.decision_s, place, st.energy_j, s.deadline_s, st.site, st.reason, status,
             ))
         return self.rec
 

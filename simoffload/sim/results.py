@@ -6,8 +6,13 @@ Tables (one row per ...):
   (first subtask may start), ``finish_s, latency_s`` (finish - arrival, NaN if
   unfinished), ``decision_s`` (arrival to start: request, queueing for an edge
   core, deciding, reply), ``placement`` (one digit per subtask in topological
-  order: 0 device, 1 edge, 2 cloud), ``energy_j`` (device energy), ``status``
-  (``done`` / ``unfinished`` at the horizon).
+  order: 0 device, 1 edge, 2 cloud), ``energy_j`` (device energy), ``deadline_s``
+  (relative to arrival; ``inf``: none), ``site`` (edge site the device was
+  associated with at arrival; one edge: 0), ``reason`` (why a task was
+  ``failed`` or ``dropped``; empty otherwise), ``status``: ``done`` (finished by
+  its deadline), ``missed`` (finished after it), ``dropped`` (abandoned at its
+  deadline, ``execution.on_deadline: drop``), ``failed`` (lost, e.g. on a
+  handover; see ``reason``), ``unfinished`` (still running at the horizon).
 * ``subtasks`` - subtask and policy: ``ready_s`` (inputs arrived), ``start_s``
   (got a core), ``end_s``.
 * ``links`` - ``kind`` ``bandwidth`` (capacity ``value`` B/s over
@@ -57,7 +62,7 @@ def tables_from(result: Any) -> Results:
     tasks = pd.DataFrame([r for run in result.runs for r in run.tasks], columns=list(TASK_FIELDS))
     subtasks = pd.DataFrame([r for run in result.runs for r in run.subtasks], columns=list(SUBTASK_FIELDS))
     links = pd.DataFrame(result.link_rows() + [r for run in result.runs for r in run.links], columns=list(LINK_FIELDS))
-    for df, ints in ((tasks, ("task_id", "device")), (subtasks, ("task_id", "subtask", "place")), (links, ("task_id",))):
+    for df, ints in ((tasks, ("task_id", "device", "site")), (subtasks, ("task_id", "subtask", "place")), (links, ("task_id",))):
         for c in ints:
             df[c] = df[c].astype("int64")
     order = [run.policy for run in result.runs]
@@ -71,9 +76,12 @@ def tables_from(result: Any) -> Results:
 def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
     """One row per policy.
 
-    Latency statistics are over completed tasks only; ``unfinished`` counts the
-    rest (a policy that leaves work unfinished looks better on latency than it
-    is, so read both). ``*_norm`` columns divide by the best policy's value
+    Latency statistics are over completed tasks only (``done`` and ``missed``:
+    both finished); ``unfinished``, ``dropped`` and ``failed`` count the rest (a
+    policy that leaves work unfinished looks better on latency than it is, so
+    read them together). ``miss_rate`` is the fraction of all tasks that
+    finished after their deadline or were dropped at it; ``failure_rate`` the
+    fraction that failed. ``*_norm`` columns divide by the best policy's value
     (lowest among the policies) for latency (mean, p50, p95, p99) and energy.
     Decision time is not normalised: the static policies take none.
     """
@@ -81,15 +89,20 @@ def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFra
     order = order or list(dict.fromkeys(tasks["policy"]))
     for pol in order:
         t = tasks[tasks["policy"] == pol]
-        done = t[t["status"] == "done"]
+        status = t["status"]
+        done = t[(status == "done") | (status == "missed")]
         lat = done["latency_s"].to_numpy()
         q = np.percentile(lat, [50, 95, 99]) if len(lat) else [np.nan] * 3
+        n_missed, n_dropped, n_failed = (int((status == k).sum()) for k in ("missed", "dropped", "failed"))
         rows.append({
-            "policy": pol, "tasks": len(t), "completed": len(done), "unfinished": int(len(t) - len(done)),
+            "policy": pol, "tasks": len(t), "completed": len(done), "unfinished": int((status == "unfinished").sum()),
             "mean_latency_s": float(lat.mean()) if len(lat) else np.nan,
             "p50_latency_s": q[0], "p95_latency_s": q[1], "p99_latency_s": q[2],
             "mean_decision_s": float(done["decision_s"].mean()) if len(done) else np.nan,
             "mean_energy_j": float(done["energy_j"].mean()) if len(done) else np.nan,
+            "missed": n_missed, "dropped": n_dropped, "failed": n_failed,
+            "miss_rate": (n_missed + n_dropped) / len(t) if len(t) else np.nan,
+            "failure_rate": n_failed / len(t) if len(t) else np.nan,
         })
     s = pd.DataFrame(rows)
     for col in ("mean_latency_s", "p50_latency_s", "p95_latency_s", "p99_latency_s", "mean_energy_j"):

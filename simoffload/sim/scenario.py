@@ -101,13 +101,22 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
     if np.any(cpu <= 0):
         raise UserError("devices.cpu: device CPU speed must be > 0 Hz (a distribution drew 0)")
     cdist, ddist = sc.task.dists()
+    dev_deadline = (Dist(sc.devices.deadline, "s").sample(rng_for(seed, "deadlines/devices"), n_dev)
+                    if sc.devices.deadline is not None else None)
+    task_deadline = Dist(sc.task.deadline, "s") if sc.task.deadline is not None else None
     per_dev = []
     for i in range(n_dev):
         t = _arrival_times(sc, rng_for(seed, f"arrivals/device{i}"))
         rng = rng_for(seed, f"tasks/device{i}")
-        per_dev.append((t, cdist.sample(rng, (len(t), graph.n)), ddist.sample(rng, (len(t), graph.m))))
-    order = sorted(((float(t), i, k) for i, (ts, _, _) in enumerate(per_dev) for k, t in enumerate(ts)))
-    tasks = [TaskSpec(tid, i, t, per_dev[i][1][k], per_dev[i][2][k]) for tid, (t, i, k) in enumerate(order)]
+        cyc, dat = cdist.sample(rng, (len(t), graph.n)), ddist.sample(rng, (len(t), graph.m))
+        if task_deadline is not None:  # its own stream: adding deadlines changes no other draw
+            dl = task_deadline.sample(rng_for(seed, f"deadlines/device{i}"), len(t))
+        else:
+            dl = np.full(len(t), math.inf if dev_deadline is None else float(dev_deadline[i]))
+        per_dev.append((t, cyc, dat, dl))
+    order = sorted(((float(t), i, k) for i, (ts, *_) in enumerate(per_dev) for k, t in enumerate(ts)))
+    tasks = [TaskSpec(tid, i, t, per_dev[i][1][k], per_dev[i][2][k], float(per_dev[i][3][k]))
+             for tid, (t, i, k) in enumerate(order)]
 
     horizon = sc.horizon
 
@@ -141,7 +150,7 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
         decision_priority=sc.decision.priority,
         request_bytes=sc.decision.request, reply_bytes=sc.decision.reply,
         estimator=make_estimator(sc.decision.estimator), objective=objective(sc),
-        dag_execution=sc.execution.dag, record_subtasks=rec.subtasks, record_links=rec.links,
+        dag_execution=sc.execution.dag, on_deadline=sc.execution.on_deadline, record_subtasks=rec.subtasks, record_links=rec.links,
         record_queues=rec.queues,
     )
     return World(sc, seed, graph, system, models)
