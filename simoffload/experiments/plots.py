@@ -249,8 +249,8 @@ def _numeric(values: Any) -> tuple[np.ndarray | None, list]:
 
 def line_ci(table: Any, x: str, path: Path, ylabel: str, xlabel: str | None = None, title: str = "",
             hue: str = "policy", logy: bool = False, order: Sequence[Any] | None = None,
-            xscale: float = 1.0, labels: dict | None = None) -> Path:
-    """One line per ``hue`` with a 95 % CI band, from a :func:`ci_table` (``labels``: legend text per hue)."""
+            xscale: float = 1.0, legend: dict | None = None) -> Path:
+    """One line per ``hue`` with a 95 % CI band, from a :func:`ci_table` (``legend``: its text per hue)."""
     plt = _plt()
     hues = list(dict.fromkeys(table[hue]))
     col = _colors(hues)
@@ -261,7 +261,7 @@ def line_ci(table: Any, x: str, path: Path, ylabel: str, xlabel: str | None = No
         t = table[table[hue] == h].set_index(x).reindex(xs_all)
         xv = num / xscale if num is not None else np.arange(len(xs_all))
         m, c = t["mean"].to_numpy(float), t["ci"].to_numpy(float)
-        ax.plot(xv, m, marker="o", ms=3, label=str((labels or {}).get(h, h)), color=col[h])
+        ax.plot(xv, m, marker="o", ms=3, label=str((legend or {}).get(h, h)), color=col[h])
         ax.fill_between(xv, m - np.nan_to_num(c), m + np.nan_to_num(c), color=col[h], alpha=0.18, lw=0)
     if num is None:
         ax.set_xticks(np.arange(len(xs_all)))
@@ -324,5 +324,5 @@ def plot_sweep(sw: Any, out: str | Path) -> list[Path]:
         label, scale = _param_label(p, order)
         names = {q: _summary_label(s, q) for q in dict.fromkeys(s["policy"])}  # unfinished / failed work beside latency
         paths.append(line_ci(tab, p, out / f"sweep_{safe}.png", "mean latency (s), 95% CI",
-                             label, title, order=order, xscale=scale, labels=names))
+                             label, title, order=order, xscale=scale, legend=names))
     return paths
