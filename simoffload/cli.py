@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "simoffload.learn.datasets",      # dataset
     "simoffload.learn.cli",     # train, reproduce
     "simoffload.experiments.sweep",         # sweep, plot
+    "simoffload.sim.calibration",   # calibrate
 ]
 
 _COMMON = ("verbose", "quiet", "progress")

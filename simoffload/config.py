@@ -189,8 +189,10 @@ def _est(v: Any) -> Any:
 
 
 class DecisionConfig(_Strict):
-    time: Literal["modelled", "measured"] = "modelled"
+    time: Literal["modelled", "measured", "calibrated"] = "modelled"
     cycles_per_op: float = Field(default=1.0, ge=0)
+    costs: str | None = Field(default=None, description="decision cost file for time: calibrated (relative to the scenario file)")
+    charge: Literal["sample", "mean"] = Field(default="sample", description="calibrated: a seeded draw from the measured distribution, or its mean")
     on_edge_cpu: bool = True
     priority: bool = Field(default=True, description="decisions wait ahead of queued subtasks for an edge core")
     request: Bytes = Field(default=0.0, ge=0)
@@ -201,6 +203,12 @@ class DecisionConfig(_Strict):
     @classmethod
     def _default_est(cls, v: Any) -> Any:
         return _est(v) if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _costs_given(self) -> "DecisionConfig":
+        if self.time == "calibrated" and not self.costs:
+            raise ValueError("time: calibrated needs costs: FILE (write one with: simoffload calibrate SCENARIO --out FILE)")
+        return self
 
 
 class ObjectiveConfig(_Strict):

@@ -21,7 +21,8 @@ Semantics (DESIGN.md section 4):
 * Deciding: the request (``request_bytes``) goes up the wireless link, waits
   for an edge core, the policy observes and decides, the decision time is held
   on that core (``modelled``: declared ops x ``cycles_per_op`` / p2;
-  ``measured``: the wall clock of the call), then the reply
+  ``measured``: the wall clock of the call; ``calibrated``: a cost measured
+  once by ``simoffload calibrate``), then the reply
   (``reply_bytes``) comes down. Execution starts after that.
 * Chains run subtask by subtask; DAG subtasks start when all their inputs have
   arrived, independent branches concurrently (``dag_execution="parallel"``),
@@ -403,8 +404,10 @@ class SystemSpec:
         wan_up, wan_down: edge<->cloud bandwidth models.
         sharing: "fair" or "fifo" on every link.
         horizon_s: simulation end; unfinished work is reported as such.
-        decision_time: "modelled" or "measured".
+        decision_time: "modelled", "measured" or "calibrated".
         cycles_per_op: edge cycles per declared policy operation (modelled time).
+        decision_cost: calibrated time: ``(policy label, policy) -> draw()``, a function returning
+            the seconds of each decision (built from a cost file, see :mod:`simoffload.sim.calibration`).
         decision_on_edge_cpu: decisions need an edge core (else a dedicated controller).
         decision_priority: decisions wait ahead of queued subtasks for an edge core (no preemption).
         request_bytes, reply_bytes: decision request/reply sizes on the wireless link.
@@ -429,6 +432,7 @@ class SystemSpec:
     horizon_s: float = 3600.0
     decision_time: str = "modelled"
     cycles_per_op: float = 1.0
+    decision_cost: Callable[[str, Policy], Callable[[], float]] | None = None
     decision_on_edge_cpu: bool = True
     decision_priority: bool = True
     request_bytes: float = 0.0
@@ -524,6 +528,11 @@ class Simulation:
             raise ValueError("the WAN link needs bandwidth models")
         self.wan_up, self.wan_down = mk("wan_up", spec.wan_up), mk("wan_down", spec.wan_down)
         self.states: list[_TaskState] = []
+        self._draw_cost = None
+        if spec.decision_time == "calibrated":
+            if spec.decision_cost is None:
+                raise ValueError("calibrated decision time needs decision_cost")
+            self._draw_cost = spec.decision_cost(policy_name, policy)
         self._tx_w = spec.objective.tx_power_w
         self._rx_w = spec.objective.rx_power_w
 
@@ -623,6 +632,8 @@ class Simulation:
         if spec.decision_time == "modelled":
             ops = float(self.policy.decision_ops(self.graph))
             hold = ops * spec.cycles_per_op / spec.edge_hz
+        elif self._draw_cost is not None:
+            hold = self._draw_cost()
         else:
             hold = None
         use_core = spec.decision_on_edge_cpu and (hold is None or hold > 0)

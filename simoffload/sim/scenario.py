@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -77,6 +78,39 @@ def _arrival_times(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
         t = np.concatenate(chunks) if chunks else np.zeros(0)
     t = t[t < horizon]
     return t[: int(limit)] if math.isfinite(limit) else t
+
+
+def _decision_costs(sc: Scenario, seed: int, graph: TaskGraph) -> Callable[[str, Any], Callable[[], float]] | None:
+    """For ``decision.time: calibrated``: (label, policy) -> the function charging each decision.
+
+    The cost file is read (and checked against the scenario's policies) here, so
+    a bad or incomplete file fails before any run. Draws come from the stream
+    ``decision-time/<label>``: same seed, same charged times.
+    """
+    if sc.decision.time != "calibrated":
+        return None
+    from .calibration import cost_sampler, load_costs
+
+    path = Path(sc.decision.costs)
+    if not path.is_absolute():
+        path = sc.base_dir / path
+    costs = load_costs(path)
+    if costs.subtasks is not None and costs.subtasks != graph.n:
+        raise UserError(f"decision.costs: {path} was measured for {costs.subtasks}-subtask tasks, "
+                        f"the scenario's have {graph.n} (calibrate again for this scenario)")
+    missing = [p.display for p in sc.policies if p.display not in costs.policies and costs.default is None]
+    if missing:
+        raise UserError(f"decision.costs: {path} has no entry for policy {missing[0]!r} and no default "
+                        f"(it lists {', '.join(costs.policies) or 'none'}; run simoffload calibrate)")
+
+    def factory(label: str, policy: Any) -> Callable[[], float]:
+        entry = costs.policies.get(label, costs.default)
+        if entry is None:
+            raise UserError(f"decision.costs: {path} has no entry for policy {label!r}")
+        ops = float(policy.decision_ops(graph)) if entry.ops_per_s is not None else 0.0
+        return cost_sampler(entry, ops, sc.decision.charge, rng_for(seed, f"decision-time/{label}"))
+
+    return factory
 
 
 @dataclass
@@ -146,7 +180,8 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
         graph=graph, tasks=tasks, devices=devices, edge_cores=sc.edge.cores, edge_hz=sc.edge.cpu,
         cloud_hz=sc.cloud.cpu, wan_up=wan_up, wan_down=wan_down, shared_cell=sc.network.shared_cell,
         sharing=sc.network.sharing, horizon_s=horizon, decision_time=sc.decision.time,
-        cycles_per_op=sc.decision.cycles_per_op, decision_on_edge_cpu=sc.decision.on_edge_cpu,
+        cycles_per_op=sc.decision.cycles_per_op, decision_cost=_decision_costs(sc, seed, graph),
+        decision_on_edge_cpu=sc.decision.on_edge_cpu,
         decision_priority=sc.decision.priority,
         request_bytes=sc.decision.request, reply_bytes=sc.decision.reply,
         estimator=make_estimator(sc.decision.estimator), objective=objective(sc),
