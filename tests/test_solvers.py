@@ -35,7 +35,7 @@ from simoffload.model.solvers import (
     exhaustive,
     solve,
 )
-from simoffload.model.task import Instances, TaskGraph
+from simoffload.model.task import Instances, RequirementDistribution, TaskGraph
 from simoffload.policy import Observation
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0 * inf inside cost.py, masked there
@@ -297,3 +297,34 @@ def test_decision_ops_follow_the_work() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert GreedyPolicy().decision_ops(dag) == 3 * (3 + 4) + 6
+
+
+def test_batched_compiled_cut_equals_exhaustive_and_the_exact_integer_cut() -> None:
+    # 300 random 9-node DAGs with finite costs: every instance takes the batched compiled path
+    # (checked), and its placements cost exactly what exhaustive search and the per-instance
+    # exact-integer construction find.
+    from simoffload.model.solvers import _fast_eligible, _mincut_one
+    from simoffload.model.task import random_dag
+    from simoffload.rng import rng_for
+
+    g = random_dag(9, 0.3, rng_for(3, "test/batched-cut/dag"))
+    inst = RequirementDistribution.from_spec("paper-5.1").sample(g, 300, rng_for(3, "test/batched-cut"))
+    for obj in OBJECTIVES:
+        coef = coefficients(inst, obj)
+        assert _fast_eligible(coef, inst.data).all()
+        P, val = dag_mincut(coef, g, inst.data, chunk=64)  # several chunks
+        _, vale = exhaustive(coef, g, inst.data)
+        assert same_cost(val, vale, rtol=1e-12)
+        U, up, down, D = coef.unary.tolist(), coef.up.tolist(), coef.down.tolist(), inst.data.tolist()
+        Q = np.array([_mincut_one(U[b], up[b], down[b], g, D[b]) for b in range(len(inst))])
+        assert same_cost(evaluate(coef, g, inst.data, Q), val, rtol=1e-12)
+
+
+def test_batched_cut_leaves_extreme_ranges_to_the_exact_construction() -> None:
+    # a cost 1e-20 of the largest (or an infinite one) is not trusted to doubles
+    from simoffload.model.solvers import _fast_eligible
+
+    g = TaskGraph(2, [-1, 0, 1], [0, 1, 2])
+    inst = Instances(g, [[1e9, 1e9], [1e9, 1e9], [1e9, 1e9]], [[1e6, 1e6, 1e6], [1e6, 1e-14, 1e6], [1e6, 1e6, 1e6]],
+                     [1e9, 1e9, 0.0], [2e9, 2e9, 2e9], [1e6, 1e6, 1e6], [1e6, 1e6, 1e6])
+    assert _fast_eligible(coefficients(inst), inst.data).tolist() == [True, False, False]

@@ -2,7 +2,8 @@
 
 * :func:`exhaustive` - vectorised search over all 3^n placements (the paper's "Optimal").
 * :func:`chain_dp` - dynamic programming over the 3-place trellis of a chain, O(n * 9).
-* :func:`dag_mincut` - exact optimum of a task DAG by an s-t minimum cut (ordered labels).
+* :func:`dag_mincut` - exact optimum of a task DAG by an s-t minimum cut (ordered labels), batched
+  in compiled code (PyMaxflow) where the costs allow, else exact integers (networkx).
 * :func:`solve` - the right exact method for the shape (chain -> DP, DAG -> min cut).
 """
 
@@ -17,6 +18,7 @@ import networkx as nx
 import numpy as np
 from networkx.algorithms.flow import edmonds_karp
 
+from .._progress import bar as progress_bar
 from .cost import Coefficients, edge_cost_matrices, evaluate, evaluate_all
 from .task import TaskGraph
 
@@ -184,37 +186,134 @@ def _mincut_one(unary: Any, up: Any, down: Any, graph: TaskGraph, data: Any) -> 
     return [int(node(v, 1) in sink_side) + int(node(v, 2) in sink_side) for v in range(n)]
 
 
+FAST_RANGE = 1e12  # widest ratio of largest to smallest positive cost term the float batch cut is trusted with
+
+
+def _fast_eligible(coef: Coefficients, data: np.ndarray) -> np.ndarray:
+    """(B,) instances whose costs are finite and of moderate dynamic range (see :func:`_mincut_batch`)."""
+    U, up, down = coef.unary, coef.up, coef.down
+    d = np.where(data > 0, data, 0.0)
+    per_byte = np.concatenate([up, down], axis=1)  # (B, 4)
+    finite = np.isfinite(U).all(axis=(1, 2)) & np.isfinite(per_byte).all(axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        terms = np.concatenate([np.abs(np.diff(U, axis=2)).reshape(len(U), -1),
+                                (d[:, :, None] * per_byte[:, None, :]).reshape(len(U), -1)], axis=1)
+    terms = np.where(np.isfinite(terms), terms, 0.0)
+    pos = np.where(terms > 0, terms, np.inf)
+    lo = pos.min(axis=1)
+    hi = terms.max(axis=1)
+    ok_range = (hi == 0) | (hi <= FAST_RANGE * lo)
+    return finite & ok_range
+
+
+def _mincut_batch(coef: Coefficients, graph: TaskGraph, data: np.ndarray) -> np.ndarray:
+    """Placements of a batch by ONE max flow over the disjoint union of the instances' cut networks.
+
+    The same construction as :func:`_mincut_one` (two threshold nodes per subtask,
+    terminal arcs for the unary differences and for transfers from/to the device,
+    paired arcs for inner data edges, an ordering arc per subtask), built with
+    numpy for the whole batch and solved by the Boykov-Kolmogorov algorithm in
+    compiled code (PyMaxflow). The instances share only the terminals, so the
+    minimum cut of the union is the union of their minimum cuts.
+
+    Capacities are doubles: after the flow, every arc leaving the source side has
+    zero residual, so the cut found costs the maximum flow up to rounding
+    (relative 1e-13 here); callers use it only for instances with finite costs of
+    moderate dynamic range (:func:`_fast_eligible`), where rounding cannot change
+    the optimum beyond ties at that level. Others go through the exact integer
+    construction of :func:`_mincut_one`.
+    """
+    import maxflow
+
+    U = coef.unary
+    B, n, _ = U.shape
+    up, down = coef.up, coef.down
+    N = 2 * n
+    base = (np.arange(B) * N)[:, None]  # (B, 1)
+    ids1 = base + 2 * np.arange(n)[None, :]  # (B, n) threshold node x[v, 1]
+    ids2 = ids1 + 1  # x[v, 2]
+    src = np.zeros((B, N))  # terminal capacities per node (columns 2v, 2v+1)
+    snk = np.zeros((B, N))
+    a1 = U[:, :, 1] - U[:, :, 0]
+    a2 = U[:, :, 2] - U[:, :, 1]
+    src[:, 0::2] += np.maximum(a1, 0.0)
+    snk[:, 0::2] += np.maximum(-a1, 0.0)
+    src[:, 1::2] += np.maximum(a2, 0.0)
+    snk[:, 1::2] += np.maximum(-a2, 0.0)
+    s_idx, d_idx = graph.src, graph.dst
+    D = np.where(data > 0, data, 0.0)
+    ei, ej, ec, er = [], [], [], []
+    for k in range(graph.m):
+        a, b = int(s_idx[k]), int(d_idx[k])
+        if a < 0 and b >= n:
+            continue
+        dk = D[:, k]
+        for h in range(2):
+            cu, cd = dk * up[:, h], dk * down[:, h]
+            if a < 0:  # from the device input (source side): S -> (b, h+1) costs the upward hop
+                src[:, 2 * b + h] += cu
+            elif b >= n:  # to the device output (source side): S -> (a, h+1) costs the downward hop
+                src[:, 2 * a + h] += cd
+            else:
+                ei.append(base[:, 0] + 2 * a + h)
+                ej.append(base[:, 0] + 2 * b + h)
+                ec.append(cu)
+                er.append(cd)
+    big = 4.0 * (src.sum() + snk.sum() + sum(float(c.sum()) for c in ec) + sum(float(c.sum()) for c in er)) + 1.0
+    g = maxflow.Graph[float](B * N, B * N + len(ei) * B)
+    g.add_nodes(B * N)
+    g.add_edges(ids1.ravel(), ids2.ravel(), np.full(B * n, big), np.zeros(B * n))
+    if ei:
+        g.add_edges(np.concatenate(ei), np.concatenate(ej), np.concatenate(ec), np.concatenate(er))
+    g.add_grid_tedges(np.arange(B * N), src.ravel(), snk.ravel())
+    g.maxflow()
+    seg = g.get_grid_segments(np.arange(B * N)).reshape(B, n, 2)  # True = sink side = x is 1
+    return seg.sum(axis=2).astype(np.int64)
+
+
 def dag_mincut(coef: Coefficients, graph: TaskGraph, data: np.ndarray,
-               progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Optimal placements of task DAGs by an exact s-t minimum cut, one per instance.
+               progress: bool = False, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal placements of task DAGs by an exact s-t minimum cut.
 
     The three places lie on a line and every transfer cost is a sum of per-hop,
     per-direction costs, so the three-label problem is exactly a binary cut on
-    two threshold variables per subtask (Ishikawa 2003). Infinite costs (zero
-    speed or bandwidth) are capped at a finite bound larger than any finite
-    placement's cost, so an infinite placement is chosen only if every
-    placement is infinite. The placement is decoded from the cut and its cost
-    is recomputed with :func:`simoffload.model.cost.evaluate` (the returned value).
+    two threshold variables per subtask (Ishikawa 2003). Instances with finite
+    costs of moderate dynamic range are cut in chunks, one compiled max flow per
+    chunk (:func:`_mincut_batch`); the rest (zero speeds or bandwidths, costs
+    spanning more than :data:`FAST_RANGE`) go one by one through the exact integer
+    construction (:func:`_mincut_one`), where infinite costs are capped at a
+    finite bound larger than any finite placement's cost, so an infinite
+    placement is chosen only if every placement is infinite. The cost of the
+    returned placement is recomputed with :func:`simoffload.model.cost.evaluate`.
 
     Args:
         coef: cost coefficients, batch B.
         graph: the DAG structure (chains work too).
         data: (B, m) bytes per data edge.
         progress: show a tqdm progress bar over the batch.
+        chunk: instances per compiled max flow.
 
     Returns:
         (B, n) placements and (B,) costs.
     """
+    data = np.asarray(data, dtype=float)
     B = coef.unary.shape[0]
     best = np.empty((B, graph.n), dtype=np.int64)
-    U, up, down, D = coef.unary.tolist(), coef.up.tolist(), coef.down.tolist(), np.asarray(data, dtype=float).tolist()
-    it = range(B)
-    if progress:
-        from .._progress import bar
-
-        it = bar(it, enabled=progress, desc="min-cut labels", unit="inst")
-    for b in it:
-        best[b] = _mincut_one(U[b], up[b], down[b], graph, D[b])
+    fast = _fast_eligible(coef, data)
+    fi = np.flatnonzero(fast)
+    slow = np.flatnonzero(~fast)
+    bar = progress_bar(total=B, enabled=progress, desc="min-cut labels", unit="inst")
+    for lo in range(0, len(fi), chunk):
+        idx = fi[lo:lo + chunk]
+        sub = Coefficients(coef.unary[idx], coef.up[idx], coef.down[idx])
+        best[idx] = _mincut_batch(sub, graph, data[idx])
+        bar.update(len(idx))
+    if len(slow):
+        U, up, down, D = coef.unary[slow].tolist(), coef.up[slow].tolist(), coef.down[slow].tolist(), data[slow].tolist()
+        for j, b in enumerate(slow):
+            best[b] = _mincut_one(U[j], up[j], down[j], graph, D[j])
+            bar.update(1)
+    bar.close()
     return best, evaluate(coef, graph, data, best)
 
 
