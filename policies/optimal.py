@@ -1,5 +1,9 @@
 """Exact policies: the true optimum (fast) and the paper's exhaustive search.
 
+With several edge sites reachable (``obs.sites`` set), ``optimal`` solves the K-place model
+(:func:`simoffload.model.solvers.solve_places`: K-state DP for chains, ILP for DAGs); ``exhaustive``
+stays on the three places device / own site / cloud.
+
 * ``optimal`` (:class:`OptimalPolicy`): the exact argmin of the objective by
   the fastest exact method for the task's shape: dynamic programming over the
   3-place trellis for chains, an s-t minimum cut for DAGs
@@ -27,6 +31,7 @@ from simoffload.model.solvers import (
     exhaustive,
     mincut_graph_size,
     solve,
+    solve_places,
 )
 from simoffload.model.task import Instances, TaskGraph
 from simoffload.policy import Observation, Policy
@@ -102,6 +107,9 @@ class OptimalPolicy(Policy):
         pass
 
     def decide(self, obs: Observation) -> np.ndarray:
+        if obs.sites is not None:  # several sites (or latency): the K-place model, DP / ILP
+            coef = obs.place_coefficients()
+            return solve_places(coef, obs.graph, obs.data[None, :])[0][0]
         unary, up, down = coefficients_one(obs.cycles, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps,
                                            obs.b1_down_Bps, obs.b2_down_Bps, obs.p3_hz, obs.objective)
         if obs.graph.is_chain:

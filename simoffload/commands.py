@@ -47,6 +47,26 @@ def format_summary(summary) -> str:  # noqa: ANN001 - a DataFrame
     return "\n".join(lines)
 
 
+def format_sites(sites) -> str:  # noqa: ANN001 - a DataFrame
+    """The per-site table (several edge sites) as fixed-width text: one line per policy and site."""
+    cols = [("policy", "policy", "{}"), ("site", "site", "{}"), ("cores", "cores", "{:d}"),
+            ("utilisation", "util", "{:.3f}"), ("subtasks", "subtasks", "{:d}"), ("tasks", "tasks", "{:d}"),
+            ("miss_rate", "miss", "{:.3f}"), ("failure_rate", "fail", "{:.3f}")]
+    rows = [[h for _, h, _ in cols]]
+    for _, r in sites.iterrows():
+        row = []
+        for key, _, fmt in cols:
+            try:
+                row.append(fmt.format(int(r[key]) if fmt == "{:d}" else r[key]))
+            except (ValueError, TypeError):
+                row.append("nan")
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_scenario
     from .registry import PolicyNotFound, make_policy
@@ -89,7 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     n = len(result.world.system.tasks)
     print(f"{sc.name}: seed {sc.seed}, {n} tasks x {len(result.runs)} policies; latency over completed tasks")
     print(format_summary(res.summary))
-    print(f"results: {out}/ (tasks, subtasks, links, summary as {fmt}; scenario.yaml)")
+    if res.sites is not None:
+        print("per site (tasks = associated at arrival; util = busy core-s / (cores x simulated s)):")
+        print(format_sites(res.sites))
+    print(f"results: {out}/ (tasks, subtasks, links, summary{', sites' if res.sites is not None else ''} as {fmt}; scenario.yaml)")
     if not args.no_plots:
         try:
             from .experiments.plots import plot_run

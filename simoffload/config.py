@@ -12,6 +12,7 @@ The full format is documented in ``docs/scenarios.md``.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -179,6 +180,75 @@ class NetworkConfig(_Strict):
     wan: HopConfig = Field(default_factory=lambda: HopConfig(up=_bw("2 MB/s")))
 
 
+class SiteWanConfig(HopConfig):
+    latency: Seconds = Field(default=0.0, ge=0, description="one-way propagation latency of the WAN")
+
+
+class SiteConfig(_Strict):
+    """One edge site of a several-site ``edge:`` list (see docs/topology.md)."""
+
+    name: str | None = Field(default=None, description="default: site<index>")
+    cores: int = Field(default=1, ge=1, le=4096)
+    cpu: Hz = Field(default=2.5e9, gt=0, description="speed of one core")
+    position: tuple[float, float] | None = Field(default=None, description="[x, y] in metres")
+    wan: SiteWanConfig | None = Field(default=None, description="this site's link to the cloud (default: network.wan)")
+
+
+class ManLinkConfig(_Strict):
+    between: tuple[str | int, str | int] = Field(description="two site names (or indices)")
+    bandwidth: Bandwidth = Field(description="capacity each way (the first site to the second)")
+    back: Bandwidth | None = Field(default=None, description="capacity second -> first (default: the same model)")
+    latency: Seconds = Field(default=0.0, ge=0, description="one-way propagation latency")
+
+
+class AssociationConfig(_Strict):
+    """Which site each device is associated with: exactly one of fixed, nearest, trace."""
+
+    fixed: list[str | int] | None = Field(default=None, description="site per device (cycled if shorter)")
+    nearest: bool | None = Field(default=None, description="the nearest site by position (needs positions)")
+    trace: str | None = Field(default=None, description="CSV file: time, device, site")
+
+    @model_validator(mode="after")
+    def _one(self) -> "AssociationConfig":
+        given = [k for k in ("fixed", "nearest", "trace") if getattr(self, k) not in (None, False)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of fixed, nearest, trace (got {given or 'none'})")
+        if self.fixed is not None and not self.fixed:
+            raise ValueError("fixed needs at least one site")
+        return self
+
+
+class TopologyConfig(_Strict):
+    """Several edge sites: the MAN, association, placement reach and the handover rule (docs/topology.md)."""
+
+    man: list[ManLinkConfig] = Field(default_factory=list, description="links between sites")
+    placement: Literal["own", "man"] = Field(
+        default="own", description="own: placements name the own site only (codes 0/1/2); man: also other sites")
+    association: AssociationConfig = Field(default_factory=lambda: AssociationConfig(fixed=[0]))
+    handover: Literal["continue", "restart", "fail"] = "continue"
+    wireless_latency: Seconds = Field(default=0.0, ge=0, description="one-way propagation latency of the wireless hop")
+    mobility: Any = Field(default=None, description="random_waypoint or trace (docs/topology.md)")
+    wireless: Any = Field(default=None, description="distance-based wireless (docs/topology.md)")
+
+    @field_validator("mobility", mode="before")
+    @classmethod
+    def _mob(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        from .net.mobility import parse_mobility
+
+        return parse_mobility(v)
+
+    @field_validator("wireless", mode="before")
+    @classmethod
+    def _wl(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        from .net.mobility import parse_radio
+
+        return parse_radio(v)
+
+
 def _est(v: Any) -> Any:
     from .net.channels import parse_estimator_spec
 
@@ -279,7 +349,9 @@ class Scenario(_Strict):
     horizon: Seconds = Field(default=3600.0, gt=0, description="simulated time; unfinished work is reported")
     task: TaskConfig = Field(default_factory=TaskConfig)
     devices: DevicesConfig = Field(default_factory=DevicesConfig)
-    edge: EdgeConfig = Field(default_factory=EdgeConfig)
+    edge: EdgeConfig | list[SiteConfig] = Field(default_factory=EdgeConfig,
+                                               description="one edge (mapping) or several sites (list)")
+    topology: TopologyConfig | None = Field(default=None, description="several edge sites (docs/topology.md)")
     cloud: CloudConfig = Field(default_factory=CloudConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
@@ -294,6 +366,38 @@ class Scenario(_Strict):
     # where the file lives, for relative trace paths (not a YAML field)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
+    @model_validator(mode="after")
+    def _sites(self) -> "Scenario":
+        if isinstance(self.edge, list):
+            if not self.edge:
+                raise ValueError("edge: a list of sites needs at least one site")
+            names = [s.name or f"site{i}" for i, s in enumerate(self.edge)]
+            if len(set(names)) != len(names):
+                raise ValueError(f"edge: site names must be distinct, got {names}")
+            for i, s in enumerate(self.edge):
+                s.name = names[i]
+            topo = self.topology or TopologyConfig()
+            self.topology = topo
+            if self.network.shared_cell:
+                raise ValueError("network.shared_cell: not supported with several edge sites (each device has its own wireless link)")
+            for k, link in enumerate(topo.man):
+                for x in link.between:
+                    site_index(self, x, f"topology.man.{k}.between")
+                if site_index(self, link.between[0], "") == site_index(self, link.between[1], ""):
+                    raise ValueError(f"topology.man.{k}.between: a link joins two different sites (got {list(link.between)})")
+            if topo.association.fixed is not None:
+                for k, x in enumerate(topo.association.fixed):
+                    site_index(self, x, f"topology.association.fixed.{k}")
+            if topo.association.nearest and any(s.position is None for s in self.edge):
+                raise ValueError("topology.association.nearest: every site needs a position")
+            if topo.association.nearest and topo.mobility is None:
+                raise ValueError("topology.association.nearest: needs device positions (topology.mobility)")
+            if topo.wireless is not None and (topo.mobility is None or any(s.position is None for s in self.edge)):
+                raise ValueError("topology.wireless: distance-based wireless needs topology.mobility and site positions")
+        elif self.topology is not None:
+            raise ValueError("topology: needs edge to be a list of sites")
+        return self
+
     @field_validator("policies")
     @classmethod
     def _distinct(cls, v: list[PolicyConfig]) -> list[PolicyConfig]:
@@ -302,6 +406,19 @@ class Scenario(_Strict):
         if dup:
             raise ValueError(f"duplicate label(s) {dup}; give each a distinct 'label'")
         return v
+
+
+def site_index(sc: "Scenario", x: str | int, where: str) -> int:
+    """Index of a site given by name or index in ``sc.edge`` (a list)."""
+    sites = sc.edge if isinstance(sc.edge, list) else []
+    if isinstance(x, int) and not isinstance(x, bool):
+        if 0 <= x < len(sites):
+            return x
+    else:
+        for i, s in enumerate(sites):
+            if s.name == x:
+                return i
+    raise ValueError(f"{where}: unknown site; sites are {[s.name for s in sites]} (got {x!r})")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -330,8 +447,12 @@ def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
 
 def _format_error(err: dict, root: yaml.Node | None, path: str) -> str:
     loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x.startswith("function-"))))
-    field = ".".join(str(x) for x in loc) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
+    if not loc and re.match(r"^[a-z_]+(\.[\w]+)+: ", msg):  # a whole-scenario check that names its field
+        where_, msg = msg.split(": ", 1)
+        loc = tuple(int(x) if x.isdigit() else x for x in where_.split("."))
+        err = dict(err, input=None)
+    field = ".".join(str(x) for x in loc) or "(top level)"
     line = _line_of(root, loc)
     where = f"{path}:{line}" if line else path
     if err["type"] == "extra_forbidden":

@@ -49,6 +49,13 @@ class Observation:
         time_s: simulated time of the decision.
         device: index of the requesting device.
         objective: the scenario's objective and energy parameters.
+        site: the device's own edge site (absolute index; several sites only).
+        other_sites: the other edge sites a placement may name (absolute indices): place code ``2 + j``
+            is ``other_sites[j - 1]``. Empty unless the scenario lets placements use the MAN.
+        sites: what the cost model needs about the own site (first) and ``other_sites``: speeds, estimated
+            WAN and MAN bandwidths and latencies (:class:`~simoffload.model.cost.SiteTopology`, batch of
+            one). ``None`` on the classic single-edge system without latency: the 0/1/2 model holds.
+        site_queue, site_busy, site_cores: jobs waiting, cores busy, cores, per site in the order of ``sites``.
     """
 
     graph: TaskGraph
@@ -67,6 +74,23 @@ class Observation:
     time_s: float = 0.0
     device: int = 0
     objective: Objective = field(default_factory=lambda: LATENCY)
+    site: int = 0
+    other_sites: tuple[int, ...] = ()
+    sites: Any = None
+    site_queue: tuple[int, ...] = ()
+    site_busy: tuple[int, ...] = ()
+    site_cores: tuple[int, ...] = ()
+
+    @property
+    def places(self) -> int:
+        """Number of place codes a placement may use: 3 + len(other_sites)."""
+        return 3 + len(self.other_sites)
+
+    def place_coefficients(self) -> Any:
+        """The K-place cost coefficients (batch of one) of this observation (``sites`` must be set)."""
+        from .model.cost import place_coefficients
+
+        return place_coefficients(self.instances(), self.sites, self.objective)
 
     def instances(self) -> Instances:
         """This observation as a batch of one."""
@@ -144,12 +168,14 @@ class Policy:
         return f"{type(self).__name__}({args})"
 
 
-def check_placement(place: Any, graph: TaskGraph) -> np.ndarray:
-    """Validate a policy's answer: an int array of shape (n,) with values in {0, 1, 2}."""
+def check_placement(place: Any, graph: TaskGraph, places: int = 3) -> np.ndarray:
+    """Validate a policy's answer: an int array of shape (n,) with values in 0..places-1 (default {0, 1, 2})."""
     p = np.asarray(place)
     if p.shape != (graph.n,) or not np.issubdtype(p.dtype, np.integer) and not np.all(np.mod(p, 1) == 0):
         raise ValueError(f"a placement must be {graph.n} integers, got {place!r}")
     p = p.astype(np.int64)
-    if p.min() < 0 or p.max() > 2:
-        raise ValueError(f"a placement holds 0 (device), 1 (edge) or 2 (cloud), got {place!r}")
+    if p.min() < 0 or p.max() > places - 1:
+        if places == 3:
+            raise ValueError(f"a placement holds 0 (device), 1 (edge) or 2 (cloud), got {place!r}")
+        raise ValueError(f"a placement holds codes 0..{places - 1} (device, own site, cloud, other sites), got {place!r}")
     return p

@@ -255,3 +255,210 @@ def hop_rows(up: tuple[float, float], down: tuple[float, float]) -> tuple[tuple[
     u0, u1 = up
     w0, w1 = down
     return ((0.0, u0, u0 + u1), (w0, 0.0, u1), (w0 + w1, w1, 0.0))
+
+
+# ----------------------------------------------------------------------------- several edge sites (K places)
+#
+# With several edge sites a subtask may run on the device (0), the device's own site (1, the site its
+# device is associated with when the task is decided), the cloud (2), or another edge site reachable over
+# the MAN (3, 4, ...: code 2 + j names the j-th reachable other site, j >= 1, in the order the observation
+# lists them). The places no longer lie on a line, so the transfer cost is a general K x K matrix: a per-byte
+# part (the bandwidth integral of every hop crossed, store-and-forward) plus a fixed part per transfer (the
+# one-way propagation latency of every hop crossed). Routes: device <-> any site relays through the own site
+# (wireless, then the MAN route); device <-> cloud through the own site's WAN; site <-> cloud over that
+# site's own WAN; site <-> site over the MAN route between them.
+
+
+@dataclass
+class SiteTopology:
+    """What the cost model needs about the reachable edge sites, per instance (own site first).
+
+    Sites are in *relative* order: index 0 is the device's own site (place code 1), index j >= 1 is
+    place code 2 + j. All arrays are over a batch of B instances and S reachable sites.
+
+    Attributes:
+        site_hz: (B, S) speed of one core of each site.
+        wan_up_Bps, wan_down_Bps: (B, S) each site's WAN bandwidth to / from the cloud.
+        man_Bps: (B, S, S) effective bandwidth of the MAN route from site i to site j: a d-byte
+            transfer takes d / man_Bps[i, j] seconds of bandwidth time (store-and-forward over the
+            route's hops: 1 / sum(1 / b_hop)); the diagonal is ignored.
+        man_latency_s: (B, S, S) one-way propagation latency of the route i -> j.
+        wan_latency_s: (B, S) one-way propagation latency of each site's WAN.
+        wireless_latency_s: (B,) one-way propagation latency of the device's wireless hop.
+    """
+
+    site_hz: np.ndarray
+    wan_up_Bps: np.ndarray
+    wan_down_Bps: np.ndarray
+    man_Bps: np.ndarray
+    man_latency_s: np.ndarray | None = None
+    wan_latency_s: np.ndarray | None = None
+    wireless_latency_s: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.site_hz = np.atleast_2d(np.asarray(self.site_hz, dtype=float))
+        B, S = self.site_hz.shape
+        self.wan_up_Bps = np.broadcast_to(np.asarray(self.wan_up_Bps, dtype=float), (B, S))
+        self.wan_down_Bps = np.broadcast_to(np.asarray(self.wan_down_Bps, dtype=float), (B, S))
+        self.man_Bps = np.broadcast_to(np.asarray(self.man_Bps, dtype=float), (B, S, S))
+        z = np.zeros
+        self.man_latency_s = z((B, S, S)) if self.man_latency_s is None else np.broadcast_to(
+            np.asarray(self.man_latency_s, dtype=float), (B, S, S))
+        self.wan_latency_s = z((B, S)) if self.wan_latency_s is None else np.broadcast_to(
+            np.asarray(self.wan_latency_s, dtype=float), (B, S))
+        self.wireless_latency_s = z(B) if self.wireless_latency_s is None else np.broadcast_to(
+            np.asarray(self.wireless_latency_s, dtype=float), (B,))
+
+    @property
+    def sites(self) -> int:
+        return self.site_hz.shape[1]
+
+    @property
+    def places(self) -> int:
+        """K = 2 + S: device, cloud and every reachable site."""
+        return 2 + self.site_hz.shape[1]
+
+
+def site_of_place(K: int) -> np.ndarray:
+    """(K,) relative site index of each place code (-1 for device and cloud)."""
+    out = np.full(K, -1, dtype=np.int64)
+    out[1] = 0
+    out[3:] = np.arange(1, K - 2)
+    return out
+
+
+@dataclass
+class PlaceCoefficients:
+    """Cost coefficients over K general places: ``unary`` (B, n, K), ``per_byte`` and ``fixed`` (B, K, K).
+
+    Moving d > 0 bytes from place a to place b costs ``d * per_byte[a, b] + fixed[a, b]`` (zero when
+    a == b or d == 0).
+    """
+
+    unary: np.ndarray
+    per_byte: np.ndarray
+    fixed: np.ndarray
+
+    @property
+    def places(self) -> int:
+        return self.unary.shape[2]
+
+    @classmethod
+    def from_line(cls, coef: Coefficients) -> "PlaceCoefficients":
+        """The 3-place (device / edge / cloud) coefficients as a general K = 3 matrix, no latency."""
+        pb = coef.hop_matrix()
+        return cls(coef.unary, pb, np.zeros_like(pb))
+
+
+def place_coefficients(inst: Instances, topo: SiteTopology, obj: Objective = LATENCY) -> PlaceCoefficients:
+    """Cost coefficients of ``obj`` over device, cloud and the reachable sites of ``topo``.
+
+    ``inst`` gives the task, the device (``p1``), the wireless bandwidth (``b1``, ``b1_down``) and the
+    cloud speed (``p3``); its ``p2`` / ``b2`` are ignored (``topo`` holds every site's). Device energy
+    counts local execution and the device's own radio time (transmit on the wireless uplink, receive on
+    the downlink), never the propagation latency. Vectorised over the batch.
+    """
+    lw, ew = obj.latency_weight, obj.energy_weight
+    if not lw and not ew:
+        raise ValueError("the objective needs a non-zero latency_weight or energy_weight")
+    B, n = inst.cycles.shape
+    S = topo.sites
+    K = 2 + S
+    if topo.site_hz.shape[0] != B:
+        raise ValueError(f"topology batch {topo.site_hz.shape[0]} != instances {B}")
+    c = inst.cycles
+    sp = site_of_place(K)
+    unary = np.zeros((B, n, K))
+    per_byte = np.zeros((B, K, K))
+    fixed = np.zeros((B, K, K))
+    site_cols = np.flatnonzero(sp >= 0)  # place codes of sites, in relative site order
+    sites = sp[site_cols]
+    wu, wd = _inv(inst.up1), _inv(inst.down1)  # (B,) s/byte on the wireless hop
+    if lw:
+        p3 = np.broadcast_to(np.asarray(inst.p3, dtype=float), (B,))
+        lat = np.zeros((B, n, K))
+        lat[:, :, 0] = c * _inv(inst.p1)[:, None]
+        lat[:, :, 2] = np.where(np.isinf(p3)[:, None], 0.0, c * _inv(p3)[:, None])
+        lat[:, :, site_cols] = c[:, :, None] * _inv(topo.site_hz)[:, None, sites]
+        lat = np.where(c[..., None] == 0, 0.0, lat)
+        M = _inv(topo.man_Bps)  # (B, S, S)
+        idx = np.arange(S)
+        M[:, idx, idx] = 0.0
+        L = np.array(topo.man_latency_s, dtype=float)
+        L[:, idx, idx] = 0.0
+        Wu, Wd = _inv(topo.wan_up_Bps), _inv(topo.wan_down_Bps)
+        wl, WL = topo.wireless_latency_s, topo.wan_latency_s
+        pb = np.zeros((B, K, K))
+        fx = np.zeros((B, K, K))
+        with np.errstate(invalid="ignore"):
+            # site <-> site over the MAN
+            pb[:, site_cols[:, None], site_cols[None, :]] = M[:, sites[:, None], sites[None, :]]
+            fx[:, site_cols[:, None], site_cols[None, :]] = L[:, sites[:, None], sites[None, :]]
+            # device <-> site: wireless to/from the own site (0), then the MAN route
+            pb[:, 0, site_cols] = wu[:, None] + M[:, 0, sites]
+            fx[:, 0, site_cols] = wl[:, None] + L[:, 0, sites]
+            pb[:, site_cols, 0] = M[:, sites, 0] + wd[:, None]
+            fx[:, site_cols, 0] = L[:, sites, 0] + wl[:, None]
+            # site <-> cloud over the site's own WAN
+            pb[:, site_cols, 2] = Wu[:, sites]
+            fx[:, site_cols, 2] = WL[:, sites]
+            pb[:, 2, site_cols] = Wd[:, sites]
+            fx[:, 2, site_cols] = WL[:, sites]
+            # device <-> cloud through the own site's WAN
+            pb[:, 0, 2] = wu + Wu[:, 0]
+            fx[:, 0, 2] = wl + WL[:, 0]
+            pb[:, 2, 0] = Wd[:, 0] + wd
+            fx[:, 2, 0] = WL[:, 0] + wl
+        unary += lw * lat
+        per_byte += lw * pb
+        fixed += lw * fx
+    if ew:
+        unary[:, :, 0] += ew * (obj.kappa * (inst.p1**2)[:, None] * c)
+        not_dev = np.arange(1, K)
+        if obj.tx_power_w:
+            per_byte[:, 0, not_dev] += (ew * (obj.tx_power_w * wu))[:, None]
+        if obj.rx_power_w:
+            per_byte[:, not_dev, 0] += (ew * (obj.rx_power_w * wd))[:, None]
+    return PlaceCoefficients(unary, per_byte, fixed)
+
+
+def place_edge_costs(coef: PlaceCoefficients, data: np.ndarray) -> np.ndarray:
+    """(B, m, K, K) cost of each data edge for each (from, to) pair of places."""
+    d = np.asarray(data, dtype=float)[:, :, None, None]
+    K = coef.places
+    eye = np.eye(K, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        c = d * coef.per_byte[:, None, :, :] + coef.fixed[:, None, :, :]
+        return np.where((d > 0) & ~eye, c, 0.0)
+
+
+def evaluate_places(coef: PlaceCoefficients, graph: TaskGraph, data: np.ndarray, P: np.ndarray,
+                    pair: np.ndarray | None = None) -> np.ndarray:
+    """(B, R) cost of each of R shared placements ``P`` (R, n) over K places for every instance."""
+    B, _, K = coef.unary.shape
+    P = np.atleast_2d(np.asarray(P, dtype=np.int64))
+    if P.size and (P.min() < 0 or P.max() >= K):
+        raise ValueError(f"place codes must lie in 0..{K - 1}")
+    if pair is None:
+        pair = place_edge_costs(coef, data).reshape(B, graph.m, K * K)
+    total = np.zeros((B, P.shape[0]))
+    for v in range(graph.n):
+        total += coef.unary[:, v, :][:, P[:, v]]
+    ext = np.concatenate([P, np.zeros((P.shape[0], 1), dtype=np.int64)], axis=1)
+    for k in range(graph.m):
+        s, d = int(graph.src[k]), int(graph.dst[k])
+        a = np.zeros(P.shape[0], dtype=np.int64) if s < 0 else ext[:, s]
+        total += pair[:, k, :][:, K * a + ext[:, d]]
+    return total
+
+
+def evaluate_places_each(coef: PlaceCoefficients, graph: TaskGraph, data: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """(B,) cost of one placement per instance, ``P`` (B, n)."""
+    B, _, K = coef.unary.shape
+    P = np.asarray(P, dtype=np.int64).reshape(B, graph.n)
+    pair = place_edge_costs(coef, data).reshape(B, graph.m, K * K)
+    total = np.take_along_axis(coef.unary, P[:, :, None], axis=2)[:, :, 0].sum(axis=1)
+    ext = np.concatenate([P, np.zeros((B, 1), dtype=np.int64)], axis=1)
+    a = np.where(graph.src[None, :] < 0, 0, ext[:, np.maximum(graph.src, 0)])
+    b = ext[:, graph.dst]
+    return total + np.take_along_axis(pair, (K * a + b)[:, :, None], axis=2)[:, :, 0].sum(axis=1)

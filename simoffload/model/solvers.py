@@ -326,3 +326,196 @@ def solve(coef: Coefficients, graph: TaskGraph, data: np.ndarray) -> tuple[np.nd
     if graph.is_chain:
         return chain_dp(coef, data)
     return dag_mincut(coef, graph, data)
+
+
+# ----------------------------------------------------------------------------- K places (several edge sites)
+#
+# With other edge sites allowed the places are not on a line, so the ordered-label min cut no longer applies:
+# chains are a shortest path over K = 2 + sites states (exact, O(n K^2)); DAGs are solved exactly by an ILP
+# (scipy's milp / HiGHS) or, for small ones, by exhaustive search over K^n placements. With the own site only
+# (K = 3, no latency) :func:`solve` (DP / min cut) is used.
+
+MAX_EXHAUSTIVE_PLACEMENTS = 5_000_000
+
+
+def all_place_codes(n: int, K: int) -> np.ndarray:
+    """(K^n, n) every placement over K places, lexicographic (device first)."""
+    if K ** n > MAX_EXHAUSTIVE_PLACEMENTS:
+        raise ValueError(f"exhaustive search over {K}^{n} placements refused (limit {MAX_EXHAUSTIVE_PLACEMENTS})")
+    return np.array(list(itertools.product(range(K), repeat=n)), dtype=np.int64).reshape(-1, n)
+
+
+def places_exhaustive(coef: Any, graph: TaskGraph, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal placements over K places by scoring all K^n (ties: lexicographically smallest).
+
+    Args:
+        coef: :class:`~simoffload.model.cost.PlaceCoefficients` (batch B).
+
+    Returns:
+        (B, n) placements and (B,) costs.
+    """
+    from .cost import evaluate_places, place_edge_costs
+
+    K = coef.places
+    P = all_place_codes(graph.n, K)
+    B = coef.unary.shape[0]
+    pair_all = place_edge_costs(coef, data).reshape(B, graph.m, K * K)
+    chunk = max(1, int(4_000_000 // P.shape[0]))
+    best = np.empty((B, graph.n), dtype=np.int64)
+    val = np.empty(B)
+    for lo in range(0, B, chunk):
+        hi = min(B, lo + chunk)
+        sub = type(coef)(coef.unary[lo:hi], coef.per_byte[lo:hi], coef.fixed[lo:hi])
+        c = evaluate_places(sub, graph, data[lo:hi], P, pair_all[lo:hi])
+        c = np.where(np.isnan(c), np.inf, c)
+        k = np.argmin(c, axis=1)
+        best[lo:hi] = P[k]
+        val[lo:hi] = c[np.arange(hi - lo), k]
+    return best, val
+
+
+def places_chain_dp(coef: Any, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal placements of chains over K places: a shortest path through a K-state trellis.
+
+    ``data`` is (B, n+1). Ties go to the lower place index at each backtrack step. O(n K^2) per instance,
+    vectorised over the batch.
+    """
+    from .cost import place_edge_costs
+
+    U = coef.unary
+    B, n, K = U.shape
+    pair = place_edge_costs(coef, data)  # (B, n+1, K, K)
+    cost = pair[:, 0, 0, :] + U[:, 0, :]
+    back = np.empty((B, n, K), dtype=np.int64)
+    for t in range(1, n):
+        tot = cost[:, :, None] + pair[:, t, :, :]
+        back[:, t, :] = np.argmin(tot, axis=1)
+        cost = np.take_along_axis(tot, back[:, t, None, :], axis=1)[:, 0, :] + U[:, t, :]
+    final = cost + pair[:, n, :, 0]
+    last = np.argmin(final, axis=1)
+    val = final[np.arange(B), last]
+    place = np.empty((B, n), dtype=np.int64)
+    place[:, n - 1] = last
+    for t in range(n - 1, 0, -1):
+        place[:, t - 1] = back[np.arange(B), t, place[:, t]]
+    return place, val
+
+
+def place_chain_dp_one(unary: list, pair: list, n: int, K: int) -> list[int]:
+    """:func:`places_chain_dp` for one instance in plain Python (``pair[t][a][b]`` edge costs)."""
+    cost = [pair[0][0][p] + unary[0][p] for p in range(K)]
+    back = []
+    rK = range(K)
+    for t in range(1, n):
+        pt = pair[t]
+        new, bk = [], []
+        for b in rK:
+            best, arg = math.inf, 0
+            first = True
+            for a in rK:
+                x = cost[a] + pt[a][b]
+                if first or x < best:
+                    best, arg, first = x, a, False
+            new.append(best + unary[t][b])
+            bk.append(arg)
+        back.append(bk)
+        cost = new
+    final = [cost[a] + pair[n][a][0] for a in rK]
+    last = min(rK, key=lambda a: (final[a], a)) if not any(math.isnan(x) for x in final) else 0
+    place = [0] * n
+    place[n - 1] = last
+    for t in range(n - 1, 0, -1):
+        last = back[t - 1][last]
+        place[t - 1] = last
+    return place
+
+
+def _milp_one(unary: np.ndarray, pair: np.ndarray, graph: TaskGraph) -> list[int]:
+    """Exact placement of one DAG over K places by an ILP (scipy milp / HiGHS).
+
+    Variables x[v, p] (subtask v at place p, one place each) and, per data edge between two subtasks,
+    y[k, a, b] with marginals sum_b y = x[u, a] and sum_a y = x[w, b] (the local-polytope form: with
+    integral x it forces y to the product). Edges from the device input or to the device output only add to
+    the unary costs. Infinite costs are capped above the total of every finite cost, as for the min cut.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    n, K = unary.shape
+    fin = np.isfinite
+    total = np.abs(unary[fin(unary)]).sum() + np.abs(pair[fin(pair)]).sum()
+    cap = 4.0 * total + 1.0
+    U = np.minimum(np.array(unary, dtype=float), cap)
+    inner = []
+    for k in range(graph.m):
+        s, d = int(graph.src[k]), int(graph.dst[k])
+        ck = np.minimum(pair[k], cap)
+        if s < 0 and d >= n:
+            continue  # input straight to output on the device: costs nothing
+        if s < 0:
+            U[d] += ck[0, :]
+        elif d >= n:
+            U[s] += ck[:, 0]
+        elif np.any(ck != 0):
+            inner.append((s, d, ck))
+    nx_, ny = n * K, len(inner) * K * K
+    cost = np.concatenate([U.ravel(), np.concatenate([c.ravel() for *_, c in inner]) if inner else np.zeros(0)])
+    rows, rhs_lo, rhs_hi = [], [], []
+
+    def row() -> np.ndarray:
+        return np.zeros(nx_ + ny)
+
+    for v in range(n):
+        r = row()
+        r[v * K:(v + 1) * K] = 1.0
+        rows.append(r), rhs_lo.append(1.0), rhs_hi.append(1.0)
+    for e, (s, d, _) in enumerate(inner):
+        base = nx_ + e * K * K
+        for a in range(K):
+            r = row()
+            r[base + a * K: base + (a + 1) * K] = 1.0
+            r[s * K + a] = -1.0
+            rows.append(r), rhs_lo.append(0.0), rhs_hi.append(0.0)
+        for b in range(K):
+            r = row()
+            r[base + b: base + K * K: K] = 1.0
+            r[d * K + b] = -1.0
+            rows.append(r), rhs_lo.append(0.0), rhs_hi.append(0.0)
+    integrality = np.concatenate([np.ones(nx_), np.zeros(ny)])
+    res = milp(cost, constraints=LinearConstraint(np.array(rows), rhs_lo, rhs_hi),
+               integrality=integrality, bounds=Bounds(0.0, 1.0),
+               options={"mip_rel_gap": 0.0, "presolve": True})
+    if res.x is None:
+        raise RuntimeError(f"milp found no placement: {res.message}")
+    x = res.x[:nx_].reshape(n, K)
+    return [int(np.argmax(x[v])) for v in range(n)]
+
+
+def places_milp(coef: Any, graph: TaskGraph, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal placements of DAGs over K places by an exact ILP per instance (scipy milp, HiGHS).
+
+    HiGHS solves to a zero relative gap; its feasibility tolerance (1e-7 by default) makes it exact for
+    placements, whose costs differ by far more than that relative to the total. The returned costs are
+    recomputed with the cost model.
+    """
+    from .cost import evaluate_places_each, place_edge_costs
+
+    B = coef.unary.shape[0]
+    pair = place_edge_costs(coef, data)
+    best = np.empty((B, graph.n), dtype=np.int64)
+    for b in range(B):
+        best[b] = _milp_one(coef.unary[b], pair[b], graph)
+    return best, evaluate_places_each(coef, graph, data, best)
+
+
+def solve_places(coef: Any, graph: TaskGraph, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact optimum over K places: chain -> K-state DP; DAG -> min cut when the places are on a line
+    (K = 3 and no fixed per-transfer cost), else the ILP."""
+    if graph.is_chain:
+        return places_chain_dp(coef, data)
+    if coef.places == 3 and not np.any(coef.fixed):
+        pb = coef.per_byte
+        line = Coefficients(coef.unary, np.stack([pb[:, 0, 1], pb[:, 1, 2]], axis=-1),
+                            np.stack([pb[:, 1, 0], pb[:, 2, 1]], axis=-1))
+        if np.array_equal(line.hop_matrix(), pb):
+            return dag_mincut(line, graph, data)
+    return places_milp(coef, graph, data)

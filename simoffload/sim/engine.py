@@ -417,6 +417,8 @@ class SystemSpec:
         on_deadline: "keep" (a late task runs on and is ``missed``) or "drop" (abandoned at its deadline:
             ``dropped``; its in-flight work is withdrawn, see :meth:`Simulation.abandon`).
         record_subtasks, record_links, record_queues: which records to keep.
+        topology: several edge sites (:class:`simoffload.sim.engine_sites.Topology`); ``None``: one edge,
+            run by :class:`Simulation` (``SiteSimulation`` runs the other case).
     """
 
     graph: TaskGraph
@@ -444,6 +446,7 @@ class SystemSpec:
     record_subtasks: bool = True
     record_links: bool = True
     record_queues: bool = True
+    topology: Any = None
 
 
 TASK_FIELDS = ("policy", "task_id", "device", "arrival_s", "start_s", "finish_s", "latency_s",

@@ -21,6 +21,8 @@ Tables (one row per ...):
   (active flows on a link from start_s on), ``queue`` (jobs waiting for the
   edge CPU from start_s on).
 * ``summary`` - one row per policy (see :func:`summarize`).
+* ``sites`` - only with several edge sites: one row per policy and site (columns
+  :data:`simoffload.sim.engine_sites.SITE_FIELDS`): load, tasks associated at arrival, missed and failed.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Results:
     links: pd.DataFrame
     summary: pd.DataFrame
     meta: dict[str, Any]
+    sites: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
         return (f"Results(tasks={len(self.tasks)}, subtasks={len(self.subtasks)}, "
@@ -70,7 +73,14 @@ def tables_from(result: Any) -> Results:
     summary["wall_s"] = [run.wall_s for run in result.runs]
     meta = {"seed": result.world.seed, "scenario": result.world.scenario.name, "policies": order,
             "failed": dict(getattr(result, "failed", {})), "interrupted": bool(getattr(result, "interrupted", False))}
-    return Results(tasks, subtasks, links, summary, meta)
+    sites = None
+    if any(hasattr(run, "sites") for run in result.runs):
+        from .engine_sites import SITE_FIELDS
+
+        sites = pd.DataFrame([r for run in result.runs for r in getattr(run, "sites", [])], columns=list(SITE_FIELDS))
+        sites["miss_rate"] = sites["missed"] / sites["tasks"].where(sites["tasks"] > 0)
+        sites["failure_rate"] = sites["failed"] / sites["tasks"].where(sites["tasks"] > 0)
+    return Results(tasks, subtasks, links, summary, meta, sites)
 
 
 def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
@@ -142,6 +152,8 @@ def write_results(res: Results, out: Path, fmt: str = "parquet", scenario_yaml: 
     suffix = ".csv" if fmt == "csv" else ".parquet"
     for name in TABLES:
         write_table(getattr(res, name), out / f"{name}{suffix}")
+    if res.sites is not None:
+        write_table(res.sites, out / f"sites{suffix}")
     if scenario_yaml is not None:
         _atomic_write(out / "scenario.yaml", lambda p: Path(p).write_text(scenario_yaml, encoding="utf-8"))
     meta = dict(res.meta, format=fmt)
@@ -162,6 +174,9 @@ def load_results(directory: str | Path) -> Results:
     for name in TABLES:
         p = d / f"{name}{suffix}"
         frames[name] = pd.read_csv(p, dtype={"placement": str}, keep_default_na=True) if suffix == ".csv" else pd.read_parquet(p)
+    p = d / f"sites{suffix}"
+    if p.exists():
+        frames["sites"] = pd.read_csv(p) if suffix == ".csv" else pd.read_parquet(p)
     if suffix == ".csv":
         frames["tasks"]["placement"] = frames["tasks"]["placement"].fillna("")
     return Results(meta=meta, **frames)

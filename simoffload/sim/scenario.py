@@ -175,9 +175,15 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
     wan_down = wan_up if sc.network.wan.down is None else bw(sc.network.wan.down, "bandwidth/wan/down")
     models["wan_up"], models["wan_down"] = wan_up, wan_down
 
+    topology = None
+    if isinstance(sc.edge, list):
+        from .topology import build_topology
+
+        topology = build_topology(sc, seed, devices, models, bw)
+    edge0 = sc.edge[0] if isinstance(sc.edge, list) else sc.edge
     rec = sc.output.record
     system = SystemSpec(
-        graph=graph, tasks=tasks, devices=devices, edge_cores=sc.edge.cores, edge_hz=sc.edge.cpu,
+        graph=graph, tasks=tasks, devices=devices, edge_cores=edge0.cores, edge_hz=edge0.cpu,
         cloud_hz=sc.cloud.cpu, wan_up=wan_up, wan_down=wan_down, shared_cell=sc.network.shared_cell,
         sharing=sc.network.sharing, horizon_s=horizon, decision_time=sc.decision.time,
         cycles_per_op=sc.decision.cycles_per_op, decision_cost=_decision_costs(sc, seed, graph),
@@ -186,7 +192,7 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
         request_bytes=sc.decision.request, reply_bytes=sc.decision.reply,
         estimator=make_estimator(sc.decision.estimator), objective=objective(sc),
         dag_execution=sc.execution.dag, on_deadline=sc.execution.on_deadline, record_subtasks=rec.subtasks, record_links=rec.links,
-        record_queues=rec.queues,
+        record_queues=rec.queues, topology=topology,
     )
     return World(sc, seed, graph, system, models)
 
@@ -230,6 +236,12 @@ class RunResult:
         return rows
 
 
+def _site_simulation() -> Any:
+    from .engine_sites import SiteSimulation
+
+    return SiteSimulation
+
+
 def run_world(world: World, policies: list[tuple[str, Any]],
               on_task_done: Callable[[], None] | None = None) -> RunResult:
     """Run every policy on the same world, one after another.
@@ -241,7 +253,8 @@ def run_world(world: World, policies: list[tuple[str, Any]],
     for label, pol in policies:
         log.info("running policy %s on %d tasks", label, len(world.system.tasks))
         try:
-            runs.append(Simulation(world.system, pol, label, on_task_done).run())
+            sim_class = Simulation if world.system.topology is None else _site_simulation()
+            runs.append(sim_class(world.system, pol, label, on_task_done).run())
         except PolicyError as exc:
             log.debug("%s", exc)
             failed[label] = str(exc)

@@ -1,0 +1,322 @@
+"""Device mobility, association with edge sites, and distance-based wireless bandwidth.
+
+Everything here is a deterministic function of time computed before a run (from the run's named random
+streams), so every policy of a run sees the same movement, the same handovers and the same radio rates.
+The engine only replays it.
+
+* Positions are sampled on a regular grid of ``step`` seconds (``times`` (T,), ``xy`` (T, D, 2) metres);
+  between grid points a device is taken to be where it was at the last one (piecewise constant), so
+  association and radio rates change only on the grid.
+* Random waypoint (Johnson and Maltz 1996; Camp, Boleng and Davies 2002): start uniform in the
+  rectangle, pick a uniform destination, go there in a straight line at a speed uniform in
+  [speed_min, speed_max], pause, repeat.
+* Traces: a CSV with a header ``time,device,x,y`` (device = 0-based index; positions linearly
+  interpolated between a device's rows, held before its first and after its last), or SUMO's FCD export
+  (``sumo --fcd-output``: ``<timestep time=..><vehicle id=.. x=.. y=../></timestep>``; vehicles are mapped
+  to devices in order of first appearance; parsed with the standard library's ``xml.etree``).
+* Radio: Shannon capacity over a log-distance path loss, no interference (an SNR, not an SINR, model):
+  ``PL(dB) = A + B log10(d / 1 km)`` with the 3GPP TR 36.814 (v9.0.0, Table A.2.1.1-2) macro-cell values
+  A = 128.1, B = 37.6 by default; ``SNR = P_tx - PL - (N0 + 10 log10(W) + NF)`` in dB with thermal noise
+  N0 = -174 dBm/Hz, UE noise figure NF = 9 dB (same table); rate = W log2(1 + SNR) bits/s over the
+  device's allocated bandwidth W. Defaults: W = 5 MHz, uplink P_tx = 23 dBm (UE maximum power, same
+  table), downlink 40 dBm (the part of a 46 dBm base station a device's share of the band receives);
+  the distance is clipped below at ``min_distance`` (35 m: the table's minimum UE-to-site distance).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import UserError
+from ..units import UnitError, parse_quantity
+from .bandwidth import PiecewiseBandwidth
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RandomWaypointSpec(_Spec):
+    area: tuple[float, float] = Field(description="[width, height] of the rectangle, metres")
+    speed: tuple[float, float] = Field(description="[min, max] speed, m/s")
+    pause: float = Field(default=0.0, ge=0, description="pause at each waypoint, seconds")
+    step: float = Field(default=1.0, gt=0, description="sampling step of positions, seconds")
+
+    @model_validator(mode="after")
+    def _check(self) -> "RandomWaypointSpec":
+        if min(self.area) <= 0:
+            raise ValueError(f"area: width and height must be > 0 (got {list(self.area)})")
+        lo, hi = self.speed
+        if not (0 < lo <= hi):
+            raise ValueError(f"speed: need 0 < min <= max (got {list(self.speed)})")
+        return self
+
+
+class TraceMobilitySpec(_Spec):
+    file: str = Field(description="CSV (time,device,x,y) or SUMO FCD XML")
+    format: str = Field(default="csv", pattern="^(csv|sumo-fcd)$")
+    step: float = Field(default=1.0, gt=0, description="sampling step of positions, seconds")
+
+
+class MobilitySpec(_Spec):
+    """Exactly one of random_waypoint, trace."""
+
+    random_waypoint: RandomWaypointSpec | None = None
+    trace: TraceMobilitySpec | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "MobilitySpec":
+        given = [k for k in ("random_waypoint", "trace") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of random_waypoint, trace (got {given or 'none'})")
+        return self
+
+
+class RadioSpec(_Spec):
+    """Distance-based wireless: path loss + Shannon (module docstring)."""
+
+    bandwidth: float = Field(default=5e6, gt=0, description="allocated bandwidth per device, Hz")
+    up_power_dbm: float = 23.0
+    down_power_dbm: float = 40.0
+    noise_dbm_per_hz: float = -174.0
+    noise_figure_db: float = 9.0
+    path_loss: tuple[float, float] = (128.1, 37.6)
+    min_distance: float = Field(default=35.0, gt=0, description="metres")
+
+
+def _validation(exc: ValidationError) -> ValueError:
+    e = exc.errors()[0]
+    loc = ".".join(str(x) for x in e["loc"])
+    msg = e["msg"].removeprefix("Value error, ")
+    return ValueError(f"{loc}: {msg}" if loc else msg)
+
+
+def parse_mobility(v: Any) -> MobilitySpec:
+    if isinstance(v, MobilitySpec):
+        return v
+    try:
+        return MobilitySpec.model_validate(v)
+    except ValidationError as exc:
+        raise _validation(exc) from None
+
+
+def parse_radio(v: Any) -> RadioSpec:
+    if isinstance(v, RadioSpec):
+        return v
+    if not isinstance(v, dict) or set(v) != {"distance"}:
+        raise ValueError("wireless: expected {distance: {...}} (path loss + Shannon)")
+    d = dict(v["distance"] or {})
+    if "bandwidth" in d:
+        try:
+            d["bandwidth"] = parse_quantity(d["bandwidth"], "hz")
+        except UnitError as exc:
+            raise ValueError(f"distance.bandwidth: {exc}") from None
+    try:
+        return RadioSpec.model_validate(d)
+    except ValidationError as exc:
+        raise _validation(exc) from None
+
+
+@dataclass
+class Positions:
+    """Device positions on a regular time grid: ``times`` (T,) seconds from 0, ``xy`` (T, D, 2) metres."""
+
+    times: np.ndarray
+    xy: np.ndarray
+
+
+def grid(horizon_s: float, step_s: float) -> np.ndarray:
+    return np.arange(0.0, horizon_s, step_s)
+
+
+def random_waypoint(spec: RandomWaypointSpec, n_dev: int, horizon_s: float, rngs: list[np.random.Generator]) -> Positions:
+    """Random-waypoint positions of ``n_dev`` devices (one random stream each) on the sampling grid."""
+    t = grid(horizon_s, spec.step)
+    w, h = spec.area
+    lo, hi = spec.speed
+    xy = np.empty((len(t), n_dev, 2))
+    for i in range(n_dev):
+        rng = rngs[i]
+        p = rng.uniform((0.0, 0.0), (w, h))
+        kt, kx, ky = [0.0], [p[0]], [p[1]]
+        now = 0.0
+        while now < horizon_s:
+            q = rng.uniform((0.0, 0.0), (w, h))
+            v = rng.uniform(lo, hi)
+            now += float(np.hypot(*(q - p))) / v
+            kt.append(now), kx.append(q[0]), ky.append(q[1])
+            if spec.pause > 0:
+                now += spec.pause
+                kt.append(now), kx.append(q[0]), ky.append(q[1])
+            p = q
+        xy[:, i, 0] = np.interp(t, kt, kx)
+        xy[:, i, 1] = np.interp(t, kt, ky)
+    return Positions(t, xy)
+
+
+def _interp_tracks(tracks: dict[int, list[tuple[float, float, float]]], n_dev: int, t: np.ndarray, where: str) -> Positions:
+    xy = np.empty((len(t), n_dev, 2))
+    for i in range(n_dev):
+        rows = tracks.get(i)
+        if not rows:
+            raise UserError(f"{where}: no positions for device {i} (the scenario has {n_dev} devices)")
+        rows.sort(key=lambda r: r[0])
+        tt = [r[0] for r in rows]
+        xy[:, i, 0] = np.interp(t, tt, [r[1] for r in rows])
+        xy[:, i, 1] = np.interp(t, tt, [r[2] for r in rows])
+    return Positions(t, xy)
+
+
+def read_csv_positions(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Positions:
+    """Positions from a CSV with header ``time,device,x,y`` (errors name the file and line)."""
+    tracks: dict[int, list[tuple[float, float, float]]] = {}
+    try:
+        f = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read mobility trace ({exc.strerror})") from None
+    with f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != ["time", "device", "x", "y"]:
+            raise UserError(f"{path}:1: header: expected time,device,x,y (got {','.join(header or [])!r})")
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            try:
+                if len(row) != 4:
+                    raise ValueError(f"expected 4 fields, got {len(row)}")
+                tm, dev, x, y = float(row[0]), int(row[1]), float(row[2]), float(row[3])
+                if not (math.isfinite(tm) and math.isfinite(x) and math.isfinite(y)) or tm < 0 or dev < 0:
+                    raise ValueError("time >= 0, device >= 0 and finite x, y required")
+            except ValueError as exc:
+                raise UserError(f"{path}:{line}: row: {exc} (got {','.join(row)!r})") from None
+            if dev < n_dev:
+                tracks.setdefault(dev, []).append((tm, x, y))
+    return _interp_tracks(tracks, n_dev, grid(horizon_s, step_s), str(path))
+
+
+def read_sumo_fcd(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Positions:
+    """Positions from SUMO's FCD XML export; vehicles (and persons) become devices in order of first appearance."""
+    import xml.etree.ElementTree as ET
+
+    ids: dict[str, int] = {}
+    tracks: dict[int, list[tuple[float, float, float]]] = {}
+    try:
+        it = ET.iterparse(str(path), events=("start", "end"))
+        now = None
+        for ev, el in it:
+            if ev == "start" and el.tag == "timestep":
+                now = float(el.get("time", "nan"))
+            elif ev == "end" and el.tag in ("vehicle", "person"):
+                if now is None or not math.isfinite(now):
+                    raise UserError(f"{path}: {el.tag} outside a timestep with a time")
+                vid = el.get("id", "")
+                if vid not in ids:
+                    ids[vid] = len(ids)
+                i = ids[vid]
+                if i < n_dev:
+                    tracks.setdefault(i, []).append((now, float(el.get("x", "nan")), float(el.get("y", "nan"))))
+                el.clear()
+            elif ev == "end" and el.tag == "timestep":
+                el.clear()
+    except ET.ParseError as exc:
+        raise UserError(f"{path}:{exc.position[0]}: not valid FCD XML ({exc})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read mobility trace ({exc.strerror})") from None
+    except ValueError as exc:
+        raise UserError(f"{path}: bad number in FCD XML ({exc})") from None
+    return _interp_tracks(tracks, n_dev, grid(horizon_s, step_s), str(path))
+
+
+def nearest_sites(pos: Positions, sites_xy: np.ndarray) -> np.ndarray:
+    """(T, D) index of the nearest site (ties: lowest index) at every grid time."""
+    d = np.linalg.norm(pos.xy[:, :, None, :] - sites_xy[None, None, :, :], axis=-1)
+    return np.argmin(d, axis=2)
+
+
+def association_changes(times: np.ndarray, assoc: np.ndarray) -> tuple[list[int], list[tuple[float, int, int]]]:
+    """Initial site per device and the sorted (time, device, new site) changes of a (T, D) association."""
+    initial = assoc[0].tolist()
+    out = []
+    if len(times) > 1:
+        ch = np.argwhere(assoc[1:] != assoc[:-1])
+        for k, i in ch.tolist():
+            out.append((float(times[k + 1]), int(i), int(assoc[k + 1, i])))
+    out.sort(key=lambda r: (r[0], r[1]))
+    return initial, out
+
+
+def read_association(path: Path, n_dev: int, n_sites: int, names: list[str]) -> tuple[list[int], list[tuple[float, int, int]]]:
+    """An association trace: CSV ``time,device,site`` (site by name or index); a device's first row must be at time 0."""
+    initial: list[int | None] = [None] * n_dev
+    changes: list[tuple[float, int, int]] = []
+    try:
+        f = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read association trace ({exc.strerror})") from None
+    with f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != ["time", "device", "site"]:
+            raise UserError(f"{path}:1: header: expected time,device,site (got {','.join(header or [])!r})")
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            try:
+                if len(row) != 3:
+                    raise ValueError(f"expected 3 fields, got {len(row)}")
+                tm, dev, s = float(row[0]), int(row[1]), row[2].strip()
+                site = names.index(s) if s in names else int(s)
+                if not (0 <= site < n_sites) or tm < 0 or not math.isfinite(tm) or dev < 0:
+                    raise ValueError("time >= 0, device >= 0 and a known site required")
+            except ValueError as exc:
+                raise UserError(f"{path}:{line}: row: {exc} (got {','.join(row)!r})") from None
+            if dev >= n_dev:
+                continue
+            if tm == 0 and initial[dev] is None:
+                initial[dev] = site
+            else:
+                changes.append((tm, dev, site))
+    missing = [i for i, s in enumerate(initial) if s is None]
+    if missing:
+        raise UserError(f"{path}: devices {missing[:5]} have no row at time 0")
+    changes.sort(key=lambda r: (r[0], r[1]))
+    return [int(s) for s in initial], changes  # type: ignore[arg-type]
+
+
+def radio_rates(spec: RadioSpec, dist_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(uplink, downlink) Shannon rates in bytes/s at distances ``dist_m`` (module docstring)."""
+    d_km = np.maximum(dist_m, spec.min_distance) / 1000.0
+    pl_db = spec.path_loss[0] + spec.path_loss[1] * np.log10(d_km)
+    noise_dbm = spec.noise_dbm_per_hz + 10.0 * math.log10(spec.bandwidth) + spec.noise_figure_db
+    out = []
+    for p in (spec.up_power_dbm, spec.down_power_dbm):
+        snr = 10.0 ** ((p - pl_db - noise_dbm) / 10.0)
+        out.append(spec.bandwidth * np.log2(1.0 + snr) / 8.0)
+    return out[0], out[1]
+
+
+def radio_models(spec: RadioSpec, pos: Positions, assoc: np.ndarray, sites_xy: np.ndarray,
+                 horizon_s: float) -> list[tuple[PiecewiseBandwidth, PiecewiseBandwidth]]:
+    """Per device (uplink, downlink) bandwidth over time: the rate to its associated site at each grid time."""
+    D = pos.xy.shape[1]
+    edges = np.append(pos.times, max(horizon_s, pos.times[-1] + 1e-9))
+    out = []
+    for i in range(D):
+        d = np.linalg.norm(pos.xy[:, i, :] - sites_xy[assoc[:, i]], axis=-1)
+        up, down = radio_rates(spec, d)
+        out.append((_compact(edges, up), _compact(edges, down)))
+    return out
+
+
+def _compact(edges: np.ndarray, rates: np.ndarray) -> PiecewiseBandwidth:
+    """A piecewise model with runs of equal rates merged (held after the horizon)."""
+    keep = np.concatenate([[True], rates[1:] != rates[:-1]])
+    return PiecewiseBandwidth(np.append(edges[:-1][keep], edges[-1]), rates[keep], after="hold")

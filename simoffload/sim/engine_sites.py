@@ -1,0 +1,449 @@
+"""The engine with several edge sites, a MAN between them, and devices that hand over between sites.
+
+This is part of the engine (a subclass of :class:`~simoffload.sim.engine.Simulation`); it is used only
+when a scenario's ``edge:`` is a list of sites, so the one-edge path of ``engine.py`` runs unchanged.
+
+Places. Internally a subtask runs on the device (0), the cloud (2) or edge site ``s`` (``3 + s``, the
+absolute site index). A policy answers in *relative* codes: 0 device, 1 the device's own site (the site
+that received the decision request), 2 cloud, ``2 + j`` the j-th other reachable site listed in the
+observation's ``other_sites`` (j >= 1). The engine resolves them once, at decision time.
+
+Routes (store-and-forward at every site, propagation latency added after the last byte of each hop):
+
+* device -> site X: the wireless uplink to the device's current site c, then the MAN route c -> X;
+* site X -> device: the MAN route from X to the device's current site c, then c's wireless downlink
+  (if the device has moved on in the meantime, the data follows it over the MAN again);
+* site X <-> cloud: X's own WAN; device <-> cloud: through the device's current site's WAN;
+* site X -> site Y: the MAN route between them (fewest propagation latency, ties by hop count).
+
+Handover. The association of every device is known in advance (fixed, nearest site of a mobility model,
+or a trace): a list of (time, device, new site). At a handover, a wireless transfer of that device in
+flight follows the topology's ``handover`` rule:
+
+* ``continue``: it goes on, at the new cell's rate from the handover on (the device's wireless bandwidth
+  model already switches cell then), and its bytes arrive at the new site;
+* ``restart``: the bytes sent so far are lost, and the whole transfer starts again over the new cell;
+* ``fail``: the task fails with reason ``handover``.
+
+Data already at a site (results computed at the old site) reach the device through the MAN.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+import simpy
+
+from ..model.cost import SiteTopology
+from ..net.bandwidth import BandwidthModel
+from ..policy import Observation, check_placement
+from .engine import CLOUD, DEVICE, Cpu, Link, PolicyError, Simulation, _TaskState
+
+PLACE_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass
+class SiteSpec:
+    """One edge site: ``cores`` x ``speed_hz``, its WAN to the cloud, an optional position (m)."""
+
+    name: str
+    cores: int
+    speed_hz: float
+    wan_up: BandwidthModel
+    wan_down: BandwidthModel
+    wan_latency_s: float = 0.0
+    position: tuple[float, float] | None = None
+
+
+@dataclass
+class ManLinkSpec:
+    """A MAN link between sites ``a`` and ``b``: a->b and b->a bandwidth models, one-way latency."""
+
+    a: int
+    b: int
+    ab: BandwidthModel
+    ba: BandwidthModel
+    latency_s: float = 0.0
+
+
+@dataclass
+class Topology:
+    """Edge sites, the MAN, where each device is, and what a handover does.
+
+    Attributes:
+        sites: the edge sites (index = absolute site id).
+        man: MAN links between sites.
+        reach: ``"own"`` (placements name the own site only: the 0/1/2 codes) or ``"man"``
+            (also every site reachable over the MAN, codes 3..).
+        association: (devices,) the site each device is associated with at time 0.
+        handovers: sorted (time_s, device, new_site) association changes.
+        handover: ``"continue"``, ``"restart"`` or ``"fail"`` (module docstring).
+        wireless_latency_s: one-way propagation latency of the wireless hop.
+    """
+
+    sites: list[SiteSpec]
+    man: list[ManLinkSpec] = field(default_factory=list)
+    reach: str = "own"
+    association: list[int] = field(default_factory=list)
+    handovers: list[tuple[float, int, int]] = field(default_factory=list)
+    handover: str = "continue"
+    wireless_latency_s: float = 0.0
+
+    def routes(self) -> dict[tuple[int, int], list[tuple[int, int]]]:
+        """Directed MAN route between every connected pair of sites, as a list of (from, to) links."""
+        import networkx as nx
+
+        g = nx.Graph()
+        g.add_nodes_from(range(len(self.sites)))
+        for k, l in enumerate(self.man):
+            g.add_edge(l.a, l.b, w=(l.latency_s, 1, k))
+        out: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for a in range(len(self.sites)):
+            paths = nx.single_source_dijkstra_path(g, a, weight=lambda u, v, d: d["w"][0] + 1e-12 * d["w"][1])
+            for b, path in paths.items():
+                out[(a, b)] = list(zip(path[:-1], path[1:]))
+        return out
+
+
+class _Wire:
+    """One wireless transfer in flight (so a handover can apply its rule to it)."""
+
+    __slots__ = ("link", "nbytes", "flow", "done", "st")
+
+    def __init__(self, link: Link, nbytes: float, flow: simpy.Event, done: simpy.Event, st: _TaskState):
+        self.link, self.nbytes, self.flow, self.done, self.st = link, nbytes, flow, done, st
+
+
+class SiteSimulation(Simulation):
+    """One run of one policy over a system with several edge sites (``spec.topology``)."""
+
+    def __init__(self, spec: Any, policy: Any, policy_name: str, on_task_done: Any = None):
+        super().__init__(spec, policy, policy_name, on_task_done)
+        topo: Topology = spec.topology
+        self.topo = topo
+        env = self.env
+        rl = self.rec.links if spec.record_links else None
+        on_transfer = (lambda link, s, e, b, tid: rl.append((policy_name, link, "transfer", s, e, math.nan, b, tid))) if rl is not None else None
+        on_flows = on_queue = None
+        if spec.record_queues and rl is not None:
+            on_flows = lambda link, t, k: rl.append((policy_name, link, "flows", t, math.nan, float(k), math.nan, -1))  # noqa: E731
+            on_queue = lambda cpu, t, q, busy: rl.append((policy_name, cpu, "queue", t, math.nan, float(q), math.nan, -1))  # noqa: E731
+        mk = lambda name, model: Link(env, name, model, spec.sharing, on_transfer, on_flows)  # noqa: E731
+        self.site_cpu = [Cpu(env, f"{s.name}_cpu", s.cores, s.speed_hz, on_queue) for s in topo.sites]
+        self.edge_cpu = self.site_cpu[0]
+        self.site_wan_up = [mk(f"{s.name}_wan_up", s.wan_up) for s in topo.sites]
+        self.site_wan_down = [mk(f"{s.name}_wan_down", s.wan_down) for s in topo.sites]
+        self.man_link: dict[tuple[int, int], tuple[Link, float]] = {}
+        names = [s.name for s in topo.sites]
+        for l in topo.man:
+            self.man_link[(l.a, l.b)] = (mk(f"man_{names[l.a]}_{names[l.b]}", l.ab), l.latency_s)
+            self.man_link[(l.b, l.a)] = (mk(f"man_{names[l.b]}_{names[l.a]}", l.ba), l.latency_s)
+        self.routes = topo.routes()
+        S = len(topo.sites)
+        self.reachable = [sorted(b for (a, b) in self.routes if a == s and b != s) if topo.reach == "man" else []
+                          for s in range(S)]
+        self.assoc = list(topo.association) or [0] * len(spec.devices)
+        self.wires: list[list[_Wire]] = [[] for _ in spec.devices]
+        self._abs: dict[int, list[int]] = {}
+        self.site_busy_s = [0.0] * S
+        self.site_subtasks = [0] * S
+        self.site_of_task: dict[int, int] = {}
+        self.failed: dict[int, str] = {}
+        self.wl_lat = topo.wireless_latency_s
+        self._latency = self.wl_lat > 0 or any(x.wan_latency_s > 0 for x in topo.sites) or any(
+            x.latency_s > 0 for x in topo.man)
+
+    # ---- handover ---------------------------------------------------------------------
+
+    def _mobility(self) -> Iterator[simpy.Event]:
+        env = self.env
+        for t, dev, site in self.topo.handovers:
+            if t >= self.spec.horizon_s:
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            if self.assoc[dev] == site:
+                continue
+            self.assoc[dev] = site
+            rule = self.topo.handover
+            if rule == "continue":
+                continue
+            for w in list(self.wires[dev]):
+                if w.flow.triggered:
+                    continue
+                w.link.cancel(w.flow)
+                if rule == "restart":
+                    w.flow = w.link.transfer(w.nbytes, w.st.spec.task_id)
+                    w.flow.callbacks.append(lambda _, w=w: w.done.succeed() if not w.done.triggered else None)
+                else:
+                    self.wires[dev].remove(w)
+                    self._fail(w.st, "handover")
+
+    def _fail(self, st: _TaskState, reason: str) -> None:
+        """The task fails (uses the engine's abandon hook when it has one)."""
+        abandon = getattr(self, "abandon", None)
+        if abandon is not None:
+            abandon(st, "failed", reason)
+        else:
+            self.failed[st.spec.task_id] = reason
+
+    def _dead(self, st: _TaskState) -> bool:
+        return bool(getattr(st, "dead", False)) or st.spec.task_id in self.failed
+
+    # ---- moves --------------------------------------------------------------------------
+
+    def _wireless(self, st: _TaskState, nbytes: float, up: bool) -> Iterator[simpy.Event]:
+        dev = st.spec.device
+        link = self.w_up[dev] if up else self.w_down[dev]
+        env = self.env
+        t0 = env.now
+        flow = link.transfer(nbytes, st.spec.task_id)
+        if self.topo.handover == "continue" or not self.topo.handovers:
+            yield flow
+        else:
+            done = env.event()
+            w = _Wire(link, nbytes, flow, done, st)
+            flow.callbacks.append(lambda _: done.succeed() if not done.triggered else None)
+            self.wires[dev].append(w)
+            yield done
+            self.wires[dev].remove(w)
+        st.energy_j += (self._tx_w if up else self._rx_w) * (env.now - t0)
+        if self.wl_lat > 0:
+            yield env.timeout(self.wl_lat)
+
+    def _hop(self, st: _TaskState, nbytes: float, link: Link, latency_s: float) -> Iterator[simpy.Event]:
+        yield link.transfer(nbytes, st.spec.task_id)
+        if latency_s > 0:
+            yield self.env.timeout(latency_s)
+
+    def _fixed(self, st: _TaskState, nbytes: float, a: int, b: int) -> Iterator[simpy.Event]:
+        """From place a to place b, neither of them the device."""
+        if a == b:
+            return
+        if a == CLOUD:
+            s = b - 3
+            yield from self._hop(st, nbytes, self.site_wan_down[s], self.topo.sites[s].wan_latency_s)
+        elif b == CLOUD:
+            s = a - 3
+            yield from self._hop(st, nbytes, self.site_wan_up[s], self.topo.sites[s].wan_latency_s)
+        else:
+            route = self.routes.get((a - 3, b - 3))
+            if route is None:
+                self._fail(st, "no MAN route")
+                return
+            for hop in route:
+                if self._dead(st):
+                    return
+                link, lat = self.man_link[hop]
+                yield from self._hop(st, nbytes, link, lat)
+
+    def _move(self, st: _TaskState, nbytes: float, a: int, b: int) -> Iterator[simpy.Event]:
+        dev = st.spec.device
+        if a == DEVICE:
+            yield from self._wireless(st, nbytes, up=True)
+            a = 3 + self.assoc[dev]  # the bytes arrived at the device's cell of the moment
+            if b == a or self._dead(st):
+                return
+        if b == DEVICE:
+            while a != 3 + self.assoc[dev]:  # follow the device over the MAN until it stays put
+                if self._dead(st):
+                    return
+                target = 3 + self.assoc[dev]
+                yield from self._fixed(st, nbytes, a, target)
+                a = target
+            if self._dead(st):
+                return
+            yield from self._wireless(st, nbytes, up=False)
+            return
+        yield from self._fixed(st, nbytes, a, b)
+
+    def _execute(self, st: _TaskState, v: int, p: int) -> Iterator[simpy.Event]:
+        if p < 3:
+            yield from super()._execute(st, v, p)
+            return
+        if self._dead(st):
+            return
+        cycles = float(st.spec.cycles[v])
+        env = self.env
+        ready = start = env.now
+        s = p - 3
+        if cycles > 0:
+            cpu = self.site_cpu[s]
+            secs = cycles / cpu.speed_hz
+            ev = cpu.run(secs)
+            held = getattr(st, "held", None)
+            if held is not None:
+                held.append((cpu, ev))
+            yield ev
+            start = ev.start_s
+            self.site_busy_s[s] += secs
+        self.site_subtasks[s] += 1
+        if self.spec.record_subtasks:
+            self.rec.subtasks.append((self.name, st.spec.task_id, v, int(st.placement[v]), ready, start, env.now))
+
+    # ---- deciding -------------------------------------------------------------------------
+
+    def _site_topology(self, own: int, others: list[int], t: float) -> SiteTopology:
+        """What the policy is told about the reachable sites (estimated bandwidths), own site first."""
+        est = self.spec.estimator
+        order = [own] + others
+        S = len(order)
+        man = np.ones((S, S))
+        lat = np.zeros((S, S))
+        for i, a in enumerate(order):
+            for j, b in enumerate(order):
+                if i == j:
+                    continue
+                inv, l_s = 0.0, 0.0
+                for hop in self.routes[(a, b)]:
+                    link, hl = self.man_link[hop]
+                    r = est.estimate(link.model, t)
+                    inv += 1.0 / r if r > 0 else math.inf
+                    l_s += hl
+                man[i, j] = 1.0 / inv if inv > 0 else math.inf
+                lat[i, j] = l_s
+        sites = self.topo.sites
+        return SiteTopology(
+            site_hz=np.array([[sites[s].speed_hz for s in order]]),
+            wan_up_Bps=np.array([[est.estimate(self.site_wan_up[s].model, t) for s in order]]),
+            wan_down_Bps=np.array([[est.estimate(self.site_wan_down[s].model, t) for s in order]]),
+            man_Bps=man[None], man_latency_s=lat[None],
+            wan_latency_s=np.array([[sites[s].wan_latency_s for s in order]]),
+            wireless_latency_s=np.array([self.wl_lat]),
+        )
+
+    def _observe_at(self, st: _TaskState, site: int) -> Observation:
+        spec, env, dev = self.spec, self.env, st.spec.device
+        est = spec.estimator
+        d = spec.devices[dev]
+        t = env.now
+        others = self.reachable[site]
+        cpu = self.site_cpu[site]
+        s = self.topo.sites[site]
+        obs = Observation(
+            graph=self.graph, cycles=st.spec.cycles, data=st.spec.data,
+            p1_hz=d.cpu_hz, p2_hz=s.speed_hz,
+            b1_Bps=est.estimate(self.w_up[dev].model, t), b2_Bps=est.estimate(self.site_wan_up[site].model, t),
+            b1_down_Bps=est.estimate(self.w_down[dev].model, t),
+            b2_down_Bps=est.estimate(self.site_wan_down[site].model, t),
+            p3_hz=spec.cloud_hz, edge_queue=cpu.waiting, edge_busy=cpu.busy,
+            edge_cores=s.cores, time_s=t, device=dev, objective=spec.objective,
+        )
+        obs.site = site
+        if others or self._latency:
+            order = [site] + others
+            obs.other_sites = tuple(others)
+            obs.sites = self._site_topology(site, others, t)
+            obs.site_queue = tuple(self.site_cpu[x].waiting for x in order)
+            obs.site_busy = tuple(self.site_cpu[x].busy for x in order)
+            obs.site_cores = tuple(self.topo.sites[x].cores for x in order)
+        return obs
+
+    def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
+        spec, env = self.spec, self.env
+        dev = st.spec.device
+        if spec.request_bytes > 0:
+            yield from self._wireless(st, spec.request_bytes, up=True)
+            if self._dead(st):
+                return
+        site = self.assoc[dev]  # the site that received the request decides
+        cpu = self.site_cpu[site]
+        if spec.decision_time == "modelled":
+            hold = float(self.policy.decision_ops(self.graph)) * spec.cycles_per_op / cpu.speed_hz
+        else:
+            hold = None
+        use_core = spec.decision_on_edge_cpu and (hold is None or hold > 0)
+        if use_core:
+            wait = cpu.acquire(urgent=spec.decision_priority)
+            if wait is not None:
+                yield wait
+        obs = self._observe_at(st, site)
+        w0 = _time.perf_counter()
+        try:
+            place = self.policy.decide(obs)
+        except Exception as exc:
+            raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        wall = _time.perf_counter() - w0
+        others = self.reachable[site]
+        try:
+            st.placement = check_placement(place, self.graph, 3 + len(others))
+        except ValueError as exc:
+            raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
+        absolute = [p if p != 1 and p < 3 else 3 + (site if p == 1 else others[p - 3]) for p in st.placement.tolist()]
+        self._abs[st.spec.task_id] = absolute
+        if hold is None:
+            hold = wall
+        if hold > 0:
+            yield env.timeout(hold)
+            self.site_busy_s[site] += hold
+        if use_core:
+            cpu.release_acquired()
+        if spec.reply_bytes > 0 and not self._dead(st):
+            yield from self._move(st, spec.reply_bytes, 3 + site, DEVICE)
+
+    # ---- task processes ---------------------------------------------------------------------
+
+    def _place_of(self, st: _TaskState, node: int) -> int:
+        return DEVICE if node < 0 or node >= self.graph.n else self._abs[st.spec.task_id][node]
+
+    def _run_chain(self, st: _TaskState) -> Iterator[simpy.Event]:
+        place = self._abs[st.spec.task_id]
+        data = st.spec.data
+        prev = DEVICE
+        for v, p in enumerate(place):
+            if p != prev and data[v] > 0:
+                yield from self._move(st, float(data[v]), prev, p)
+            yield from self._execute(st, v, p)
+            prev = p
+        n = len(place)
+        if prev != DEVICE and data[n] > 0 and not self._dead(st):
+            yield from self._move(st, float(data[n]), prev, DEVICE)
+
+    def _task(self, st: _TaskState) -> Iterator[simpy.Event]:
+        self.site_of_task[st.spec.task_id] = self.assoc[st.spec.device]
+        yield from super()._task(st)
+
+    def _site_at_arrival(self, st: _TaskState) -> int:
+        return self.assoc[st.spec.device]
+
+    def run(self) -> Any:
+        if self.topo.handovers:
+            self.env.process(self._mobility())
+        rec = super().run()
+        # failures recorded here only while the engine has no abandon hook of its own
+        if self.failed:
+            i_status, i_place = len(rec.tasks[0]) - 1, 8
+            fixed = []
+            for row in rec.tasks:
+                if row[1] in self.failed:
+                    row = row[:4] + (row[4], math.nan, math.nan) + row[7:i_status] + ("failed",)
+                fixed.append(row)
+            rec.tasks = fixed
+        for i, st in enumerate(self.states):  # codes >= 10 are written as letters (one character per subtask)
+            if st.placement is not None and st.placement.max() >= 10:
+                r = rec.tasks[i]
+                rec.tasks[i] = r[:8] + ("".join(PLACE_CHARS[c] for c in st.placement.tolist()),) + r[9:]
+        end = max(rec.end_s, 1e-12)
+        arrived = [0] * len(self.topo.sites)
+        failed = [0] * len(self.topo.sites)
+        missed = [0] * len(self.topo.sites)
+        status = {r[1]: r[-1] for r in rec.tasks}
+        for tid, s in self.site_of_task.items():
+            arrived[s] += 1
+            failed[s] += status.get(tid) == "failed"
+            missed[s] += status.get(tid) in ("missed", "dropped")
+        rec.sites = [(self.name, s.name, i, s.cores, self.site_busy_s[i], self.site_busy_s[i] / (s.cores * end),
+                      self.site_subtasks[i], arrived[i], missed[i], failed[i]) for i, s in enumerate(self.topo.sites)]
+        return rec
+
+
+#: columns of the ``sites`` table: per policy and site, busy core-seconds (subtasks and decisions), utilisation
+#: (busy / (cores x simulated time)), subtasks run there, tasks whose device was associated with it at
+#: arrival, and how many of those missed their deadline (missed or dropped) or failed
+SITE_FIELDS = ("policy", "site", "site_index", "cores", "busy_core_s", "utilisation", "subtasks", "tasks",
+               "missed", "failed")
