@@ -21,7 +21,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -349,8 +351,10 @@ class Scenario(_Strict):
     horizon: Seconds = Field(default=3600.0, gt=0, description="simulated time; unfinished work is reported")
     task: TaskConfig = Field(default_factory=TaskConfig)
     devices: DevicesConfig = Field(default_factory=DevicesConfig)
-    edge: EdgeConfig | list[SiteConfig] = Field(default_factory=EdgeConfig,
-                                               description="one edge (mapping) or several sites (list)")
+    edge: Annotated[
+        Annotated[EdgeConfig, Tag("[one edge]")] | Annotated[list[SiteConfig], Tag("[sites]")],
+        Discriminator(lambda v: "[sites]" if isinstance(v, list) else "[one edge]"),
+    ] = Field(default_factory=EdgeConfig, description="one edge (mapping) or several sites (list)")
     topology: TopologyConfig | None = Field(default=None, description="several edge sites (docs/topology.md)")
     cloud: CloudConfig = Field(default_factory=CloudConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)

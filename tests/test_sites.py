@@ -346,7 +346,7 @@ def test_several_sites_scenario_reports_per_site_load(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"topology": {"man": [{"between": ["a", "zz"], "bandwidth": "1 MB/s"}]}}, "unknown site 'zz'"),
+    ({"topology": {"man": [{"between": ["a", "zz"], "bandwidth": "1 MB/s"}]}}, "unknown site; sites are ['a', 'b'] (got 'zz')"),
     ({"topology": {"association": {"fixed": ["a"], "nearest": True}}}, "exactly one of fixed, nearest, trace"),
     ({"topology": {"handover": "teleport"}}, "handover"),
     ({"topology": {"mobility": {"random_waypoint": {"area": [0, 10], "speed": [1, 2]}}}}, "area"),
@@ -359,4 +359,5 @@ def test_bad_topology_is_one_line_with_file_and_line(tmp_path, capsys, change, m
     p.write_text(yaml.safe_dump(d, sort_keys=False))
     assert main(["validate", str(p)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith(f"error: {p}:") and message in err
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {p}:") and message in err, err
+    assert f"{p}:1:" not in err  # the line of the offending field, not the top of the file
