@@ -166,7 +166,7 @@ def test_hand_computed_other_site_cost():
 
 from simoffload.net.bandwidth import ConstantBandwidth  # noqa: E402
 from simoffload.policy import Policy  # noqa: E402
-from simoffload.sim.engine import DeviceSpec, SystemSpec, TaskSpec  # noqa: E402
+from simoffload.sim.engine import TASK_FIELDS, DeviceSpec, SystemSpec, TaskSpec  # noqa: E402
 from simoffload.sim.engine_sites import ManLinkSpec, SiteSimulation, SiteSpec, Topology  # noqa: E402
 
 
@@ -361,3 +361,49 @@ def test_bad_topology_is_one_line_with_file_and_line(tmp_path, capsys, change, m
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"error: {p}:") and message in err, err
     assert f"{p}:1:" not in err  # the line of the offending field, not the top of the file
+
+
+# ----------------------------------------------------------------------------- handover (hand-computed)
+
+from simoffload.net.bandwidth import PiecewiseBandwidth  # noqa: E402
+
+
+def handover_system(rule):
+    """Two sites a, b (1 GHz, one core) joined by a 10 MB/s MAN with 2 ms latency. The device starts at a and
+    hands over to b at t = 1 s; its wireless link gives 1 MB/s (cell a) until 1 s, then 2 MB/s (cell b).
+    One task at t = 0: one subtask of 1e9 cycles placed on the own site a, input 2 MB, output 0.5 MB."""
+    wl = PiecewiseBandwidth([0.0, 1.0, 1e6], [1e6, 2e6], after="hold")
+    sites = [SiteSpec(n, 1, 1e9, C(1e6), C(1e6)) for n in ("a", "b")]
+    topo = Topology(sites, [ManLinkSpec(0, 1, C(10e6), C(10e6), 0.002)], reach="own", association=[0],
+                    handovers=[(1.0, 0, 1)], handover=rule)
+    return SystemSpec(graph=TaskGraph.chain(1), tasks=[TaskSpec(0, 0, 0.0, np.array([1e9]), np.array([2e6, 0.5e6]))],
+                      devices=[DeviceSpec(1e9, wl, wl)], edge_hz=1e9, wan_up=C(1e6), wan_down=C(1e6),
+                      horizon_s=100.0, topology=topo)
+
+
+# continue: 1 MB sent by t=1, the other 1 MB at 2 MB/s -> 1.5 s, arriving at b; MAN b->a 2e6/10e6 + 2 ms -> 1.702;
+#   run on a 1 s -> 2.702; the result follows the device: MAN a->b 0.5e6/10e6 + 2 ms -> 2.754; b's downlink
+#   0.5e6 / 2e6 -> 3.004
+# restart: the 1 MB sent is lost at t=1, 2 MB at 2 MB/s -> 2.0; MAN 0.202 -> 2.202; run -> 3.202; back 0.052 + 0.25 -> 3.504
+@pytest.mark.parametrize("rule, latency", [("continue", 3.004), ("restart", 3.504)])
+def test_handover_rules_continue_and_restart_hand_computed(rule, latency):
+    rec = SiteSimulation(handover_system(rule), Fixed([1]), "fixed").run()
+    row = dict(zip(TASK_FIELDS, rec.tasks[0]))
+    assert row["status"] == "done" and row["site"] == 0
+    assert row["latency_s"] == pytest.approx(latency, rel=1e-12)
+    sub = rec.subtasks[0]
+    assert sub[4] == pytest.approx(latency - 1.302, rel=1e-12)  # ready when the input reached site a
+
+
+def test_handover_rule_fail_fails_the_task_at_the_handover():
+    sim = SiteSimulation(handover_system("fail"), Fixed([1]), "fixed")
+    rec = sim.run()
+    row = dict(zip(TASK_FIELDS, rec.tasks[0]))
+    assert (row["status"], row["reason"]) == ("failed", "handover")
+    assert math.isnan(row["latency_s"]) and rec.subtasks == []
+    assert sim.w_up[0].active == 0  # the flow left the link
+    # a task whose wireless transfer is over before the handover is not touched: input of 0.5 MB ends at 0.5 s
+    spec = handover_system("fail")
+    spec.tasks[0].data[:] = [0.5e6, 0.0]
+    row = dict(zip(TASK_FIELDS, SiteSimulation(spec, Fixed([1]), "fixed").run().tasks[0]))
+    assert row["status"] == "done" and row["latency_s"] == pytest.approx(1.5, rel=1e-12)

@@ -41,9 +41,10 @@ import simpy
 from ..model.cost import SiteTopology
 from ..net.bandwidth import BandwidthModel
 from ..policy import Observation, check_placement
-from .engine import CLOUD, DEVICE, Cpu, Link, PolicyError, Simulation, _TaskState
+from .engine import CLOUD, DEVICE, TASK_FIELDS, Cpu, Link, PolicyError, Simulation, _TaskState
 
 PLACE_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+_SITE_COL, _PLACE_COL = TASK_FIELDS.index("site"), TASK_FIELDS.index("placement")
 
 
 @dataclass
@@ -151,8 +152,7 @@ class SiteSimulation(Simulation):
         self._abs: dict[int, list[int]] = {}
         self.site_busy_s = [0.0] * S
         self.site_subtasks = [0] * S
-        self.site_of_task: dict[int, int] = {}
-        self.failed: dict[int, str] = {}
+        self._decision_cpu: dict[int, Cpu] = {}
         self.wl_lat = topo.wireless_latency_s
         self._latency = self.wl_lat > 0 or any(x.wan_latency_s > 0 for x in topo.sites) or any(
             x.latency_s > 0 for x in topo.man)
@@ -175,24 +175,33 @@ class SiteSimulation(Simulation):
             for w in list(self.wires[dev]):
                 if w.flow.triggered:
                     continue
-                w.link.cancel(w.flow)
                 if rule == "restart":
+                    w.link.cancel(w.flow)
                     w.flow = w.link.transfer(w.nbytes, w.st.spec.task_id)
+                    if w.st.held is not None:
+                        w.st.held.append((w.link, w.flow))
                     w.flow.callbacks.append(lambda _, w=w: w.done.succeed() if not w.done.triggered else None)
                 else:
                     self.wires[dev].remove(w)
                     self._fail(w.st, "handover")
 
     def _fail(self, st: _TaskState, reason: str) -> None:
-        """The task fails (uses the engine's abandon hook when it has one)."""
-        abandon = getattr(self, "abandon", None)
-        if abandon is not None:
-            abandon(st, "failed", reason)
-        else:
-            self.failed[st.spec.task_id] = reason
+        """The task fails now with ``reason``; its in-flight work is withdrawn (:meth:`Simulation.abandon`)."""
+        self.abandon(st, "failed", reason)
 
-    def _dead(self, st: _TaskState) -> bool:
-        return bool(getattr(st, "dead", False)) or st.spec.task_id in self.failed
+    def abandon(self, st: _TaskState, status: str = "failed", reason: str = "") -> None:
+        # a core held for the decision may belong to another site than the engine's ``edge_cpu``
+        cpu = self._decision_cpu.get(st.spec.task_id)
+        other = st.core_held and cpu is not None and cpu is not self.edge_cpu and not st.dead
+        if other:
+            st.core_held = False
+        super().abandon(st, status, reason)
+        if other:
+            cpu.release_acquired()
+
+    @staticmethod
+    def _dead(st: _TaskState) -> bool:
+        return st.dead
 
     # ---- moves --------------------------------------------------------------------------
 
@@ -202,6 +211,7 @@ class SiteSimulation(Simulation):
         env = self.env
         t0 = env.now
         flow = link.transfer(nbytes, st.spec.task_id)
+        st.held.append((link, flow))
         if self.topo.handover == "continue" or not self.topo.handovers:
             yield flow
         else:
@@ -211,12 +221,18 @@ class SiteSimulation(Simulation):
             self.wires[dev].append(w)
             yield done
             self.wires[dev].remove(w)
+        if st.dead:
+            return
         st.energy_j += (self._tx_w if up else self._rx_w) * (env.now - t0)
         if self.wl_lat > 0:
             yield env.timeout(self.wl_lat)
 
     def _hop(self, st: _TaskState, nbytes: float, link: Link, latency_s: float) -> Iterator[simpy.Event]:
-        yield link.transfer(nbytes, st.spec.task_id)
+        if st.dead:
+            return
+        ev = link.transfer(nbytes, st.spec.task_id)
+        st.held.append((link, ev))
+        yield ev
         if latency_s > 0:
             yield self.env.timeout(latency_s)
 
@@ -275,10 +291,10 @@ class SiteSimulation(Simulation):
             cpu = self.site_cpu[s]
             secs = cycles / cpu.speed_hz
             ev = cpu.run(secs)
-            held = getattr(st, "held", None)
-            if held is not None:
-                held.append((cpu, ev))
+            st.held.append((cpu, ev))
             yield ev
+            if st.dead:
+                return
             start = ev.start_s
             self.site_busy_s[s] += secs
         self.site_subtasks[s] += 1
@@ -344,28 +360,36 @@ class SiteSimulation(Simulation):
         return obs
 
     def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
+        """As :meth:`Simulation._decide`, at the site that received the request; resolves the placement."""
         spec, env = self.spec, self.env
         dev = st.spec.device
+        if st.dead:
+            return
         if spec.request_bytes > 0:
             yield from self._wireless(st, spec.request_bytes, up=True)
-            if self._dead(st):
+            if st.dead:
                 return
         site = self.assoc[dev]  # the site that received the request decides
         cpu = self.site_cpu[site]
         if spec.decision_time == "modelled":
             hold = float(self.policy.decision_ops(self.graph)) * spec.cycles_per_op / cpu.speed_hz
+        elif self._draw_cost is not None:
+            hold = self._draw_cost()
         else:
             hold = None
         use_core = spec.decision_on_edge_cpu and (hold is None or hold > 0)
         if use_core:
+            self._decision_cpu[st.spec.task_id] = cpu
             wait = cpu.acquire(urgent=spec.decision_priority)
             if wait is not None:
+                st.held.append((cpu, wait))
                 yield wait
+            st.core_held = True
         obs = self._observe_at(st, site)
         w0 = _time.perf_counter()
         try:
             place = self.policy.decide(obs)
-        except Exception as exc:
+        except Exception as exc:  # a policy's bug ends its run, not the whole comparison
             raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
                               f"{type(exc).__name__}: {exc}") from exc
         wall = _time.perf_counter() - w0
@@ -374,16 +398,21 @@ class SiteSimulation(Simulation):
             st.placement = check_placement(place, self.graph, 3 + len(others))
         except ValueError as exc:
             raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
-        absolute = [p if p != 1 and p < 3 else 3 + (site if p == 1 else others[p - 3]) for p in st.placement.tolist()]
-        self._abs[st.spec.task_id] = absolute
+        self._abs[st.spec.task_id] = [p if p in (DEVICE, CLOUD) else 3 + (site if p == 1 else others[p - 3])
+                                      for p in st.placement.tolist()]
         if hold is None:
             hold = wall
         if hold > 0:
             yield env.timeout(hold)
-            self.site_busy_s[site] += hold
-        if use_core:
+            if use_core:
+                self.site_busy_s[site] += hold
+        if st.core_held:
+            st.core_held = False
             cpu.release_acquired()
-        if spec.reply_bytes > 0 and not self._dead(st):
+        self._decision_cpu.pop(st.spec.task_id, None)
+        if st.dead:
+            return
+        if spec.reply_bytes > 0:
             yield from self._move(st, spec.reply_bytes, 3 + site, DEVICE)
 
     # ---- task processes ---------------------------------------------------------------------
@@ -404,10 +433,6 @@ class SiteSimulation(Simulation):
         if prev != DEVICE and data[n] > 0 and not self._dead(st):
             yield from self._move(st, float(data[n]), prev, DEVICE)
 
-    def _task(self, st: _TaskState) -> Iterator[simpy.Event]:
-        self.site_of_task[st.spec.task_id] = self.assoc[st.spec.device]
-        yield from super()._task(st)
-
     def _site_at_arrival(self, st: _TaskState) -> int:
         return self.assoc[st.spec.device]
 
@@ -415,28 +440,19 @@ class SiteSimulation(Simulation):
         if self.topo.handovers:
             self.env.process(self._mobility())
         rec = super().run()
-        # failures recorded here only while the engine has no abandon hook of its own
-        if self.failed:
-            i_status, i_place = len(rec.tasks[0]) - 1, 8
-            fixed = []
-            for row in rec.tasks:
-                if row[1] in self.failed:
-                    row = row[:4] + (row[4], math.nan, math.nan) + row[7:i_status] + ("failed",)
-                fixed.append(row)
-            rec.tasks = fixed
         for i, st in enumerate(self.states):  # codes >= 10 are written as letters (one character per subtask)
             if st.placement is not None and st.placement.max() >= 10:
                 r = rec.tasks[i]
-                rec.tasks[i] = r[:8] + ("".join(PLACE_CHARS[c] for c in st.placement.tolist()),) + r[9:]
+                rec.tasks[i] = r[:_PLACE_COL] + ("".join(PLACE_CHARS[c] for c in st.placement.tolist()),) + r[_PLACE_COL + 1:]
         end = max(rec.end_s, 1e-12)
         arrived = [0] * len(self.topo.sites)
         failed = [0] * len(self.topo.sites)
         missed = [0] * len(self.topo.sites)
-        status = {r[1]: r[-1] for r in rec.tasks}
-        for tid, s in self.site_of_task.items():
+        for r in rec.tasks:
+            s, status = r[_SITE_COL], r[-1]
             arrived[s] += 1
-            failed[s] += status.get(tid) == "failed"
-            missed[s] += status.get(tid) in ("missed", "dropped")
+            failed[s] += status == "failed"
+            missed[s] += status in ("missed", "dropped")
         rec.sites = [(self.name, s.name, i, s.cores, self.site_busy_s[i], self.site_busy_s[i] / (s.cores * end),
                       self.site_subtasks[i], arrived[i], missed[i], failed[i]) for i, s in enumerate(self.topo.sites)]
         return rec
