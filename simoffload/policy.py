@@ -8,7 +8,11 @@ A policy is an object with
 * ``decision_ops(graph) -> float`` - its declared decision cost in basic
   operations, which the engine charges as ``ops * cycles_per_op / p2`` seconds
   of edge CPU when decision time is ``modelled``;
-* ``name`` - the name it is found by in scenario files (see :mod:`simoffload.registry`).
+* ``name`` - the name it is found by in scenario files (see :mod:`simoffload.registry`);
+* ``observe(outcome)`` - optional: the engine reports how each decision turned
+  out (an :class:`Outcome`) at the simulated time the result is known, so
+  online learners can close the loop. The default does nothing and costs
+  nothing: the engine collects outcomes only for policies that override it.
 
 Following scikit-learn, ``__init__`` only stores keyword arguments, learned
 state ends in ``_``, and randomness is passed in (:meth:`Policy.reset`), never
@@ -56,6 +60,8 @@ class Observation:
             WAN and MAN bandwidths and latencies (:class:`~simoffload.model.cost.SiteTopology`, batch of
             one). ``None`` on the classic single-edge system without latency: the 0/1/2 model holds.
         site_queue, site_busy, site_cores: jobs waiting, cores busy, cores, per site in the order of ``sites``.
+        active_devices: devices with at least one task in the system (arrived, not
+            finished) at decision time, the requesting device included.
     """
 
     graph: TaskGraph
@@ -80,6 +86,7 @@ class Observation:
     site_queue: tuple[int, ...] = ()
     site_busy: tuple[int, ...] = ()
     site_cores: tuple[int, ...] = ()
+    active_devices: int = 1
 
     @property
     def places(self) -> int:
@@ -101,6 +108,67 @@ class Observation:
             None if self.b2_down_Bps is None else np.array([self.b2_down_Bps]),
             self.p3_hz,
         )
+
+
+@dataclass
+class Outcome:
+    """How one decision turned out, as the engine reports it to :meth:`Policy.observe`.
+
+    Reported at ``known_s``, the simulated time a real system learns it: when
+    the task's output is back on the device (``status`` ``"done"``, or
+    ``"missed"`` if later than its deadline), when it is abandoned
+    (``"dropped"`` at its deadline, ``"failed"``), or at the horizon for a task
+    still in the system (``"unfinished"``); the latency of a task that did not
+    complete is unknown (``nan``). Outcomes reach a policy in order of
+    ``known_s`` (ties in the engine's event order, unfinished ones last in
+    task order), and a decision at time t has been preceded by every outcome
+    known before t and by no other.
+
+    Attributes:
+        task_id, device: which task.
+        obs: the observation the decision was made on (``None`` if the task was
+            still waiting for its decision at the horizon).
+        placement: (n,) places chosen (``None`` if never decided).
+        variant: the task variant chosen (0 for tasks without variants).
+        status: ``"done"``, ``"missed"``, ``"dropped"``, ``"failed"`` or ``"unfinished"``.
+        arrival_s: task arrival time.
+        deadline_s: the task's deadline relative to its arrival (``inf``: none).
+        decided_s: simulated time of the decision (``obs.time_s``).
+        start_s: time execution started (after the decision and its reply).
+        finish_s: time the output was back on the device (``nan`` if unfinished).
+        known_s: time this outcome is reported.
+        latency_s: realised end-to-end latency ``finish_s - arrival_s`` (``nan`` if unfinished).
+        decision_s: ``start_s - arrival_s``: request, wait, decision time, reply.
+        energy_j: device energy spent on the task (so far, if unfinished).
+        accuracy: accuracy of the variant run (``nan`` when the task has no variants).
+        ready_s, exec_start_s, end_s: (n,) per-subtask times its inputs were
+            ready, it got its processor and it ended (``nan`` where it did not).
+    """
+
+    task_id: int
+    device: int
+    obs: Observation | None
+    placement: np.ndarray | None
+    status: str
+    arrival_s: float
+    deadline_s: float
+    decided_s: float
+    start_s: float
+    finish_s: float
+    known_s: float
+    latency_s: float
+    decision_s: float
+    energy_j: float
+    ready_s: np.ndarray
+    exec_start_s: np.ndarray
+    end_s: np.ndarray
+    variant: int = 0
+    accuracy: float = math.nan
+
+    @property
+    def done(self) -> bool:
+        """True if the task completed (in time or late)."""
+        return not math.isnan(self.finish_s)
 
 
 class Policy:
@@ -162,6 +230,14 @@ class Policy:
     def decision_ops(self, graph: TaskGraph) -> float:
         """Declared decision cost in basic operations for a task of this structure."""
         return 0.0
+
+    def observe(self, outcome: Outcome) -> None:
+        """Hear how a decision turned out (called by the engine at ``outcome.known_s``).
+
+        The default ignores it. Work done here costs no simulated time, so an
+        online learner should only store the outcome here and learn in
+        :meth:`decide`, where :meth:`decision_ops` charges it.
+        """
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -24,6 +24,14 @@ Semantics (DESIGN.md section 4):
   ``measured``: the wall clock of the call; ``calibrated``: a cost measured
   once by ``simoffload calibrate``), then the reply
   (``reply_bytes``) comes down. Execution starts after that.
+* Outcomes: a policy that overrides ``observe`` is told how each decision
+  turned out (:class:`~simoffload.policy.Outcome`) at the simulated time the
+  task's output is back on the device, and of tasks still in the system at
+  the horizon; other policies cost nothing extra.
+* External control: a policy with ``external = True`` (the Gymnasium
+  environment's controller) is handed the observation and a SimPy event
+  through ``submit(obs, event)``; the task waits until the controller
+  succeeds the event with its decision.
 * Chains run subtask by subtask; DAG subtasks start when all their inputs have
   arrived, independent branches concurrently (``dag_execution="parallel"``),
   or one at a time in index order (``"serial"``, the paper's closed form).
@@ -46,7 +54,7 @@ import simpy
 from ..model.cost import LATENCY, Objective
 from ..model.task import TaskGraph
 from ..net.bandwidth import BandwidthModel
-from ..policy import Observation, Policy, check_placement
+from ..policy import Observation, Outcome, Policy, check_placement
 
 log = logging.getLogger(__name__)
 
@@ -471,10 +479,12 @@ class RunRecords:
 
 class _TaskState:
     __slots__ = ("spec", "placement", "decision_s", "energy_j", "finish_s", "start_s", "site", "dead",
-                 "status", "reason", "held", "core_held")
+                 "status", "reason", "held", "core_held", "obs", "timings")
 
-    def __init__(self, spec: TaskSpec):
+    def __init__(self, spec: TaskSpec, timings: list | None = None):
         self.spec = spec
+        self.obs: Observation | None = None
+        self.timings = timings  # per subtask (ready, start, end), only for policies that observe
         self.placement: np.ndarray | None = None
         self.decision_s = math.nan
         self.start_s = math.nan
@@ -536,6 +546,11 @@ class Simulation:
             if spec.decision_cost is None:
                 raise ValueError("calibrated decision time needs decision_cost")
             self._draw_cost = spec.decision_cost(policy_name, policy)
+        observe = getattr(policy, "observe", None)
+        self._observing = observe is not None and getattr(observe, "__func__", observe) is not Policy.observe
+        self._external = bool(getattr(policy, "external", False))
+        self._in_system = [0] * len(spec.devices)  # tasks of each device arrived and not finished
+        self._active_devices = 0
         self._tx_w = spec.objective.tx_power_w
         self._rx_w = spec.objective.rx_power_w
 
@@ -604,6 +619,8 @@ class Simulation:
                     return
         if self.spec.record_subtasks:
             self.rec.subtasks.append((self.name, st.spec.task_id, v, p, ready, start, env.now))
+        if st.timings is not None:
+            st.timings[v] = (ready, start, env.now)
 
     # ---- deciding ---------------------------------------------------------------------
 
@@ -619,6 +636,7 @@ class Simulation:
             b1_down_Bps=est.estimate(self.w_down[dev].model, t), b2_down_Bps=est.estimate(self.wan_down.model, t),
             p3_hz=spec.cloud_hz, edge_queue=self.edge_cpu.waiting, edge_busy=self.edge_cpu.busy,
             edge_cores=spec.edge_cores, time_s=t, device=dev, objective=spec.objective,
+            active_devices=self._active_devices,
         )
 
     def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
@@ -647,13 +665,21 @@ class Simulation:
                 yield wait
             st.core_held = True
         obs = self._observe(st)
-        w0 = _time.perf_counter()
-        try:
-            place = self.policy.decide(obs)
-        except Exception as exc:  # a policy's bug ends its run, not the whole comparison
-            raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
-                              f"{type(exc).__name__}: {exc}") from exc
-        wall = _time.perf_counter() - w0
+        if self._observing:
+            st.obs = obs
+        if self._external:  # the decision comes from outside the simulation (a Gymnasium agent)
+            ev = env.event()
+            self.policy.submit(obs, ev)
+            place = yield ev
+            wall = 0.0
+        else:
+            w0 = _time.perf_counter()
+            try:
+                place = self.policy.decide(obs)
+            except Exception as exc:  # a policy's bug ends its run, not the whole comparison
+                raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+            wall = _time.perf_counter() - w0
         try:
             st.placement = check_placement(place, self.graph)
         except ValueError as exc:
@@ -693,8 +719,44 @@ class Simulation:
             return
         st.finish_s = env.now
         st.held = None
+        self._leave(st)
         if self.on_task_done is not None:
             self.on_task_done()
+
+    def _leave(self, st: _TaskState) -> None:
+        """The task has left the system (finished or abandoned): count it out and report it."""
+        dev = st.spec.device
+        self._in_system[dev] -= 1
+        if not self._in_system[dev]:
+            self._active_devices -= 1
+        if self._observing:
+            self._report(st)
+
+    def _status(self, st: _TaskState) -> str:
+        if st.status:
+            return st.status
+        if math.isnan(st.finish_s):
+            return "unfinished"
+        return "missed" if st.finish_s - st.spec.arrival_s > st.spec.deadline_s else "done"
+
+    def _report(self, st: _TaskState) -> None:
+        """Tell the policy how the task turned out (now: its output is back, or the horizon)."""
+        s = st.spec
+        done = not math.isnan(st.finish_s)
+        n = self.graph.n
+        tm = st.timings
+        nan = math.nan
+        ready = np.array([nan if t is None else t[0] for t in tm]) if tm is not None else np.full(n, nan)
+        start = np.array([nan if t is None else t[1] for t in tm]) if tm is not None else np.full(n, nan)
+        end = np.array([nan if t is None else t[2] for t in tm]) if tm is not None else np.full(n, nan)
+        obs = st.obs
+        self.policy.observe(Outcome(
+            task_id=s.task_id, device=s.device, obs=obs, placement=st.placement,
+            status=self._status(st), arrival_s=s.arrival_s, deadline_s=s.deadline_s,
+            decided_s=nan if obs is None else obs.time_s, start_s=st.start_s, finish_s=st.finish_s,
+            known_s=self.env.now, latency_s=st.finish_s - s.arrival_s if done else nan,
+            decision_s=st.decision_s, energy_j=st.energy_j, ready_s=ready, exec_start_s=start, end_s=end,
+        ))
 
     def _run_chain(self, st: _TaskState) -> Iterator[simpy.Event]:
         place = st.placement.tolist()
@@ -759,9 +821,13 @@ class Simulation:
             dt = ts.arrival_s - env.now
             if dt > 0:
                 yield env.timeout(dt)
-            st = _TaskState(ts)
+            st = _TaskState(ts, [None] * self.graph.n if self._observing else None)
             st.site = self._site_at_arrival(st)
             self.states.append(st)
+            dev = ts.device
+            if not self._in_system[dev]:
+                self._active_devices += 1
+            self._in_system[dev] += 1
             env.process(self._task(st))
             if drop and ts.deadline_s < math.inf:
                 env.timeout(ts.deadline_s).callbacks.append(partial(self._deadline_passed, st))
@@ -807,6 +873,7 @@ class Simulation:
         if st.core_held:
             st.core_held = False
             self.edge_cpu.release_acquired()
+        self._leave(st)
         if self.on_task_done is not None:
             self.on_task_done()
 
@@ -820,24 +887,36 @@ class Simulation:
 
     # ---- run --------------------------------------------------------------------------
 
-    def run(self) -> RunRecords:
-        """Simulate until every task is done or the horizon; return the records."""
-        w0 = _time.perf_counter()
+    def start(self) -> None:
+        """Schedule the workload (then advance ``env`` yourself and call :meth:`finish`)."""
         self.env.process(self._source())
-        self.env.run(until=self.spec.horizon_s)
-        self.rec.wall_s = _time.perf_counter() - w0
+
+    def finish(self) -> RunRecords:
+        """Report the tasks still in the system to an observing policy and build the records."""
         self.rec.end_s = self.env.now
+        if self._observing:
+            for st in self.states:
+                if math.isnan(st.finish_s) and not st.dead:
+                    self._report(st)
         for st in self.states:
             s = st.spec
             done = not math.isnan(st.finish_s)
             place = "" if st.placement is None else "".join(map(str, st.placement.tolist()))
             lat = st.finish_s - s.arrival_s if done else math.nan
-            status = st.status or (("missed" if lat > s.deadline_s else "done") if done else "unfinished")
+            status = self._status(st)
             self.rec.tasks.append((
                 self.name, s.task_id, s.device, s.arrival_s, st.start_s, st.finish_s,
                 lat, st.decision_s, place, st.energy_j, s.deadline_s, st.site, st.reason, status,
             ))
         return self.rec
+
+    def run(self) -> RunRecords:
+        """Simulate until every task is done or the horizon; return the records."""
+        w0 = _time.perf_counter()
+        self.start()
+        self.env.run(until=self.spec.horizon_s)
+        self.rec.wall_s = _time.perf_counter() - w0
+        return self.finish()
 
 
 def bandwidth_rows(name: str, model: BandwidthModel, t1: float, max_rows: int = 20000) -> list[tuple]:
