@@ -194,6 +194,8 @@ class SiteConfig(_Strict):
     cpu: Hz = Field(default=2.5e9, gt=0, description="speed of one core")
     position: tuple[float, float] | None = Field(default=None, description="[x, y] in metres")
     wan: SiteWanConfig | None = Field(default=None, description="this site's link to the cloud (default: network.wan)")
+    wireless: HopConfig | None = Field(
+        default=None, description="this cell's wireless rate (a trace or model) for every device associated with it")
 
 
 class ManLinkConfig(_Strict):
@@ -398,6 +400,11 @@ class Scenario(_Strict):
                 raise ValueError("topology.association.nearest: needs device positions (topology.mobility)")
             if topo.wireless is not None and (topo.mobility is None or any(s.position is None for s in self.edge)):
                 raise ValueError("topology.wireless: distance-based wireless needs topology.mobility and site positions")
+            cells = [s.wireless is not None for s in self.edge]
+            if any(cells) and not all(cells):
+                raise ValueError(f"edge.{cells.index(False)}.wireless: give every site a wireless model, or none")
+            if any(cells) and topo.wireless is not None:
+                raise ValueError("topology.wireless: per-cell wireless (edge.N.wireless) and distance-based wireless exclude each other")
         elif self.topology is not None:
             raise ValueError("topology: needs edge to be a list of sites")
         return self

@@ -29,14 +29,24 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import UserError
 from ..units import UnitError, parse_quantity
 from .bandwidth import PiecewiseBandwidth
+
+
+def _seconds(v: Any) -> float:
+    try:
+        return parse_quantity(v, "s")
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
 
 
 class _Spec(BaseModel):
@@ -46,8 +56,8 @@ class _Spec(BaseModel):
 class RandomWaypointSpec(_Spec):
     area: tuple[float, float] = Field(description="[width, height] of the rectangle, metres")
     speed: tuple[float, float] = Field(description="[min, max] speed, m/s")
-    pause: float = Field(default=0.0, ge=0, description="pause at each waypoint, seconds")
-    step: float = Field(default=1.0, gt=0, description="sampling step of positions, seconds")
+    pause: Seconds = Field(default=0.0, ge=0, description="pause at each waypoint")
+    step: Seconds = Field(default=1.0, gt=0, description="sampling step of positions")
 
     @model_validator(mode="after")
     def _check(self) -> "RandomWaypointSpec":
@@ -62,7 +72,7 @@ class RandomWaypointSpec(_Spec):
 class TraceMobilitySpec(_Spec):
     file: str = Field(description="CSV (time,device,x,y) or SUMO FCD XML")
     format: str = Field(default="csv", pattern="^(csv|sumo-fcd)$")
-    step: float = Field(default=1.0, gt=0, description="sampling step of positions, seconds")
+    step: Seconds = Field(default=1.0, gt=0, description="sampling step of positions")
 
 
 class MobilitySpec(_Spec):
@@ -320,3 +330,24 @@ def _compact(edges: np.ndarray, rates: np.ndarray) -> PiecewiseBandwidth:
     """A piecewise model with runs of equal rates merged (held after the horizon)."""
     keep = np.concatenate([[True], rates[1:] != rates[:-1]])
     return PiecewiseBandwidth(np.append(edges[:-1][keep], edges[-1]), rates[keep], after="hold")
+
+
+def switched_model(cells: list[Any], initial: int, changes: list[tuple[float, int]], horizon_s: float) -> PiecewiseBandwidth:
+    """A device's wireless capacity when it follows per-cell models: cell ``s``'s rate while associated with ``s``.
+
+    Args:
+        cells: a bandwidth model per site.
+        initial: the site at time 0.
+        changes: sorted (time, new site) association changes of this device.
+        horizon_s: the model holds its last rate after this.
+    """
+    bounds = [0.0] + [t for t, _ in changes if 0 < t < horizon_s] + [horizon_s]
+    sites = [initial] + [s for t, s in changes if 0 < t < horizon_s]
+    times, rates = [], []
+    for (t0, t1), s in zip(zip(bounds[:-1], bounds[1:]), sites):
+        if t1 <= t0:
+            continue
+        ts, rs = cells[s].steps(t0, t1)
+        times.extend(np.asarray(ts, dtype=float).tolist())
+        rates.extend(np.asarray(rs, dtype=float).tolist())
+    return _compact(np.asarray(times + [horizon_s]), np.asarray(rates))

@@ -94,5 +94,22 @@ def build_topology(sc: Scenario, seed: int, devices: list[DeviceSpec], models: d
             models.pop(f"device{i}_up", None)
             models.pop(f"device{i}_down", None)
             models[f"device{i}_up"], models[f"device{i}_down"] = up, down
+    if sc.edge[0].wireless is not None:  # per-cell wireless: each device follows its cell's model
+        cells_up, cells_down = [], []
+        for s in sc.edge:
+            up = bw(s.wireless.up, f"bandwidth/{s.name}/wireless/up")
+            down = up if s.wireless.down is None else bw(s.wireless.down, f"bandwidth/{s.name}/wireless/down")
+            models[f"{s.name}_cell_up"], models[f"{s.name}_cell_down"] = up, down
+            cells_up.append(up)
+            cells_down.append(down)
+        per_dev: list[list[tuple[float, int]]] = [[] for _ in range(n_dev)]
+        for t, d, site in changes:
+            per_dev[d].append((t, site))
+        for i in range(n_dev):
+            up = mob.switched_model(cells_up, initial[i], per_dev[i], sc.horizon)
+            down = mob.switched_model(cells_down, initial[i], per_dev[i], sc.horizon)
+            devices[i] = DeviceSpec(devices[i].cpu_hz, up, down)
+            models.pop(f"device{i}_up", None)
+            models.pop(f"device{i}_down", None)
     return Topology(sites=sites, man=man, reach=topo_cfg.placement, association=[int(x) for x in initial],
                     handovers=changes, handover=topo_cfg.handover, wireless_latency_s=topo_cfg.wireless_latency)
