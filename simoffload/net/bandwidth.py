@@ -131,14 +131,74 @@ class PiecewiseBandwidth(BandwidthModel):
         j = i - 1
         return times[j] + (c - cum[j]) / rates[j]
 
+    # ------------------------------------------------------------------ the phase
+    #
+    # Looping replays the period from loop starts S(q) = q * period (as a float)
+    # and puts segment j of loop q at B(q, j) = S(q) + times[j] (as a float). These
+    # float boundaries ARE the model: rate, cumulative and steps all locate a time
+    # through _phase / _phase_vec below, so they cannot disagree. (Reducing t with
+    # fmod or t - q * period alone is not enough: 20 + 3.7 rounds to 23.699999...,
+    # and 23.7 - 20 = 3.6999... falls in the previous segment.)
+
+    def _phase(self, t: float) -> tuple[int, int, float]:
+        """(loop q, segment i, offset tau = t - S(q)) of time ``t`` in a looping model, t >= 0."""
+        period = self.period
+        times, _, _ = self._lists()
+        k = len(times) - 2  # last segment
+        q = math.floor(t / period)
+        # t / period rounds: correct q so that S(q) <= t < S(q + 1)
+        while q > 0 and q * period > t:
+            q -= 1
+        while (q + 1) * period <= t:
+            q += 1
+        base = q * period
+        tau = t - base  # exact for q >= 1 (Sterbenz: S(q) <= t <= 2 S(q))
+        i = min(max(bisect_right(times, tau) - 1, 0), k)
+        if q:
+            while i < k and base + times[i + 1] <= t:  # tau just below a breakpoint the boundary has passed
+                i += 1
+            while i > 0 and base + times[i] > t:
+                i -= 1
+        return q, i, tau
+
+    def _phase_vec(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised :meth:`_phase` (loop and segment indices); the same float operations."""
+        period = self.period
+        k = len(self.rates) - 1
+        q = np.floor(t / period)
+        while True:
+            m = (q > 0) & (q * period > t)
+            if not m.any():
+                break
+            q[m] -= 1
+        while True:
+            m = (q + 1) * period <= t
+            if not m.any():
+                break
+            q[m] += 1
+        base = q * period
+        i = np.clip(np.searchsorted(self.times, t - base, side="right") - 1, 0, k)
+        while True:
+            j = np.minimum(i + 1, k)
+            m = (q > 0) & (i < k) & (base + self.times[j] <= t)
+            if not m.any():
+                break
+            i[m] += 1
+        while True:
+            m = (q > 0) & (i > 0) & (base + self.times[i] > t)
+            if not m.any():
+                break
+            i[m] -= 1
+        return q, i
+
     def rate(self, t: float) -> float:
+        times, rates, _ = self._lists()
         if t >= self.period:
             if self.after == "hold":
-                return float(self.rates[-1])
+                return rates[-1]
             if self.after == "zero":
                 return 0.0
-            t = math.fmod(t, self.period)
-        times, rates, _ = self._lists()
+            return rates[self._phase(t)[1]]
         return rates[min(max(bisect_right(times, t) - 1, 0), len(rates) - 1)]
 
     def cumulative(self, t: float) -> float:
@@ -148,8 +208,9 @@ class PiecewiseBandwidth(BandwidthModel):
             return self.total + float(self.rates[-1]) * (t - self.period)
         if self.after == "zero":
             return self.total
-        q = math.floor(t / self.period)
-        return q * self.total + self._c_in(t - q * self.period)
+        q, i, tau = self._phase(t)
+        times, rates, cum = self._lists()
+        return q * self.total + (cum[i] + rates[i] * (tau - times[i]))
 
     def time_at(self, c: float) -> float:
         if c <= 0:
@@ -168,26 +229,27 @@ class PiecewiseBandwidth(BandwidthModel):
         return q * self.period + self._t_in(r)
 
     def steps(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
-        out_t, out_r = [t0], [self.rate(t0)]
         if self.after != "loop":
             inner = self.times[(self.times > t0) & (self.times < min(t1, self.period))]
-            out_t += inner.tolist()
-            out_r += [self.rate(x) for x in inner]
+            out_t = [t0] + inner.tolist()
             if self.period > t0 and self.period < t1:
                 out_t.append(self.period)
-                out_r.append(self.rate(self.period))
+            t = np.asarray(out_t, dtype=float)
+            r = np.array([self.rate(x) for x in out_t], dtype=float)
         else:
-            q0 = math.floor(t0 / self.period)
-            q = q0
-            while q * self.period < t1:
-                base = q * self.period
-                inner = base + self.times[:-1]
-                inner = inner[(inner > t0) & (inner < t1)]
-                out_t += inner.tolist()
-                out_r += [self.rate(x) for x in inner]
-                q += 1
-        t = np.asarray(out_t)
-        r = np.asarray(out_r)
+            # every candidate boundary B(q, j) in (t0, t1), labelled by the phase itself
+            q0 = max(math.floor(t0 / self.period) - 1, 0)
+            q1 = math.floor(t1 / self.period) + 1
+            qs = np.arange(q0, q1 + 1, dtype=float)
+            base = qs * self.period
+            cand = (base[:, None] + self.times[None, :-1]).ravel()
+            cand[:: len(self.rates)] = base  # B(q, 0) = S(q)
+            # a boundary that rounding pushed past a later one never starts a segment
+            later_min = np.minimum.accumulate(cand[::-1])[::-1]
+            valid = np.append(cand[:-1] < later_min[1:], True)
+            cand = cand[valid & (cand > t0) & (cand < t1)]
+            t = np.concatenate([[float(t0)], cand])
+            r = self.rates[self._phase_vec(t)[1]]
         keep = np.concatenate([[True], r[1:] != r[:-1]])  # drop steps that do not change the rate
         return t[keep], r[keep]
 
