@@ -26,12 +26,16 @@ Values are validated when the point runs: a bad value fails that point only.
 Layout of the output directory::
 
     DIR/points/<id>.parquet           tasks of one point x replicate (+ swept columns, replicate, seed, point)
+    DIR/points/<id>.inputs.json       what it was computed from: simoffload version, sha256 of every input file
     DIR/points/<id>.summary.parquet   its per-policy summary (written first; the tasks file marks completion)
     DIR/failed/<id>.json              error of a failed point (removed when it later succeeds)
     DIR/tasks.parquet, DIR/summary.parquet, DIR/sweep.json   combined, written after all points
 
-``<id>`` is a hash of the point's effective scenario and seed, so a rerun skips
-exactly the points already finished, and a changed scenario never reuses stale results.
+``<id>`` is a hash of the point's effective scenario and seed. A rerun skips a
+finished point only if its ``inputs.json`` still matches: the simoffload version
+and the contents of every file the point reads (traces, model weights, policy
+source files; see :mod:`simoffload.sim.provenance`). A changed scenario gets a
+new id; a changed input file reruns the point and says so.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import UserError
 
@@ -231,6 +235,7 @@ class Plan:
     jobs: list[dict[str, Any]]  # payloads for _run_point
     policies: list[str]
     quick: bool
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> provenance record
 
 
 def _jsonable(v: Any) -> Any:
@@ -240,6 +245,7 @@ def _jsonable(v: Any) -> Any:
 def plan_sweep(path: str | Path, quick: bool = False) -> Plan:
     """Load a scenario with a ``sweep:`` section and list every point x replicate."""
     from ..config import load_scenario
+    from ..sim.provenance import provenance
 
     sc = load_scenario(path)
     base = sc.model_dump(mode="json", exclude={"base_dir"})
@@ -252,17 +258,21 @@ def plan_sweep(path: str | Path, quick: bool = False) -> Plan:
             set_path(base, k, v, f"{path}: sweep.quick.set")
     reps = spec.quick_replicates if quick else spec.replicates
     jobs = []
+    inputs: dict[str, dict[str, Any]] = {}
+    hashes: dict[str, str] = {}  # each file hashed once per plan
     for idx, point in enumerate(spec.points(quick)):
         data = copy.deepcopy(base)
         for k, v in point.items():
             set_path(data, k, copy.deepcopy(v), f"{path}: sweep")
+        record = provenance(data, base_dir=sc.base_dir, cache=hashes)
         for r in range(reps):
             seed = sc.seed + r
             key = json.dumps({"scenario": data, "seed": seed}, sort_keys=True, default=str)
             pid = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
             jobs.append({"id": pid, "index": idx, "replicate": r, "seed": seed, "params": _jsonable(point),
                          "scenario": data, "base_dir": str(sc.base_dir), "file": str(path)})
-    return Plan(str(path), str(sc.base_dir), spec.params, jobs, [p.display for p in sc.policies], quick)
+            inputs[pid] = record
+    return Plan(str(path), str(sc.base_dir), spec.params, jobs, [p.display for p in sc.policies], quick, inputs)
 
 
 def _column_value(v: Any) -> Any:
@@ -307,12 +317,45 @@ def _point_files(out: Path, pid: str) -> tuple[Path, Path]:
     return out / "points" / f"{pid}.parquet", out / "points" / f"{pid}.summary.parquet"
 
 
-def _save(out: Path, job: dict[str, Any], res: dict[str, Any]) -> None:
+def _inputs_file(out: Path, pid: str) -> Path:
+    return out / "points" / f"{pid}.inputs.json"
+
+
+def _read_inputs(out: Path, pid: str) -> dict[str, Any] | None:
+    try:
+        rec = json.loads(_inputs_file(out, pid).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _stale(out: Path, plan: Plan) -> tuple[list[dict], dict[str, list[str]]]:
+    """Pending jobs, and for finished points whose inputs changed, what changed."""
+    from ..sim.provenance import changed_inputs
+
+    pending, stale = [], {}
+    for j in plan.jobs:
+        tasks_p = _point_files(out, j["id"])[0]
+        if tasks_p.exists():
+            why = changed_inputs(_read_inputs(out, j["id"]), plan.inputs.get(j["id"], {}))
+            if not why:
+                continue
+            stale[j["id"]] = why
+        pending.append(j)
+    return pending, stale
+
+
+def _save(out: Path, job: dict[str, Any], res: dict[str, Any], inputs: dict[str, Any] | None = None) -> None:
     from ..sim.results import _atomic_write, write_table
 
     failed = out / "failed" / f"{job['id']}.json"
     if res["ok"]:
         tasks_p, summ_p = _point_files(out, job["id"])
+        if tasks_p.exists():
+            tasks_p.unlink()  # the point is unfinished until its new tasks file is written
+        if inputs is not None:
+            _atomic_write(_inputs_file(out, job["id"]),
+                          lambda p: Path(p).write_text(json.dumps(inputs, indent=1, sort_keys=True), encoding="utf-8"))
         write_table(res["summary"], summ_p)
         write_table(res["tasks"], tasks_p)  # last: its presence marks the point finished
         if failed.exists():
@@ -371,7 +414,8 @@ class SweepOutcome:
 
 
 def run_sweep(path: str | Path, out: str | Path, jobs: int = 1, scheduler: str | None = None,
-              quick: bool = False, progress: bool = True, only: int | None = None) -> SweepOutcome:
+              quick: bool = False, progress: bool = True, only: int | None = None,
+              notify: Callable[[str], None] | None = None) -> SweepOutcome:
     """Run every point x replicate of a scenario's sweep and write the tables.
 
     Args:
@@ -382,6 +426,8 @@ def run_sweep(path: str | Path, out: str | Path, jobs: int = 1, scheduler: str |
         quick: apply the sweep's ``quick`` settings (tiny run).
         progress: show a tqdm bar with the time left.
         only: run at most this many of the pending points (for tests of interrupted sweeps).
+        notify: called with one line per finished point that reruns because an input
+            changed (default: a log warning).
 
     Returns:
         A :class:`SweepOutcome`; the combined tables are in ``out``.
@@ -394,8 +440,14 @@ def run_sweep(path: str | Path, out: str | Path, jobs: int = 1, scheduler: str |
     plan = plan_sweep(path, quick)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    pending = [j for j in plan.jobs if not _point_files(out, j["id"])[0].exists()]
+    pending, stale = _stale(out, plan)
     skipped = len(plan.jobs) - len(pending)
+    say = notify or log.warning
+    for n, (pid, why) in enumerate(stale.items()):
+        if n == 10:
+            say(f"... and {len(stale) - 10} more finished points rerun for the same kind of reason")
+            break
+        say(f"point {pid}: {', '.join(why)}, rerunning")
     if only is not None:
         pending = pending[:only]
     log.info("sweep %s: %d runs, %d already finished, %d to run", path, len(plan.jobs), skipped, len(pending))
@@ -409,7 +461,7 @@ def run_sweep(path: str | Path, out: str | Path, jobs: int = 1, scheduler: str |
                            smoothing=0.1)
     try:
         for job, res in it:
-            _save(out, job, res)
+            _save(out, job, res, plan.inputs.get(job["id"]))
             if not res["ok"]:
                 failed[job["id"]] = res["error"]
                 log.warning("sweep point %s failed: %s", job["id"], res["error"])
@@ -450,6 +502,8 @@ def _combine(out: Path, plan: Plan, failed: dict[str, str]) -> None:
         "scenario_file": plan.file, "params": plan.params, "policies": plan.policies, "quick": plan.quick,
         "points": [{k: j[k] for k in ("id", "index", "replicate", "seed", "params")} for j in plan.jobs],
         "completed": done, "failed": failed,
+        "simoffload": next(iter(plan.inputs.values()), {}).get("simoffload"),
+        "inputs": dict(sorted({k: v for rec in plan.inputs.values() for k, v in rec["inputs"].items()}.items())),
     }
     _atomic_write(meta_path, lambda p: Path(p).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8"))
 
@@ -490,7 +544,7 @@ def load_sweep(directory: str | Path) -> SweepResults:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     oc = run_sweep(args.file, args.out, jobs=args.jobs, scheduler=args.scheduler, quick=args.quick,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, notify=lambda line: print(line, file=sys.stderr))
     print(f"sweep {args.file}: {oc.total} runs ({oc.skipped} already finished, {oc.ran} run now) "
           f"in {oc.wall_s:.1f} s; tables in {oc.out}/ (tasks.parquet, summary.parquet, sweep.json)")
     if not args.no_plots and len(oc.failed) < oc.total:

@@ -261,12 +261,21 @@ def _parse_csv(path: Path, rate_column: str, time_column: str | None, time_unit:
     return _steps_from_samples(path, t, v, ln, None)
 
 
+def _file_key(path: Path, st: os.stat_result | None = None) -> tuple:
+    """What identifies a file's current contents for the in-process caches (a rewrite changes ctime)."""
+    try:
+        st = st or path.stat()
+    except OSError:
+        return (str(path.resolve()),)
+    return (str(path.resolve()), st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
 def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time_unit: str, rate_unit: str | None, step_s: float) -> _Raw:
     try:
         st = path.stat()
     except FileNotFoundError:
         raise UserError(f"{path}: trace file not found") from None
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, fmt, column, time_column, time_unit, rate_unit, step_s)
+    key = (*_file_key(path, st), fmt, column, time_column, time_unit, rate_unit, step_s)
     if key in _RAW_CACHE:
         _RAW_CACHE.move_to_end(key)
         return _RAW_CACHE[key]
@@ -410,7 +419,8 @@ def load_trace(
         raise UserError(f"start_s: {start:g} s is past the end of {path} ({period:g} s) and loop is off")
 
     after = "loop" if loop else after_end
-    key = (str(path.resolve()), fmt, column, time_column, time_unit, rate_unit, step_s, scale, offset_Bps,
+    # the file's identity too: a rewritten trace must not be served from the cache
+    key = (*_file_key(path), fmt, column, time_column, time_unit, rate_unit, step_s, scale, offset_Bps,
            start, loop, after, lo, hi)
     if key in _MODEL_CACHE:
         _MODEL_CACHE.move_to_end(key)
