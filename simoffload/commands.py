@@ -87,7 +87,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_scenario, scenario_to_yaml
-    from .sim.results import tables_from, write_results
+    from .sim.results import StagedDirectory, tables_from, write_meta, write_tables
     from .sim.scenario import run_scenario
 
     sc = load_scenario(args.file)
@@ -97,15 +97,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         sc.seed = args.seed
     fmt = args.format or sc.output.format
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a directory")
-    result = run_scenario(sc, progress=not args.no_progress)
-    if not result.runs:
-        if result.interrupted:
-            raise KeyboardInterrupt
-        raise UserError("; ".join(result.failed.values()))
-    res = tables_from(result)
-    write_results(res, out, fmt, scenario_to_yaml(sc))
+    # the run is written into a hidden sibling and moved into place complete (meta.json last);
+    # creating it now finds an unwritable or unsuitable --out before simulating
+    stage = StagedDirectory(args.out)
+    try:
+        result = run_scenario(sc, progress=not args.no_progress)
+        if not result.runs:
+            if result.interrupted:
+                raise KeyboardInterrupt
+            raise UserError("; ".join(result.failed.values()))
+        res = tables_from(result)
+        write_tables(res, stage.path, fmt, scenario_to_yaml(sc))
+        plots, plot_error = [], None
+        if not args.no_plots:
+            try:
+                from .experiments.plots import plot_run
+            except ModuleNotFoundError:
+                pass
+            else:
+                try:
+                    plots = [Path(p).name for p in plot_run(res, stage.path)]
+                except Exception as exc:  # noqa: BLE001 - a plotting bug must not lose a finished run
+                    plot_error = f"{type(exc).__name__}: {exc}"
+                    res.meta["plot_error"] = plot_error
+        write_meta(res, stage.path, fmt)
+        stage.commit()
+    finally:
+        stage.discard()
     n = len(result.world.system.tasks)
     print(f"{sc.name}: seed {sc.seed}, {n} tasks x {len(result.runs)} policies; latency over completed tasks")
     print(format_summary(res.summary))
@@ -113,21 +131,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("per site (tasks = associated at arrival; util = busy core-s / (cores x simulated s)):")
         print(format_sites(res.sites))
     print(f"results: {out}/ (tasks, subtasks, links, summary{', sites' if res.sites is not None else ''} as {fmt}; scenario.yaml)")
-    if not args.no_plots:
-        try:
-            from .experiments.plots import plot_run
-        except ModuleNotFoundError:
-            pass
-        else:
-            for p in plot_run(res, out):
-                print(f"plot: {p}")
+    for name in plots:
+        print(f"plot: {out / name}")
+    if plot_error:
+        print(f"error: plotting failed ({plot_error}); the tables are complete", file=sys.stderr)
     for msg in result.failed.values():
         print(f"error: {msg} (its results are not in the tables)", file=sys.stderr)
     if result.interrupted:
         print(f"error: interrupted; the tables hold the {len(result.runs)} policies that finished "
               f"(meta.json: interrupted)", file=sys.stderr)
         return 130
-    return 1 if result.failed else 0
+    return 1 if result.failed or plot_error else 0
 
 
 def cmd_policies(args: argparse.Namespace) -> int:

@@ -52,6 +52,11 @@ def _dashes(policies: Sequence[str]) -> dict[str, str]:
 
 def _legend(ax: Any, n: int, **kw: Any) -> None:
     """Inside the axes for a few entries; outside on the right for many, so no data is hidden."""
+    if not ax.get_legend_handles_labels()[0]:  # nothing drawn (e.g. no task finished within the horizon)
+        ax.text(0.5, 0.5, "no finished tasks", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        return
+    if "ncol" in kw:
+        kw["ncol"] = max(1, int(kw["ncol"]))
     if n > 6:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
     else:

@@ -47,6 +47,25 @@ def _read_config(path: str) -> dict[str, Any]:
     return data
 
 
+def _check_model_out(path: str) -> Path:
+    """Refuse a model-file destination that cannot be written, before any training."""
+    import tempfile
+
+    if str(path).strip() == "":
+        raise UserError("--out: empty path (give a model file name, e.g. model.pt)")
+    out = Path(path)
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a directory (give a model file name, e.g. {out / 'model.pt'})")
+    if not out.parent.is_dir():
+        raise UserError(f"--out: directory {out.parent} does not exist")
+    try:  # the model is written through a temporary file beside it: probe exactly that
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write in {out.parent} ({exc.strerror or exc})") from None
+    return out
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..registry import resolve
 
@@ -70,9 +89,7 @@ def _train(args: argparse.Namespace) -> int:
         pol = cls(**params)
     except TypeError as exc:
         raise UserError(f"train {args.policy}: bad parameter ({exc})") from None
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        raise UserError(f"--out: directory {out.parent} does not exist")
+    out = _check_model_out(args.out)
     pol.fit()
     checksum = pol.save(out)
     m = pol.meta_.get("metrics", {})

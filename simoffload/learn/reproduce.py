@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -33,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError
 from ..model.cost import coefficients, latency
 from ..model.solvers import chain_dp
 from ..model.task import Instances, RequirementDistribution, TaskGraph
@@ -237,20 +235,29 @@ def _bar_plot(path: Path, rows: list[dict], title: str, paper_note: str, errors:
 
 
 def reproduce_paper(out: str | Path, quick: bool = False, seed: int = 0, progress: bool = True) -> dict:
-    """Run the reproduction and write every file of :data:`FILES` into ``out``. Returns the summary."""
+    """Run the reproduction and write every file of :data:`FILES` into ``out``. Returns the summary.
+
+    Everything is written into a hidden sibling directory that replaces ``out``
+    as a whole when complete (:class:`~simoffload.sim.results.StagedDirectory`),
+    so an interrupted run (Ctrl-C, SIGTERM through the CLI) leaves ``out`` as it
+    was and no work directory behind.
+    """
+    from ..sim.results import StagedDirectory
+
+    stage = StagedDirectory(out, what="--out", marker="report.md")
+    try:
+        summary = _reproduce_into(stage.path, quick, seed, progress)
+        stage.commit()
+    finally:
+        stage.discard()
+    return summary
+
+
+def _reproduce_into(out: Path, quick: bool, seed: int, progress: bool) -> dict:
     import pandas as pd
 
     t_start = time.perf_counter()
     st = Settings.quick() if quick else Settings()
-    final = Path(out)
-    try:
-        final.mkdir(parents=True, exist_ok=True)
-        # everything is written to a hidden work directory and moved in at the end, so an interrupted
-        # run never leaves a mix of new and old files looking complete (report.md is moved last)
-        out = final / f".partial-{os.getpid()}"
-        out.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--out {final}: cannot create directory ({exc})") from None
     g = TaskGraph.chain(st.n)
     timings: dict[str, float] = {}
 
@@ -405,10 +412,6 @@ def reproduce_paper(out: str | Path, quick: bool = False, seed: int = 0, progres
     }
     (out / "summary.json").write_text(json.dumps(_strict_json(summary), indent=2, allow_nan=False))
     (out / "report.md").write_text(_report(summary))
-    (final / "report.md").unlink(missing_ok=True)
-    for name in [f for f in FILES if f != "report.md"] + ["report.md"]:
-        os.replace(out / name, final / name)
-    out.rmdir()
     return summary
 
 

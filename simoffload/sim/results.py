@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +122,32 @@ def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFra
     return s
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, writer: Any) -> None:
+    """Write ``path`` through a temporary file in its directory and rename it into place.
+
+    The file gets the permissions an ordinary ``open`` would give (0666 minus the
+    umask), not the 0600 of the temporary file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -142,13 +163,137 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
         _atomic_write(path, lambda p: df.to_parquet(p, index=False))
 
 
-def write_results(res: Results, out: Path, fmt: str = "parquet", scenario_yaml: str | None = None) -> None:
-    """Write the tables, the effective scenario and ``meta.json`` (written last: its presence marks a complete run)."""
+# ----------------------------------------------------------------------------- result directories
+
+#: what a result directory may hold for it to be replaced as a whole by a new run
+_RUN_SUFFIXES = {".parquet", ".csv", ".json", ".yaml", ".png", ".md", ".pdf", ".svg"}
+
+
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), rename_exchange)
+    return rc == 0
+
+
+class StagedDirectory:
+    """A result directory written in a fresh hidden sibling and moved into place when complete.
+
+    ``StagedDirectory(out)`` checks the destination and creates the staging
+    directory ``.<name>.partial-<pid>-<random>`` beside it at once, so an
+    unwritable ``--out`` fails before any work. Write everything into
+    :attr:`path`, then :meth:`commit`: the staging directory takes the
+    destination's name (swapping atomically with an earlier run where the
+    filesystem allows, else by two renames); the earlier run is removed only
+    after the new one is in place. :meth:`discard` (or leaving a ``with`` block
+    by an exception, including Ctrl-C) removes the staging directory, leaving any
+    earlier run untouched. Two runs' files are never mixed.
+
+    An existing destination must be empty or an earlier result directory (it
+    holds ``marker`` and only result files); anything else is refused rather
+    than deleted.
+
+    Raises:
+        UserError: empty path, a destination that is a file or holds other
+            files, or a parent that cannot be created or written.
+    """
+
+    def __init__(self, out: str | Path, what: str = "--out", marker: str = "meta.json"):
+        if str(out).strip() == "":
+            raise UserError(f"{what}: empty path (give a directory name)")
+        self.out = Path(out)
+        self.what = what
+        self.committed = False
+        self._check(marker)
+        self._made: list[Path] = []
+        parent = self.out.absolute().parent
+        try:
+            missing = []
+            p = parent
+            while not p.exists():
+                missing.append(p)
+                p = p.parent
+            for d in reversed(missing):
+                d.mkdir()
+                self._made.append(d)
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-{os.getpid()}-", dir=parent))
+            os.chmod(self.path, 0o777 & ~current_umask())
+        except OSError as exc:
+            self._remove_made()
+            raise UserError(f"{what} {self.out}: cannot write there ({exc.strerror or exc})") from None
+
+    def _check(self, marker: str) -> None:
+        out = self.out
+        if out.is_symlink():
+            raise UserError(f"{self.what} {out}: is a symbolic link (give the directory it points to)")
+        if out.exists() and not out.is_dir():
+            raise UserError(f"{self.what} {out}: exists and is not a directory")
+        if out.is_dir():
+            try:
+                entries = list(out.iterdir())
+            except OSError as exc:
+                raise UserError(f"{self.what} {out}: cannot read the directory ({exc.strerror or exc})") from None
+            if not entries:
+                return
+            names = {e.name for e in entries}
+            odd = sorted(e.name for e in entries if not e.is_file() or e.suffix not in _RUN_SUFFIXES)
+            if marker not in names or odd:
+                why = f"it holds {odd[0]!r}" if odd else f"no {marker}"
+                raise UserError(f"{self.what} {out}: exists and is not a simoffload result directory ({why}); "
+                                f"give a new or empty directory (a result directory is replaced as a whole)")
+
+    def _remove_made(self) -> None:
+        for d in reversed(self._made):
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        self._made = []
+
+    def commit(self) -> Path:
+        """Move the staging directory into place (replacing an earlier run); returns the destination."""
+        out, stage = self.out, self.path
+        if out.is_dir() and not out.is_symlink():
+            if _rename_exchange(stage, out):
+                shutil.rmtree(stage, ignore_errors=True)  # now holds the earlier run
+            else:
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=stage.parent))
+                os.replace(out, old / "run")
+                os.replace(stage, out)
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, out)
+        self.committed = True
+        return out
+
+    def discard(self) -> None:
+        """Remove the staging directory (no-op after :meth:`commit`)."""
+        if not self.committed:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self._remove_made()
+            self.committed = True
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None and not self.committed:
+            self.commit()
+        else:
+            self.discard()
+
+
+def write_tables(res: Results, out: Path, fmt: str = "parquet", scenario_yaml: str | None = None) -> None:
+    """Write the tables and the effective scenario into ``out`` (no ``meta.json``: see :func:`write_meta`)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    meta_path = out / "meta.json"
-    if meta_path.exists():
-        meta_path.unlink()  # the directory is incomplete until the new meta is written
     suffix = ".csv" if fmt == "csv" else ".parquet"
     for name in TABLES:
         write_table(getattr(res, name), out / f"{name}{suffix}")
@@ -156,8 +301,25 @@ def write_results(res: Results, out: Path, fmt: str = "parquet", scenario_yaml: 
         write_table(res.sites, out / f"sites{suffix}")
     if scenario_yaml is not None:
         _atomic_write(out / "scenario.yaml", lambda p: Path(p).write_text(scenario_yaml, encoding="utf-8"))
+
+
+def write_meta(res: Results, out: Path, fmt: str = "parquet") -> None:
+    """Write ``meta.json``, last: its presence marks a complete run."""
     meta = dict(res.meta, format=fmt)
-    _atomic_write(meta_path, lambda p: Path(p).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8"))
+    _atomic_write(Path(out) / "meta.json",
+                  lambda p: Path(p).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8"))
+
+
+def write_results(res: Results, out: Path, fmt: str = "parquet", scenario_yaml: str | None = None) -> None:
+    """Write a complete result directory: tables, the effective scenario, ``meta.json`` last.
+
+    The files are written into a hidden sibling directory that replaces ``out``
+    as a whole when complete (:class:`StagedDirectory`): an interrupted write
+    leaves ``out`` as it was, and files of two runs are never mixed.
+    """
+    with StagedDirectory(out) as stage:
+        write_tables(res, stage, fmt, scenario_yaml)
+        write_meta(res, stage, fmt)
 
 
 def load_results(directory: str | Path) -> Results:
