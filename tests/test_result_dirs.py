@@ -174,3 +174,22 @@ def test_reproduce_sigterm_cleans_up(tmp_path):
     assert proc.returncode == 143
     assert err.strip().splitlines()[-1].startswith("error: terminated")
     assert _hidden(tmp_path) == [] and not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_same_seed_same_bytes(tmp_path, fmt):
+    """Two runs of one scenario and seed: every table file byte for byte; wall clock only in meta.json."""
+    text = SCENARIO.format(seed=7).replace("[local, edge]", "[local, edge, greedy, optimal, random]")
+    sc = _scenario(tmp_path, text=text)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        assert main(["run", str(sc), "--out", str(out), "-q", "--no-plots", "--format", fmt]) == 0
+    tables = sorted(p.name for p in a.iterdir() if p.suffix in (".parquet", ".csv", ".yaml"))
+    assert len(tables) == 5
+    for name in tables:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    import json
+
+    meta = json.loads((a / "meta.json").read_text(encoding="utf-8"))
+    assert set(meta["wall_clock"]) == {"local", "edge", "greedy", "optimal", "random"}
+    assert meta["wall_clock"]["optimal"]["decide_calls"] == 8  # tasks at 0, 30, ..., 210 s of a 4-min horizon

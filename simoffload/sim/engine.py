@@ -474,7 +474,9 @@ class RunRecords:
     subtasks: list[tuple] = field(default_factory=list)
     links: list[tuple] = field(default_factory=list)
     end_s: float = 0.0
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # wall clock of the whole run (not reproducible: meta.json only)
+    decide_wall_s: float = 0.0  # wall clock spent in decide() calls, summed
+    decisions: int = 0
 
 
 class _TaskState:
@@ -680,6 +682,8 @@ class Simulation:
                 raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
                                   f"{type(exc).__name__}: {exc}") from exc
             wall = _time.perf_counter() - w0
+            self.rec.decide_wall_s += wall
+            self.rec.decisions += 1
         try:
             st.placement = check_placement(place, self.graph)
         except ValueError as exc:

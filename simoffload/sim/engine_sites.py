@@ -393,6 +393,8 @@ class SiteSimulation(Simulation):
             raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
                               f"{type(exc).__name__}: {exc}") from exc
         wall = _time.perf_counter() - w0
+        self.rec.decide_wall_s += wall
+        self.rec.decisions += 1
         others = self.reachable[site]
         try:
             st.placement = check_placement(place, self.graph, 3 + len(others))

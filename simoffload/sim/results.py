@@ -71,9 +71,16 @@ def tables_from(result: Any) -> Results:
             df[c] = df[c].astype("int64")
     order = [run.policy for run in result.runs]
     summary = summarize(tasks, order)
-    summary["wall_s"] = [run.wall_s for run in result.runs]
+    # wall-clock timings differ from run to run: they go to meta.json, never into a table, so the
+    # same scenario and seed give byte-identical tables
+    timing = {}
+    for run in result.runs:
+        calls = getattr(run, "decisions", 0)
+        timing[run.policy] = {"run_s": run.wall_s, "decide_calls": calls,
+                              "decide_mean_s": getattr(run, "decide_wall_s", 0.0) / calls if calls else None}
     meta = {"seed": result.world.seed, "scenario": result.world.scenario.name, "policies": order,
-            "failed": dict(getattr(result, "failed", {})), "interrupted": bool(getattr(result, "interrupted", False))}
+            "failed": dict(getattr(result, "failed", {})), "interrupted": bool(getattr(result, "interrupted", False)),
+            "wall_clock": timing}
     sites = None
     if any(hasattr(run, "sites") for run in result.runs):
         from .engine_sites import SITE_FIELDS
