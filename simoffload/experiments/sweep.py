@@ -46,6 +46,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -366,14 +367,48 @@ def _save(out: Path, job: dict[str, Any], res: dict[str, Any], inputs: dict[str,
         _atomic_write(failed, lambda p: Path(p).write_text(json.dumps(info, indent=2), encoding="utf-8"))
 
 
+def _exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:
+    """Worker initializer: end this worker within ``interval_s`` once ``parent_pid`` is gone.
+
+    A SIGKILLed sweep cannot stop its workers, and loky's would otherwise wait
+    for work forever. A worker that starts after its parent died (the imports
+    take seconds on a busy machine) exits at once.
+    """
+    import threading
+
+    def gone() -> bool:
+        if os.getppid() == parent_pid:
+            return False
+        try:
+            os.kill(parent_pid, 0)  # not (or no longer) our parent: is it still alive?
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return direct  # a direct child that was reparented: the parent died
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(interval_s)
+        os._exit(1)
+
+    direct = os.getppid() == parent_pid
+    if not direct and gone():
+        os._exit(1)
+    threading.Thread(target=watch, name="simoffload-parent-watch", daemon=True).start()
+
+
 def _iter_local(jobs: list[dict], n_jobs: int) -> Iterator[tuple[dict, dict]]:
     if n_jobs == 1 or len(jobs) <= 1:
         for job in jobs:
             yield job, _run_point(job)
         return
     from joblib import Parallel, delayed
+    from joblib._parallel_backends import LokyBackend
 
-    par = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered", batch_size=1)
+    # each worker watches this process: killed (even by SIGKILL), it leaves no worker behind
+    backend = LokyBackend(initializer=_exit_with_parent, initargs=(os.getpid(),))
+    par = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered", batch_size=1)
     by_id = {j["id"]: j for j in jobs}
     for res in par(delayed(_run_point)(j) for j in jobs):
         yield by_id[res["id"]], res
