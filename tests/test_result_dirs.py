@@ -193,3 +193,28 @@ def test_same_seed_same_bytes(tmp_path, fmt):
     meta = json.loads((a / "meta.json").read_text(encoding="utf-8"))
     assert set(meta["wall_clock"]) == {"local", "edge", "greedy", "optimal", "random"}
     assert meta["wall_clock"]["optimal"]["decide_calls"] == 8  # tasks at 0, 30, ..., 210 s of a 4-min horizon
+
+
+def test_a_destination_that_changed_during_the_run_is_not_replaced(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    import simoffload.sim.results as results
+
+    real = results.write_meta
+
+    def user_writes_meanwhile(res, stage, fmt="parquet"):
+        out.mkdir(exist_ok=True)
+        (out / "notes.txt").write_text("precious", encoding="utf-8")
+        real(res, stage, fmt)
+
+    monkeypatch.setattr(results, "write_meta", user_writes_meanwhile)
+    assert main(["run", str(_scenario(tmp_path)), "--out", str(out), "-q", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a simoffload result directory" in err and "the new run is kept in" in err
+    assert _snapshot(out) == {"notes.txt": b"precious"}
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith(".out.partial-")]
+    assert len(kept) == 1 and (kept[0] / "meta.json").exists()
+
+
+def test_sweep_refuses_an_empty_out(tmp_path, capsys):
+    assert main(["sweep", str(_scenario(tmp_path)), "--out", ""]) == 2
+    assert capsys.readouterr().err.strip() == "error: --out: empty path (give a directory name)"

@@ -469,6 +469,8 @@ def run_sweep(path: str | Path, out: str | Path, jobs: int = 1, scheduler: str |
     """
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
+    if str(out).strip() == "":
+        raise UserError("--out: empty path (give a directory name)")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory")

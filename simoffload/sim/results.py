@@ -219,6 +219,7 @@ class StagedDirectory:
         self.out = Path(out)
         self.what = what
         self.committed = False
+        self.marker = marker
         self._check(marker)
         self._made: list[Path] = []
         parent = self.out.absolute().parent
@@ -268,6 +269,11 @@ class StagedDirectory:
     def commit(self) -> Path:
         """Move the staging directory into place (replacing an earlier run); returns the destination."""
         out, stage = self.out, self.path
+        try:
+            self._check(self.marker)  # what was checked at the start may have changed since
+        except UserError as exc:
+            self.committed = True  # keep the finished run where it is
+            raise UserError(f"{exc}; the new run is kept in {stage}") from None
         if out.is_dir() and not out.is_symlink():
             if _rename_exchange(stage, out):
                 shutil.rmtree(stage, ignore_errors=True)  # now holds the earlier run
