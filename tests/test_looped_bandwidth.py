@@ -155,3 +155,32 @@ def test_rate_is_the_right_derivative_of_cumulative_at_every_breakpoint(spec, q,
     assert abs(model.rate(t) - slope) <= tol
     assert model.rate(t) == rs[0]
     assert model.rate(t) == float(rates[j]) or ts[0] != t
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=9), min_size=3, max_size=400), st.integers(min_value=1, max_value=40),
+       st.floats(min_value=0.0, max_value=1.0))
+def test_packet_trace_loops_agree_too(counts, loops, start_frac):
+    """Mahimahi-style 1-ms bins (0.001 is not a binary fraction) with exact integer bytes per bin."""
+    from simoffload.net.traces import ExactBytesBandwidth
+
+    counts = np.asarray(counts)
+    k = len(counts)
+    times = np.arange(k + 1) / 1000.0
+    step_bytes = counts * 1500
+    model = ExactBytesBandwidth(times, step_bytes * 1000.0, step_bytes, after="loop")
+    t0 = start_frac * model.period * 2
+    t1 = t0 + loops * model.period + 0.3 * model.period
+    ts, rs = model.steps(t0, t1)
+    integral = math.fsum((np.diff(np.append(ts, t1)) * rs).tolist())
+    per = int(step_bytes.sum())
+    # exact: bins are whole ms, so count the bytes of every (partial) bin between t0 and t1 in rationals
+    def exact_c(t: Fraction) -> Fraction:
+        q, tau = divmod(t, Fraction(k, 1000))
+        j = min(int(tau * 1000), k - 1)
+        return q * per + int(step_bytes[:j].sum()) + Fraction(int(step_bytes[j]) * 1000) * (tau - Fraction(j, 1000))
+    expected = float(exact_c(Fraction(t1)) - exact_c(Fraction(t0)))
+    assert abs(integral - expected) <= 1e-9 * max(per, 1) * (loops + 2) + 1e-3
+    assert abs(integral - (model.cumulative(t1) - model.cumulative(t0))) <= 1e-9 * max(per, 1) * (loops + 2) + 1e-3
+    for a, r in zip(ts[1:], rs[1:]):  # the rate at each change point is the one of the bin it starts
+        assert model.rate(float(a)) == r

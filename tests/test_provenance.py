@@ -115,6 +115,8 @@ def test_changed_trace_reruns_its_points_and_says_so(setup, capsys: pytest.Captu
     assert cli_main(["sweep", str(sc), "--out", str(fresh), "--no-plots", "-q"]) == 0
     pd.testing.assert_frame_equal(load_sweep(out).tasks.drop(columns="wall_s", errors="ignore"),
                                   load_sweep(fresh).tasks.drop(columns="wall_s", errors="ignore"))
+    for name in ("tasks.parquet", "summary.parquet"):  # same inputs and seeds: the same bytes
+        assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
     meta = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
     assert meta["inputs"][str((root / "traces" / "link.txt").resolve())] == \
         hashlib.sha256(_trace(0.8).encode()).hexdigest()

@@ -64,10 +64,13 @@ def _legend(ax: Any, n: int, **kw: Any) -> None:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..sim.results import _atomic_write
+
     fig.tight_layout()
-    fig.savefig(path)
-    _plt().close(fig)
+    try:  # through a temporary file: a kill while drawing into an existing directory leaves no half PNG
+        _atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
+    finally:
+        _plt().close(fig)
     return path
 
 
