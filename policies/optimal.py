@@ -99,16 +99,25 @@ def chain_dp_one(unary: list, up: tuple[float, float], down: tuple[float, float]
 
 
 class OptimalPolicy(Policy):
-    """The exact optimum of the observed objective: chain DP or DAG min cut."""
+    """The exact optimum of the observed objective: chain DP or DAG min cut.
+
+    Args:
+        reach: with several edge sites, ``"man"`` (default) optimises over every place the observation
+            offers (other sites over the MAN included); ``"own"`` over device / own site / cloud only.
+    """
 
     name = "optimal"
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, reach: str = "man") -> None:
+        if reach not in ("man", "own"):
+            raise ValueError(f"reach must be 'man' or 'own', got {reach!r}")
+        self.reach = reach
 
     def decide(self, obs: Observation) -> np.ndarray:
         if obs.sites is not None:  # several sites (or latency): the K-place model, DP / ILP
             coef = obs.place_coefficients()
+            if self.reach == "own" and coef.places > 3:
+                coef = type(coef)(coef.unary[:, :, :3], coef.per_byte[:, :3, :3], coef.fixed[:, :3, :3])
             return solve_places(coef, obs.graph, obs.data[None, :])[0][0]
         unary, up, down = coefficients_one(obs.cycles, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps,
                                            obs.b1_down_Bps, obs.b2_down_Bps, obs.p3_hz, obs.objective)

@@ -126,3 +126,18 @@ def test_world_replays_the_same_mobility_for_every_policy_and_seed(tmp_path):
     sc = city_like(tmp_path, "continue")
     w1, w2 = build_world(sc), build_world(sc)
     assert w1.system.topology.handovers == w2.system.topology.handovers == [(51.0, 0, 1)]
+
+
+def test_city_scenario_effective_yaml_round_trips(tmp_path):
+    """The effective scenario saved with the results (and used by sweeps) loads back to the same world."""
+    from simoffload.config import load_scenario, scenario_to_yaml
+
+    root = Path(__file__).resolve().parents[1]
+    sc = load_scenario(root / "scenarios" / "city.yaml")
+    sc.horizon = 30.0
+    p = tmp_path / "eff.yaml"
+    p.write_text(scenario_to_yaml(sc))
+    again = load_scenario(p)
+    a, b = build_world(sc), build_world(again)
+    assert a.system.topology.handovers == b.system.topology.handovers
+    assert [d.up.rates.tolist() for d in a.system.devices] == [d.up.rates.tolist() for d in b.system.devices]

@@ -237,7 +237,7 @@ def test_shipped_scenarios_run_in_a_quick_mode(path):
     res = tables_from(run_scenario(sc))
     assert list(res.summary["policy"]) == [p.display for p in sc.policies]
     assert (res.summary["tasks"] > 0).all()
-    assert (res.links["kind"] == "bandwidth").any()
+    assert (res.links["kind"] == "bandwidth").any() or not sc.output.record.links
 
 
 INTERRUPT = '''

@@ -288,6 +288,11 @@ def test_optimal_policy_uses_other_sites_and_matches_exhaustive_over_places():
     decision = rec.tasks[0][7]
     assert rec.tasks[0][6] - decision == pytest.approx(best, rel=1e-12)
     assert "3" in rec.tasks[0][8]
+    # the policy's own reach limit: the best of the 27 placements over device / own site / cloud
+    rec = SiteSimulation(spec, OptimalPolicy(reach="own"), "optimal").run()
+    best_own = min(brute_latency(g, cycles, data, c, cloud_hz=0.5e9) for c in all_place_codes(3, 3).tolist())
+    assert set(rec.tasks[0][8]) <= set("012") and best_own > best
+    assert rec.tasks[0][6] - rec.tasks[0][7] == pytest.approx(best_own, rel=1e-12)
     # with placements limited to the own site, code 3 is refused and the policy stays on 0/1/2
     rec = SiteSimulation(three_site_system(g, cycles, data, reach="own", cloud_hz=0.5e9), OptimalPolicy(), "optimal").run()
     assert set(rec.tasks[0][8]) <= set("012")

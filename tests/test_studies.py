@@ -26,7 +26,8 @@ def load_script(name: str):
     return mod
 
 
-@pytest.mark.parametrize("scenario", ["study_channels", "study_multiuser", "quickstart", "multiuser"])
+@pytest.mark.parametrize("scenario", ["study_channels", "study_multiuser", "quickstart", "multiuser", "city",
+                                      "study_topology"])
 def test_shipped_scenarios_validate(scenario: str) -> None:
     sc = load_scenario(ROOT / "scenarios" / f"{scenario}.yaml")
     assert sc.policies
@@ -35,6 +36,8 @@ def test_shipped_scenarios_validate(scenario: str) -> None:
 @pytest.mark.parametrize("study, plots", [
     ("study_channels", ["latency_by_link.png", "stale_penalty.png"]),
     ("study_multiuser", ["latency_vs_devices.png", "optimal_gap.png"]),
+    ("study_topology", ["miss_vs_devices.png", "miss_vs_speed.png", "failure_vs_speed.png", "latency_vs_devices.png",
+                        "latency_vs_speed.png"]),
 ])
 def test_study_quick_mode_writes_plots_and_findings(study: str, plots: list[str], tmp_path: Path) -> None:
     scenario = ROOT / "scenarios" / f"{study}.yaml"

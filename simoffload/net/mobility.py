@@ -117,8 +117,14 @@ def parse_mobility(v: Any) -> MobilitySpec:
         raise _validation(exc) from None
 
 
-def parse_radio(v: Any) -> RadioSpec:
-    if isinstance(v, RadioSpec):
+class WirelessSpec(_Spec):
+    """``topology.wireless``: ``{distance: {...}}`` (the form it is written in and dumped as)."""
+
+    distance: RadioSpec
+
+
+def parse_radio(v: Any) -> WirelessSpec:
+    if isinstance(v, WirelessSpec):
         return v
     if not isinstance(v, dict) or set(v) != {"distance"}:
         raise ValueError("wireless: expected {distance: {...}} (path loss + Shannon)")
@@ -129,7 +135,7 @@ def parse_radio(v: Any) -> RadioSpec:
         except UnitError as exc:
             raise ValueError(f"distance.bandwidth: {exc}") from None
     try:
-        return RadioSpec.model_validate(d)
+        return WirelessSpec(distance=RadioSpec.model_validate(d))
     except ValidationError as exc:
         raise _validation(exc) from None
 

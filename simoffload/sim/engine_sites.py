@@ -153,6 +153,8 @@ class SiteSimulation(Simulation):
         self.site_busy_s = [0.0] * S
         self.site_subtasks = [0] * S
         self._decision_cpu: dict[int, Cpu] = {}
+        self._topo_cache: dict[tuple, SiteTopology] = {}
+        self._plain_wireless = (topo.handover == "continue" or not topo.handovers) and not topo.wireless_latency_s > 0
         self.wl_lat = topo.wireless_latency_s
         self._latency = self.wl_lat > 0 or any(x.wan_latency_s > 0 for x in topo.sites) or any(
             x.latency_s > 0 for x in topo.man)
@@ -237,30 +239,40 @@ class SiteSimulation(Simulation):
             yield self.env.timeout(latency_s)
 
     def _fixed(self, st: _TaskState, nbytes: float, a: int, b: int) -> Iterator[simpy.Event]:
-        """From place a to place b, neither of them the device."""
+        """From place a to place b, neither of them the device (hops inline: this is the hot path)."""
         if a == b:
             return
-        if a == CLOUD:
-            s = b - 3
-            yield from self._hop(st, nbytes, self.site_wan_down[s], self.topo.sites[s].wan_latency_s)
-        elif b == CLOUD:
-            s = a - 3
-            yield from self._hop(st, nbytes, self.site_wan_up[s], self.topo.sites[s].wan_latency_s)
+        if a == CLOUD or b == CLOUD:
+            s = b - 3 if a == CLOUD else a - 3
+            hops = ((self.site_wan_down[s] if a == CLOUD else self.site_wan_up[s], self.topo.sites[s].wan_latency_s),)
         else:
             route = self.routes.get((a - 3, b - 3))
             if route is None:
                 self._fail(st, "no MAN route")
                 return
-            for hop in route:
-                if self._dead(st):
-                    return
-                link, lat = self.man_link[hop]
-                yield from self._hop(st, nbytes, link, lat)
+            hops = [self.man_link[hop] for hop in route]
+        tid, held, env = st.spec.task_id, st.held, self.env
+        for link, lat in hops:
+            if st.dead:
+                return
+            ev = link.transfer(nbytes, tid)
+            held.append((link, ev))
+            yield ev
+            if lat > 0:
+                yield env.timeout(lat)
 
     def _move(self, st: _TaskState, nbytes: float, a: int, b: int) -> Iterator[simpy.Event]:
         dev = st.spec.device
         if a == DEVICE:
-            yield from self._wireless(st, nbytes, up=True)
+            if self._plain_wireless:  # the common case inline (no handover rule to apply, no latency)
+                env, link = self.env, self.w_up[dev]
+                t0 = env.now
+                ev = link.transfer(nbytes, st.spec.task_id)
+                st.held.append((link, ev))
+                yield ev
+                st.energy_j += self._tx_w * (env.now - t0)
+            else:
+                yield from self._wireless(st, nbytes, up=True)
             a = 3 + self.assoc[dev]  # the bytes arrived at the device's cell of the moment
             if b == a or self._dead(st):
                 return
@@ -279,9 +291,11 @@ class SiteSimulation(Simulation):
 
     def _execute(self, st: _TaskState, v: int, p: int) -> Iterator[simpy.Event]:
         if p < 3:
-            yield from super()._execute(st, v, p)
-            return
-        if self._dead(st):
+            return super()._execute(st, v, p)
+        return self._execute_site(st, v, p)
+
+    def _execute_site(self, st: _TaskState, v: int, p: int) -> Iterator[simpy.Event]:
+        if st.dead:
             return
         cycles = float(st.spec.cycles[v])
         env = self.env
@@ -304,51 +318,57 @@ class SiteSimulation(Simulation):
     # ---- deciding -------------------------------------------------------------------------
 
     def _site_topology(self, own: int, others: list[int], t: float) -> SiteTopology:
-        """What the policy is told about the reachable sites (estimated bandwidths), own site first."""
+        """What the policy is told about the reachable sites (estimated bandwidths), own site first.
+
+        Built from plain-Python estimates and cached on them, so a decision that sees the same
+        estimates as an earlier one (constant links) shares its (read-only) arrays.
+        """
         est = self.spec.estimator
         order = [own] + others
+        man_inv = []
+        for a in order:
+            for b in order:
+                inv = 0.0
+                if a != b:
+                    for hop in self.routes[(a, b)]:
+                        r = est.estimate(self.man_link[hop][0].model, t)
+                        inv += 1.0 / r if r > 0 else math.inf
+                man_inv.append(inv)
+        wan_up = tuple(est.estimate(self.site_wan_up[s].model, t) for s in order)
+        wan_down = tuple(est.estimate(self.site_wan_down[s].model, t) for s in order)
+        key = (own, tuple(man_inv), wan_up, wan_down)
+        hit = self._topo_cache.get(key)
+        if hit is not None:
+            return hit
         S = len(order)
-        man = np.ones((S, S))
-        lat = np.zeros((S, S))
-        for i, a in enumerate(order):
-            for j, b in enumerate(order):
-                if i == j:
-                    continue
-                inv, l_s = 0.0, 0.0
-                for hop in self.routes[(a, b)]:
-                    link, hl = self.man_link[hop]
-                    r = est.estimate(link.model, t)
-                    inv += 1.0 / r if r > 0 else math.inf
-                    l_s += hl
-                man[i, j] = 1.0 / inv if inv > 0 else math.inf
-                lat[i, j] = l_s
+        inv = np.array(man_inv).reshape(S, S)
+        with np.errstate(divide="ignore"):
+            man = np.where(inv > 0, 1.0 / np.where(inv > 0, inv, 1.0), np.inf)
+        lat = np.array([[sum(self.man_link[h][1] for h in self.routes[(a, b)]) if a != b else 0.0 for b in order]
+                        for a in order])
         sites = self.topo.sites
-        return SiteTopology(
+        topo = SiteTopology(
             site_hz=np.array([[sites[s].speed_hz for s in order]]),
-            wan_up_Bps=np.array([[est.estimate(self.site_wan_up[s].model, t) for s in order]]),
-            wan_down_Bps=np.array([[est.estimate(self.site_wan_down[s].model, t) for s in order]]),
+            wan_up_Bps=np.array([wan_up]), wan_down_Bps=np.array([wan_down]),
             man_Bps=man[None], man_latency_s=lat[None],
             wan_latency_s=np.array([[sites[s].wan_latency_s for s in order]]),
             wireless_latency_s=np.array([self.wl_lat]),
         )
+        if len(self._topo_cache) > 4096:
+            self._topo_cache.clear()
+        self._topo_cache[key] = topo
+        return topo
 
     def _observe_at(self, st: _TaskState, site: int) -> Observation:
-        spec, env, dev = self.spec, self.env, st.spec.device
-        est = spec.estimator
-        d = spec.devices[dev]
-        t = env.now
+        """The engine's observation, with the edge fields of the deciding ``site`` and the reachable sites."""
+        est, t = self.spec.estimator, self.env.now
         others = self.reachable[site]
         cpu = self.site_cpu[site]
         s = self.topo.sites[site]
-        obs = Observation(
-            graph=self.graph, cycles=st.spec.cycles, data=st.spec.data,
-            p1_hz=d.cpu_hz, p2_hz=s.speed_hz,
-            b1_Bps=est.estimate(self.w_up[dev].model, t), b2_Bps=est.estimate(self.site_wan_up[site].model, t),
-            b1_down_Bps=est.estimate(self.w_down[dev].model, t),
-            b2_down_Bps=est.estimate(self.site_wan_down[site].model, t),
-            p3_hz=spec.cloud_hz, edge_queue=cpu.waiting, edge_busy=cpu.busy,
-            edge_cores=s.cores, time_s=t, device=dev, objective=spec.objective,
-        )
+        obs = self._observe(st)
+        obs.p2_hz, obs.edge_queue, obs.edge_busy, obs.edge_cores = s.speed_hz, cpu.waiting, cpu.busy, s.cores
+        obs.b2_Bps = est.estimate(self.site_wan_up[site].model, t)
+        obs.b2_down_Bps = est.estimate(self.site_wan_down[site].model, t)
         obs.site = site
         if others or self._latency:
             order = [site] + others

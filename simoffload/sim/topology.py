@@ -89,7 +89,7 @@ def build_topology(sc: Scenario, seed: int, devices: list[DeviceSpec], models: d
         if pos is None or grid_assoc is None:
             raise UserError("topology.wireless: distance-based wireless needs topology.mobility")
         xy = np.array([s.position for s in sites], dtype=float)
-        for i, (up, down) in enumerate(mob.radio_models(topo_cfg.wireless, pos, grid_assoc, xy, sc.horizon)):
+        for i, (up, down) in enumerate(mob.radio_models(topo_cfg.wireless.distance, pos, grid_assoc, xy, sc.horizon)):
             devices[i] = DeviceSpec(devices[i].cpu_hz, up, down)
             models.pop(f"device{i}_up", None)
             models.pop(f"device{i}_down", None)
