@@ -193,6 +193,7 @@ def test_same_seed_same_bytes(tmp_path, fmt):
     meta = json.loads((a / "meta.json").read_text(encoding="utf-8"))
     assert set(meta["wall_clock"]) == {"local", "edge", "greedy", "optimal", "random"}
     assert meta["wall_clock"]["optimal"]["decide_calls"] == 8  # tasks at 0, 30, ..., 210 s of a 4-min horizon
+    assert all(meta["wall_clock"][p]["prepare_s"] >= 0 for p in meta["wall_clock"])
 
 
 def test_a_destination_that_changed_during_the_run_is_not_replaced(tmp_path, monkeypatch, capsys):

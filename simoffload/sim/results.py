@@ -76,7 +76,8 @@ def tables_from(result: Any) -> Results:
     timing = {}
     for run in result.runs:
         calls = getattr(run, "decisions", 0)
-        timing[run.policy] = {"run_s": run.wall_s, "decide_calls": calls,
+        timing[run.policy] = {"prepare_s": getattr(result, "prepare_s", {}).get(run.policy), "run_s": run.wall_s,
+                              "decide_calls": calls,
                               "decide_mean_s": getattr(run, "decide_wall_s", 0.0) / calls if calls else None}
     meta = {"seed": result.world.seed, "scenario": result.world.scenario.name, "policies": order,
             "failed": dict(getattr(result, "failed", {})), "interrupted": bool(getattr(result, "interrupted", False)),

@@ -197,8 +197,13 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
     return World(sc, seed, graph, system, models)
 
 
-def make_policies(sc: Scenario, seed: int) -> list[tuple[str, Any]]:
-    """Instantiate the scenario's policies, each reset with its own named random stream."""
+def make_policies(sc: Scenario, seed: int, prepare_s: dict[str, float] | None = None) -> list[tuple[str, Any]]:
+    """Instantiate the scenario's policies, each reset with its own named random stream.
+
+    ``prepare_s``, if given, receives each policy's wall-clock ``prepare`` time (s) by label.
+    """
+    import time as _time
+
     out = []
     for i, p in enumerate(sc.policies):
         try:
@@ -206,7 +211,10 @@ def make_policies(sc: Scenario, seed: int) -> list[tuple[str, Any]]:
         except PolicyNotFound as exc:
             raise UserError(f"policies.{i}: {exc}") from None
         pol.reset(rng_for(seed, f"policy/{p.display}"))
+        w0 = _time.perf_counter()
         pol.prepare(task_graph(sc))  # learned policies load or train their model here, outside the clock
+        if prepare_s is not None:
+            prepare_s[p.display] = _time.perf_counter() - w0
         out.append((p.display, pol))
     return out
 
@@ -224,6 +232,7 @@ class RunResult:
     runs: list[RunRecords]
     failed: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False  # stopped by Ctrl-C: ``runs`` holds the policies that finished
+    prepare_s: dict[str, float] = field(default_factory=dict)  # wall clock of each policy's prepare (meta.json only)
 
     def link_rows(self) -> list[tuple]:
         """Bandwidth offered by each link over the run (once: identical for every policy)."""
@@ -267,12 +276,15 @@ def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False) 
     """Build the world for ``seed`` (default: the scenario's) and run all its policies."""
     seed = sc.seed if seed is None else int(seed)
     world = build_world(sc, seed)
-    policies = make_policies(sc, seed)
+    prepare_s: dict[str, float] = {}
+    policies = make_policies(sc, seed, prepare_s)
     from .._progress import bar as progress_bar
     from .._progress import shown
 
     if not shown(progress):
-        return run_world(world, policies)
+        result = run_world(world, policies)
+        result.prepare_s = prepare_s
+        return result
     total = len(world.system.tasks) * len(policies)
     with progress_bar(total=total, desc=sc.name, unit="task", mininterval=0.5, leave=False) as bar:
         counter = [0]
@@ -285,4 +297,5 @@ def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False) 
 
         result = run_world(world, policies, tick)
         bar.update(counter[0])
+    result.prepare_s = prepare_s
     return result
