@@ -219,3 +219,16 @@ def test_a_destination_that_changed_during_the_run_is_not_replaced(tmp_path, mon
 def test_sweep_refuses_an_empty_out(tmp_path, capsys):
     assert main(["sweep", str(_scenario(tmp_path)), "--out", ""]) == 2
     assert capsys.readouterr().err.strip() == "error: --out: empty path (give a directory name)"
+
+
+def test_staging_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
+    dead = 4_000_000
+    while os.path.exists(f"/proc/{dead}"):
+        dead -= 1
+    stale = tmp_path / f".out.partial-{dead}-abcd1234"
+    stale.mkdir()
+    (stale / "tasks.parquet").write_bytes(b"half")
+    other = tmp_path / f".other.partial-{dead}-abcd1234"  # another destination's: not ours to remove
+    other.mkdir()
+    assert main(["run", str(_scenario(tmp_path)), "--out", str(tmp_path / "out"), "-q", "--no-plots"]) == 0
+    assert _hidden(tmp_path) == [other.name]

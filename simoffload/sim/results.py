@@ -33,6 +33,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ import pandas as pd
 
 from ..errors import UserError
 from .engine import LINK_FIELDS, SUBTASK_FIELDS, TASK_FIELDS
+
+log = logging.getLogger(__name__)
 
 TABLES = ("tasks", "subtasks", "links", "summary")
 
@@ -192,6 +195,16 @@ def _rename_exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class StagedDirectory:
     """A result directory written in a fresh hidden sibling and moved into place when complete.
 
@@ -233,6 +246,7 @@ class StagedDirectory:
             for d in reversed(missing):
                 d.mkdir()
                 self._made.append(d)
+            self._remove_abandoned(parent)
             self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-{os.getpid()}-", dir=parent))
             os.chmod(self.path, 0o777 & ~current_umask())
         except OSError as exc:
@@ -258,6 +272,17 @@ class StagedDirectory:
                 why = f"it holds {odd[0]!r}" if odd else f"no {marker}"
                 raise UserError(f"{self.what} {out}: exists and is not a simoffload result directory ({why}); "
                                 f"give a new or empty directory (a result directory is replaced as a whole)")
+
+    def _remove_abandoned(self, parent: Path) -> None:
+        """Remove staging directories of earlier runs into this destination whose process is gone (SIGKILL)."""
+        for kind in ("partial", "old"):
+            prefix = f".{self.out.name}.{kind}-"
+            for d in parent.glob(f"{glob_escape(prefix)}*"):
+                pid = d.name[len(prefix):].split("-", 1)[0]
+                if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+                    continue
+                log.info("removing %s, left by process %s that no longer runs", d, pid)
+                shutil.rmtree(d, ignore_errors=True)
 
     def _remove_made(self) -> None:
         for d in reversed(self._made):
