@@ -12,6 +12,12 @@ For a chain this is exactly the paper's rule "the place that minimises the
 subtask's execution time plus the transfer from the previous subtask's
 place". With an energy or weighted objective the same rule is applied to the
 objective's per-subtask costs.
+
+Task variants: Greedy does not compare variants by their placements' cost;
+it first picks one by a fixed rule (:func:`simoffload.model.variants.pick_variant`,
+default ``"cheapest"``: the fewest-cycles variant meeting the accuracy
+requirement, since a myopic latency heuristic should run the lightest model
+that is good enough), then places that variant greedily.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from simoffload.model.cost import (
     hop_rows,
 )
 from simoffload.model.task import Instances, TaskGraph
-from simoffload.policy import Observation, Policy
+from simoffload.model.variants import pick_variant, pick_variant_one
+from simoffload.policy import Decision, Observation, Policy
 
 
 def predecessor_lists(graph: TaskGraph) -> list[list[tuple[int, int]]]:
@@ -45,18 +52,29 @@ def predecessor_lists(graph: TaskGraph) -> list[list[tuple[int, int]]]:
 
 
 class GreedyPolicy(Policy):
-    """Myopic subtask-by-subtask placement (the paper's Greedy)."""
+    """Myopic subtask-by-subtask placement (the paper's Greedy).
+
+    Args:
+        variant: with task variants, the rule choosing one (``"cheapest"``,
+            ``"most-accurate"`` or an index; see :func:`~simoffload.model.variants.pick_variant`).
+    """
 
     name = "greedy"
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, variant: str | int = "cheapest") -> None:
+        self.variant = variant
 
-    def decide(self, obs: Observation) -> np.ndarray:
-        unary, up, down = coefficients_one(obs.cycles, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps,
+    def decide(self, obs: Observation) -> np.ndarray | Decision:
+        if len(obs.variants) > 1:
+            k = pick_variant_one(self.variant, obs.variants, obs.accuracy_req)
+            return Decision(k, self._place(obs, obs.variants.cycles[k], obs.variants.data[k]))
+        return self._place(obs, obs.cycles, obs.data)
+
+    def _place(self, obs: Observation, cycles: np.ndarray, data_arr: np.ndarray) -> np.ndarray:
+        unary, up, down = coefficients_one(cycles, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps,
                                            obs.b1_down_Bps, obs.b2_down_Bps, obs.p3_hz, obs.objective)
         H = hop_rows(up, down)
-        data = obs.data.tolist()
+        data = data_arr.tolist()
         place = [0] * obs.graph.n
         for v, preds in enumerate(predecessor_lists(obs.graph)):
             c0, c1, c2 = unary[v]
@@ -74,7 +92,13 @@ class GreedyPolicy(Policy):
                 place[v] = 2 if c2 < c0 else 0
         return np.array(place, dtype=np.int64)
 
-    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray:
+    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray | Decision:
+        if inst.n_variants > 1:
+            k = pick_variant(self.variant, inst.accuracy, inst.variant_cycles, inst.variant_data, inst.requirement)
+            return Decision(k, self._place_batch(inst.chosen(k), objective))
+        return self._place_batch(inst, objective)
+
+    def _place_batch(self, inst: Instances, objective: Objective) -> np.ndarray:
         coef = coefficients(inst, objective)
         pair = edge_cost_matrices(coef, inst.data)  # (B, m, 3, 3)
         B, n = len(inst), inst.graph.n
@@ -87,7 +111,11 @@ class GreedyPolicy(Policy):
             place[:, v] = np.argmin(c, axis=1)
         return place
 
-    def decision_ops(self, graph: TaskGraph) -> float:
-        """3 candidate places x (1 execution term + 1 term per incoming data edge), plus 2 comparisons per subtask."""
+    def decision_ops(self, graph: TaskGraph, n_variants: int = 1) -> float:
+        """3 candidate places x (1 execution term + 1 term per incoming data edge), plus 2 comparisons per subtask.
+
+        With variants, plus the rule's scan: n + m additions and 2 comparisons per variant.
+        """
         m_in = graph.m - len(graph.output_edges)
-        return float(3 * (graph.n + m_in) + 2 * graph.n)
+        ops = float(3 * (graph.n + m_in) + 2 * graph.n)
+        return ops + (n_variants * (graph.n + graph.m + 2) if n_variants > 1 else 0.0)

@@ -12,6 +12,16 @@ stays on the three places device / own site / cloud.
   paper's "Optimal" does, so its Table 1 decision time can be reproduced.
 
 Both return an optimal placement; among equal-cost optima they may differ.
+
+Task variants (:mod:`simoffload.model.variants`). With ``variant="best"``
+(the default) both return the best feasible (variant, placement): the exact
+optimum placement of every variant (``optimal``: chain DP / min cut once per
+variant, :func:`simoffload.model.solvers.solve_variants`; ``exhaustive``: all
+3^n placements of every variant) plus the accuracy term of the objective,
+argmin over variants. ``variant="most-accurate"`` restricts them to the most
+accurate variant - placement-only offloading, the "state of the art" of
+arXiv 2202.10541 - and an int pins one variant. A task with one variant is
+decided exactly as before and answered with a plain placement.
 """
 
 from __future__ import annotations
@@ -32,9 +42,11 @@ from simoffload.model.solvers import (
     mincut_graph_size,
     solve,
     solve_places,
+    solve_variants,
 )
 from simoffload.model.task import Instances, TaskGraph
-from simoffload.policy import Observation, Policy
+from simoffload.model.variants import allowed_variants, variant_ops
+from simoffload.policy import Decision, Observation, Policy
 
 
 def chain_dp_one(unary: list, up: tuple[float, float], down: tuple[float, float], data: list) -> list[int]:
@@ -104,16 +116,23 @@ class OptimalPolicy(Policy):
     Args:
         reach: with several edge sites, ``"man"`` (default) optimises over every place the observation
             offers (other sites over the MAN included); ``"own"`` over device / own site / cloud only.
+        variant: with task variants, ``"best"`` (best feasible variant x
+            placement), ``"most-accurate"`` (placement-only) or an index.
     """
 
     name = "optimal"
 
-    def __init__(self, reach: str = "man") -> None:
+    def __init__(self, reach: str = "man", variant: str | int = "best") -> None:
         if reach not in ("man", "own"):
             raise ValueError(f"reach must be 'man' or 'own', got {reach!r}")
         self.reach = reach
+        self.variant = variant
 
-    def decide(self, obs: Observation) -> np.ndarray:
+    def decide(self, obs: Observation) -> np.ndarray | Decision:
+        if len(obs.variants) > 1:
+            inst = obs.instances()
+            v, P, _ = solve_variants(inst, obs.objective, allowed_variants(self.variant, inst), sites=obs.sites)
+            return Decision(int(v[0]), P[0])
         if obs.sites is not None:  # several sites (or latency): the K-place model, DP / ILP
             coef = obs.place_coefficients()
             if self.reach == "own" and coef.places > 3:
@@ -125,20 +144,26 @@ class OptimalPolicy(Policy):
             return np.array(chain_dp_one(unary, up, down, obs.data.tolist()), dtype=np.int64)
         return np.array(_mincut_one(unary, up, down, obs.graph, obs.data.tolist()), dtype=np.int64)
 
-    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray:
+    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray | Decision:
+        if inst.n_variants > 1:
+            v, P, _ = solve_variants(inst, objective, allowed_variants(self.variant, inst))
+            return Decision(v, P)
         return solve(coefficients(inst, objective), inst.graph, inst.data)[0]
 
-    def decision_ops(self, graph: TaskGraph) -> float:
+    def decision_ops(self, graph: TaskGraph, n_variants: int = 1) -> float:
         """Chains: 3n execution terms + 9 transfer terms per inner data edge + 3 each for input/output.
 
         DAGs: V * E for the min-cut network of V nodes and E arcs (one
         breadth-first search over E arcs per augmenting path, and on these
         layered networks the number of augmenting paths stays below V).
+        With variants: that per variant considered, plus one comparison per variant.
         """
         if graph.is_chain:
-            return float(3 * graph.n + 9 * (graph.n - 1) + 6)
-        V, E = mincut_graph_size(graph)
-        return float(V * E)
+            per = float(3 * graph.n + 9 * (graph.n - 1) + 6)
+        else:
+            V, E = mincut_graph_size(graph)
+            per = float(V * E)
+        return variant_ops(self.variant, per, n_variants)
 
 
 class ExhaustivePolicy(Policy):
@@ -149,15 +174,31 @@ class ExhaustivePolicy(Policy):
 
     name = "exhaustive"
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, variant: str | int = "best") -> None:
+        self.variant = variant
 
-    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray:
+    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray | Decision:
         if inst.graph.n > MAX_EXHAUSTIVE_N:
             raise ValueError(f"exhaustive search over 3^{inst.graph.n} placements refused "
                              f"(limit n <= {MAX_EXHAUSTIVE_N}); use the 'optimal' policy")
-        return exhaustive(coefficients(inst, objective), inst.graph, inst.data)[0]
+        if inst.n_variants == 1:
+            return exhaustive(coefficients(inst, objective), inst.graph, inst.data)[0]
+        from simoffload.model.variants import accuracy_cost
 
-    def decision_ops(self, graph: TaskGraph) -> float:
-        """3^n placements x (n execution terms + m transfer terms)."""
-        return float(3 ** graph.n * (graph.n + graph.m))
+        B, V = len(inst), inst.n_variants
+        extra = accuracy_cost(inst.accuracy, inst.requirement, objective.accuracy_mode, objective.accuracy_weight)
+        allowed = allowed_variants(self.variant, inst)
+        if allowed is not None:
+            extra = np.where(allowed, extra, np.inf)
+        places = np.empty((B, V, inst.graph.n), dtype=np.int64)
+        total = np.empty((B, V))
+        for k in range(V):
+            sub = inst.variant(k)
+            places[:, k], c = exhaustive(coefficients(sub, objective), sub.graph, sub.data)
+            total[:, k] = c + extra[:, k]
+        best = np.argmin(np.where(np.isnan(total), np.inf, total), axis=1)
+        return Decision(best.astype(np.int64), places[np.arange(B), best])
+
+    def decision_ops(self, graph: TaskGraph, n_variants: int = 1) -> float:
+        """3^n placements x (n execution terms + m transfer terms), per variant considered."""
+        return variant_ops(self.variant, float(3 ** graph.n * (graph.n + graph.m)), n_variants)

@@ -1,4 +1,14 @@
-"""Static baselines: all-local, all-edge, all-cloud and uniformly random placements."""
+"""Static baselines: all-local, all-edge, all-cloud and uniformly random placements.
+
+Task variants: the all-X policies pick a variant by a fixed rule
+(:func:`simoffload.model.variants.pick_variant`, default ``"cheapest"``: the
+fewest-cycles variant that meets the task's accuracy requirement - the
+lightest model that is good enough, never slower on a fixed place when data
+sizes shrink with cycles, as they do for a DNN family). The rule depends only
+on the task's own sizes and requirement, which the device knows, so it is
+declared free (no decision on the edge), as the placement is. ``random``
+draws the variant uniformly too.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +16,35 @@ import numpy as np
 
 from simoffload.model.cost import LATENCY, Objective
 from simoffload.model.task import CLOUD, DEVICE, EDGE, Instances, TaskGraph
-from simoffload.policy import Observation, Policy
+from simoffload.model.variants import pick_variant, pick_variant_one
+from simoffload.policy import Decision, Observation, Policy
 
 
 class _Constant(Policy):
+    """Every subtask on one place.
+
+    Args:
+        variant: with task variants, the rule choosing one (``"cheapest"``,
+            ``"most-accurate"`` or an index; see :func:`~simoffload.model.variants.pick_variant`).
+    """
+
     place: int = DEVICE
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, variant: str | int = "cheapest") -> None:
+        self.variant = variant
 
-    def decide(self, obs: Observation) -> np.ndarray:
-        return np.full(obs.graph.n, self.place, dtype=np.int64)
+    def decide(self, obs: Observation) -> np.ndarray | Decision:
+        P = np.full(obs.graph.n, self.place, dtype=np.int64)
+        if len(obs.variants) > 1:
+            return Decision(pick_variant_one(self.variant, obs.variants, obs.accuracy_req), P)
+        return P
 
-    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray:
-        return np.full((len(inst), inst.graph.n), self.place, dtype=np.int64)
+    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray | Decision:
+        P = np.full((len(inst), inst.graph.n), self.place, dtype=np.int64)
+        if inst.n_variants > 1:
+            return Decision(pick_variant(self.variant, inst.accuracy, inst.variant_cycles, inst.variant_data,
+                                         inst.requirement), P)
+        return P
 
     def decision_ops(self, graph: TaskGraph) -> float:
         return 0.0
@@ -55,10 +80,16 @@ class RandomPolicy(Policy):
     def __init__(self) -> None:
         self.rng_ = np.random.default_rng(0)
 
-    def decide(self, obs: Observation) -> np.ndarray:
+    def decide(self, obs: Observation) -> np.ndarray | Decision:
+        if len(obs.variants) > 1:
+            k = int(self.rng_.integers(0, len(obs.variants)))
+            return Decision(k, self.rng_.integers(0, 3, obs.graph.n))
         return self.rng_.integers(0, 3, obs.graph.n)
 
-    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray:
+    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray | Decision:
+        if inst.n_variants > 1:
+            k = self.rng_.integers(0, inst.n_variants, len(inst))
+            return Decision(k, self.rng_.integers(0, 3, (len(inst), inst.graph.n)))
         return self.rng_.integers(0, 3, (len(inst), inst.graph.n))
 
     def decision_ops(self, graph: TaskGraph) -> float:

@@ -31,6 +31,8 @@ def format_summary(summary) -> str:  # noqa: ANN001 - a DataFrame
         ("mean_latency_norm", "lat/best", "{:.3f}"),
         ("mean_energy_norm", "E/best", "{:.3f}"),
     ]
+    if "mean_accuracy" in summary:  # tasks with variants
+        cols += [("mean_accuracy", "acc", "{:.2%}"), ("below_req", "<req", "{:.1%}")]
     rows = [[h for _, h, _ in cols]]
     for _, r in summary.iterrows():
         row = []

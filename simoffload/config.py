@@ -101,12 +101,71 @@ class Arrivals(_Strict):
         return self
 
 
+Fraction = Annotated[float, _q("fraction")]
+
+
+class VariantConfig(_Strict):
+    """One variant of the task (see docs/scenarios.md, "Task variants").
+
+    Cycles: an explicit per-subtask list ``cycles`` or ``cycles_scale`` times
+    the drawn base cycles (default 1). Bytes: an explicit per-edge list
+    ``bytes`` or ``bytes_scale`` times the drawn base bytes (default 1), then
+    ``input_bytes`` / ``output_bytes`` replace the device input / output edges.
+    """
+
+    name: str = ""
+    accuracy: Fraction = Field(ge=0, le=1, description="a fraction in [0, 1] or a percentage (\"70.6 %\")")
+    cycles: list[Annotated[float, _q("cycles")]] | None = None
+    cycles_scale: float | None = Field(default=None, ge=0)
+    bytes: list[Annotated[float, _q("bytes")]] | None = None
+    bytes_scale: float | None = Field(default=None, ge=0)
+    input_bytes: Bytes | None = Field(default=None, ge=0)
+    output_bytes: Bytes | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "VariantConfig":
+        if self.cycles is not None and self.cycles_scale is not None:
+            raise ValueError("give cycles or cycles_scale, not both")
+        if self.bytes is not None and self.bytes_scale is not None:
+            raise ValueError("give bytes or bytes_scale, not both")
+        for key in ("cycles", "bytes"):
+            v = getattr(self, key)
+            if v is not None and any(not (x >= 0) or math.isinf(x) for x in v):
+                raise ValueError(f"{key} must be finite and non-negative")
+        return self
+
+
+def _req(v: Any) -> Any:
+    if isinstance(v, dict) and set(v) == {"per_device"}:
+        lst = v["per_device"]
+        if not isinstance(lst, list) or not lst:
+            raise ValueError("per_device needs a non-empty list of requirements (DIST each)")
+        items = lst
+    else:
+        items = [v]
+    for x in items:
+        try:
+            d = Dist(x, "fraction")
+        except (ValueError, UnitError) as exc:
+            raise ValueError(str(exc)) from None
+        hi = {"constant": d.args[0], "uniform": d.args[-1], "choice": max(d.args)}.get(d.form)
+        if hi is None:
+            raise ValueError("an accuracy requirement is a value, uniform or choice (it must stay within [0, 1])")
+        if hi > 1:
+            raise ValueError("an accuracy requirement is a fraction in [0, 1]")
+    return v
+
+
 class TaskConfig(_Strict):
     subtasks: int = Field(default=6, ge=1, le=64, description="chain length (ignored when edges is given)")
     edges: list[tuple[int, int]] | None = Field(default=None, description="DAG edges between subtasks 0..subtasks-1")
     distribution: Any = Field(default="paper-5.1", description="paper-5.1, paper-5.2 or {cycles: DIST, bytes: DIST}")
     deadline: Annotated[Any, _dist("s")] | None = Field(
         default=None, description="deadline after arrival, drawn per task (a value or a distribution); none by default")
+    variants: list[VariantConfig] | None = Field(default=None, min_length=1,
+                                                 description="the task's variants; variant 0 is the default")
+    accuracy_req: Annotated[Any, BeforeValidator(_req)] = Field(
+        default=0.0, description="accuracy requirement per task: DIST (fractions) or {per_device: [DIST, ...]}")
 
     @field_validator("distribution", mode="before")
     @classmethod
@@ -134,6 +193,33 @@ class TaskConfig(_Strict):
                 if not (0 <= u < self.subtasks and 0 <= w < self.subtasks) or u == w:
                     raise ValueError(f"edge ({u}, {w}) must join two different subtasks in 0..{self.subtasks - 1}")
         return self
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_lengths(cls, v: list[VariantConfig] | None, info: Any) -> list[VariantConfig] | None:
+        if not v:
+            return v
+        n = info.data.get("subtasks", 6)
+        edges = info.data.get("edges")
+        m = n + 1
+        if edges is not None:
+            import networkx as nx
+
+            from .model.task import TaskGraph
+
+            g = nx.DiGraph()
+            g.add_nodes_from(range(n))
+            g.add_edges_from(edges)
+            try:
+                m = TaskGraph.from_networkx(g)[0].m
+            except ValueError:
+                return v  # reported where the graph is built
+        for i, var in enumerate(v):
+            if var.cycles is not None and len(var.cycles) != n:
+                raise ValueError(f"variant {i}: cycles: {n} subtasks need {n} values, got {len(var.cycles)}")
+            if var.bytes is not None and len(var.bytes) != m:
+                raise ValueError(f"variant {i}: bytes: {m} data edges need {m} values, got {len(var.bytes)}")
+        return v
 
     def dists(self) -> tuple[Dist, Dist]:
         spec = PAPER_DISTRIBUTIONS[self.distribution] if isinstance(self.distribution, str) else self.distribution
@@ -288,6 +374,9 @@ class DecisionConfig(_Strict):
 class ObjectiveConfig(_Strict):
     latency_weight: float = Field(default=1.0, ge=0)
     energy_weight: float = Field(default=0.0, ge=0)
+    accuracy: Literal["constrain", "penalty"] = Field(
+        default="constrain", description="constrain: variants below the requirement are infeasible; penalty: weighted")
+    accuracy_weight: float = Field(default=0.0, ge=0, description="penalty per unit of accuracy shortfall")
 
     @model_validator(mode="after")
     def _nonzero(self) -> "ObjectiveConfig":
@@ -516,4 +605,12 @@ def load_scenario(path: str | Path) -> Scenario:
 def scenario_to_yaml(sc: Scenario) -> str:
     """The effective scenario (defaults filled in) as YAML, for saving next to results."""
     data = sc.model_dump(mode="json", exclude={"base_dir"})
+    # fields added with task variants are written only when used, so older scenarios' files keep their bytes
+    if data["task"].get("variants") is None:
+        data["task"].pop("variants", None)
+        if data["task"].get("accuracy_req") in (0, 0.0):
+            data["task"].pop("accuracy_req", None)
+    if data["objective"].get("accuracy") == "constrain" and data["objective"].get("accuracy_weight") == 0:
+        data["objective"].pop("accuracy", None)
+        data["objective"].pop("accuracy_weight", None)
     return yaml.safe_dump(data, sort_keys=False)

@@ -1,18 +1,36 @@
-"""The policy interface: from an observation to a placement.
+"""The policy interface: from an observation to a decision (a variant and a placement).
 
 A policy is an object with
 
-* ``decide(obs) -> (n,) int array`` - one decision from an :class:`Observation`;
-* ``decide_batch(inst, objective) -> (B, n) int array`` - the batched form for
-  offline evaluation (an :class:`~simoffload.model.task.Instances` batch);
+* ``decide(obs)`` - one decision from an :class:`Observation`: either a plain
+  placement, an ``(n,)`` int array (0 device, 1 edge, 2 cloud per subtask),
+  which means *variant 0* of the task, or a :class:`Decision` ``(variant,
+  placement)``;
+* ``decide_batch(inst, objective)`` - the batched form for offline evaluation
+  (an :class:`~simoffload.model.task.Instances` batch): a ``(B, n)`` int array
+  (variant 0 everywhere) or a :class:`Decision` whose ``variant`` is ``(B,)``
+  ints and ``placement`` ``(B, n)``;
 * ``decision_ops(graph) -> float`` - its declared decision cost in basic
   operations, which the engine charges as ``ops * cycles_per_op / p2`` seconds
-  of edge CPU when decision time is ``modelled``;
+  of edge CPU when decision time is ``modelled``. A policy that examines
+  several variants may accept a keyword ``n_variants`` (``decision_ops(graph,
+  n_variants=1)``); the engine then passes the task's variant count.
+  Policies without that keyword are charged ``decision_ops(graph)``;
 * ``name`` - the name it is found by in scenario files (see :mod:`simoffload.registry`);
 * ``observe(outcome)`` - optional: the engine reports how each decision turned
   out (an :class:`Outcome`) at the simulated time the result is known, so
   online learners can close the loop. The default does nothing and costs
   nothing: the engine collects outcomes only for policies that override it.
+
+Variants (:mod:`simoffload.model.variants`). A task may offer several
+variants - e.g. the models of one DNN family - with their own accuracy,
+cycles and data sizes; ``obs.variants`` lists them and ``obs.accuracy_req``
+is the task's accuracy requirement. A task without variants has exactly one
+implicit variant (its cycles and data, accuracy 1.0), so a policy that knows
+nothing about variants keeps working unchanged: its plain placement runs
+variant 0 (by convention the scenario's default, full model). Variant-aware
+built-in policies return a plain array when the task has one variant and a
+:class:`Decision` otherwise; the engine accepts both from any policy.
 
 Following scikit-learn, ``__init__`` only stores keyword arguments, learned
 state ends in ``_``, and randomness is passed in (:meth:`Policy.reset`), never
@@ -30,6 +48,7 @@ import numpy as np
 
 from .model.cost import LATENCY, Objective
 from .model.task import Instances, TaskGraph
+from .model.variants import Variants
 
 
 @dataclass
@@ -41,8 +60,8 @@ class Observation:
 
     Attributes:
         graph: the task's structure.
-        cycles: (n,) CPU cycles per subtask.
-        data: (m,) bytes per data edge.
+        cycles: (n,) CPU cycles per subtask of variant 0 (the task's default variant).
+        data: (m,) bytes per data edge of variant 0.
         p1_hz, p2_hz: device and edge CPU speed (one edge core).
         b1_Bps, b2_Bps: estimated device->edge and edge->cloud bandwidth.
         b1_down_Bps, b2_down_Bps: estimated edge->device and cloud->edge bandwidth.
@@ -62,6 +81,16 @@ class Observation:
         site_queue, site_busy, site_cores: jobs waiting, cores busy, cores, per site in the order of ``sites``.
         active_devices: devices with at least one task in the system (arrived, not
             finished) at decision time, the requesting device included.
+        objective: the scenario's objective, energy parameters and accuracy
+            mode (``objective.accuracy_mode``: ``constrain`` or ``penalty``).
+        variants: the task's variants (:class:`~simoffload.model.variants.Variants`:
+            ``accuracy`` (V,) fractions in [0, 1], ``cycles`` (V, n), ``data``
+            (V, m), ``names``). Variant 0 has this observation's ``cycles`` and
+            ``data``. Left ``None`` when constructing, it becomes the single
+            implicit variant (``cycles``, ``data``, accuracy 1.0), so
+            ``len(obs.variants) >= 1`` always holds.
+        accuracy_req: the task's accuracy requirement, a fraction in [0, 1]
+            (0 = none).
     """
 
     graph: TaskGraph
@@ -98,15 +127,26 @@ class Observation:
         from .model.cost import place_coefficients
 
         return place_coefficients(self.instances(), self.sites, self.objective)
+    variants: Variants | None = None
+    accuracy_req: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.variants is None:
+            self.variants = Variants.single(self.cycles, self.data)
 
     def instances(self) -> Instances:
-        """This observation as a batch of one."""
+        """This observation as a batch of one (with its variants when it has more than one)."""
+        many = len(self.variants) > 1
         return Instances(
             self.graph, self.cycles[None, :], self.data[None, :],
             np.array([self.p1_hz]), np.array([self.p2_hz]), np.array([self.b1_Bps]), np.array([self.b2_Bps]),
             None if self.b1_down_Bps is None else np.array([self.b1_down_Bps]),
             None if self.b2_down_Bps is None else np.array([self.b2_down_Bps]),
             self.p3_hz,
+            self.variants.cycles[None] if many else None,
+            self.variants.data[None] if many else None,
+            self.variants.accuracy[None] if many else None,
+            np.array([self.accuracy_req]) if self.accuracy_req else None,
         )
 
 
@@ -171,6 +211,20 @@ class Outcome:
         return not math.isnan(self.finish_s)
 
 
+@dataclass(frozen=True, eq=False)
+class Decision:
+    """A policy's answer naming the variant: run variant ``variant`` with ``placement``.
+
+    From ``decide``: ``variant`` an int in ``0..len(obs.variants)-1`` and
+    ``placement`` an (n,) int array. From ``decide_batch``: ``variant`` (B,)
+    ints and ``placement`` (B, n). A plain placement array is shorthand for
+    ``Decision(0, placement)``.
+    """
+
+    variant: Any
+    placement: Any
+
+
 class Policy:
     """Base class of offloading policies. Subclasses override ``decide_batch`` and/or ``decide``."""
 
@@ -203,29 +257,28 @@ class Policy:
         """Give the policy its random stream (called once per simulation run)."""
         self.rng_ = rng
 
-    def decide(self, obs: Observation) -> np.ndarray:
-        """One placement (n,) for the task in ``obs``."""
-        return self.decide_batch(obs.instances(), obs.objective)[0]
+    def decide(self, obs: Observation) -> np.ndarray | Decision:
+        """One decision for the task in ``obs``: an (n,) placement (variant 0) or a :class:`Decision`."""
+        out = self.decide_batch(obs.instances(), obs.objective)
+        if isinstance(out, Decision):
+            return Decision(int(np.asarray(out.variant)[0]), np.asarray(out.placement)[0])
+        return out[0]
 
-    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray:
-        """(B, n) placements for a batch of instances (offline evaluation).
+    def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray | Decision:
+        """(B, n) placements (variant 0), or a :class:`Decision` of (B,) variants and (B, n) placements.
 
-        The default calls :meth:`decide` once per instance (with an empty edge queue);
-        override it with a vectorised form where speed matters.
+        The default calls :meth:`decide` once per instance (with an empty edge
+        queue) and returns a :class:`Decision` exactly when the batch has more
+        than one variant; override it with a vectorised form where speed matters.
         """
         if type(self).decide is Policy.decide:
             raise NotImplementedError(f"{type(self).__name__} implements neither decide_batch nor decide")
-        out = np.empty((len(inst), inst.graph.n), dtype=np.int64)
-        down1, down2 = inst.b1_down, inst.b2_down
-        p3 = np.broadcast_to(np.asarray(inst.p3, dtype=float), (len(inst),))
-        for i in range(len(inst)):
-            obs = Observation(
-                inst.graph, inst.cycles[i], inst.data[i], float(inst.p1[i]), float(inst.p2[i]),
-                float(inst.b1[i]), float(inst.b2[i]), None if down1 is None else float(down1[i]),
-                None if down2 is None else float(down2[i]), float(p3[i]), objective=objective,
-            )
-            out[i] = check_placement(self.decide(obs), inst.graph)
-        return out
+        B, V = len(inst), inst.n_variants
+        out = np.empty((B, inst.graph.n), dtype=np.int64)
+        var = np.zeros(B, dtype=np.int64)
+        for i, obs in enumerate(observations(inst, objective)):
+            var[i], out[i] = check_decision(self.decide(obs), inst.graph, V)
+        return Decision(var, out) if V > 1 else out
 
     def decision_ops(self, graph: TaskGraph) -> float:
         """Declared decision cost in basic operations for a task of this structure."""
@@ -242,6 +295,49 @@ class Policy:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+def observations(inst: Instances, objective: Objective = LATENCY) -> list[Observation]:
+    """One :class:`Observation` per instance of a batch (idle edge, time 0, device 0)."""
+    down1, down2 = inst.b1_down, inst.b2_down
+    p3 = np.broadcast_to(np.asarray(inst.p3, dtype=float), (len(inst),))
+    req = inst.requirement
+    out = []
+    for i in range(len(inst)):
+        var = None
+        if inst.variant_cycles is not None:
+            var = Variants(inst.variant_accuracy[i], inst.variant_cycles[i], inst.variant_data[i])
+        out.append(Observation(
+            inst.graph, inst.cycles[i], inst.data[i], float(inst.p1[i]), float(inst.p2[i]),
+            float(inst.b1[i]), float(inst.b2[i]), None if down1 is None else float(down1[i]),
+            None if down2 is None else float(down2[i]), float(p3[i]), objective=objective,
+            variants=var, accuracy_req=float(req[i]),
+        ))
+    return out
+
+
+def check_decision(answer: Any, graph: TaskGraph, n_variants: int = 1, places: int = 3) -> tuple[int, np.ndarray]:
+    """Validate a ``decide`` answer (a placement or a :class:`Decision`); return (variant, placement)."""
+    if isinstance(answer, Decision):
+        v = answer.variant
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < n_variants:
+            raise ValueError(f"a decision's variant must be an int in 0..{n_variants - 1}, got {v!r}")
+        return int(v), check_placement(answer.placement, graph, places)
+    return 0, check_placement(answer, graph, places)
+
+
+def check_batch_decision(answer: Any, graph: TaskGraph, B: int, n_variants: int = 1, places: int = 3
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a ``decide_batch`` answer; return (B,) variants and (B, n) placements."""
+    if isinstance(answer, Decision):
+        v, P = np.asarray(answer.variant), np.asarray(answer.placement)
+    else:
+        v, P = np.zeros(B, dtype=np.int64), np.asarray(answer)
+    if v.shape != (B,) or not np.issubdtype(v.dtype, np.integer) or (B and (v.min() < 0 or v.max() >= n_variants)):
+        raise ValueError(f"batched variants must be ({B},) ints in 0..{n_variants - 1}, got {answer.variant!r}")
+    if P.shape != (B, graph.n) or not np.issubdtype(P.dtype, np.integer) or (P.size and (P.min() < 0 or P.max() >= places)):
+        raise ValueError(f"batched placements must be ({B}, {graph.n}) ints in 0..{places - 1}, got shape {P.shape}")
+    return v.astype(np.int64), P.astype(np.int64)
 
 
 def check_placement(place: Any, graph: TaskGraph, places: int = 3) -> np.ndarray:

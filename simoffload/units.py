@@ -24,10 +24,11 @@ _UNITS: dict[str, dict[str, float]] = {
     "per_s": {"/s": 1.0, "per_s": 1.0, "Hz": 1.0},
     "w": {"W": 1.0, "mW": 1e-3},
     "j": {"J": 1.0, "mJ": 1e-3},
+    "fraction": {"%": 0.01},
 }
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf"
-_RE = re.compile(rf"^\s*({_NUM})\s*([A-Za-z/_]*)\s*$")
+_RE = re.compile(rf"^\s*({_NUM})\s*([A-Za-z/_]*|%)\s*$")
 
 
 class UnitError(ValueError):
@@ -40,7 +41,7 @@ def parse_quantity(value: object, kind: str) -> float:
     Args:
         value: a number (taken as SI) or a string such as ``"2 MB/s"``.
         kind: one of ``bytes``, ``hz``, ``cycles``, ``bytes_per_s``, ``s``,
-            ``per_s``, ``w``, ``j``.
+            ``per_s``, ``w``, ``j``, ``fraction`` (``"70.6 %"`` = 0.706).
 
     Returns:
         The value in SI units (bytes, Hz, cycles, bytes/s, s, 1/s, W, J).
@@ -61,6 +62,8 @@ def parse_quantity(value: object, kind: str) -> float:
     suffix = m.group(2)
     if suffix == "":
         return number
+    if suffix == "%" and kind == "fraction":
+        return number / 100.0  # correctly rounded: "70.6 %" == 0.706 exactly
     table = _UNITS[kind]
     if suffix in table:
         return number * table[suffix]

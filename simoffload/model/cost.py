@@ -41,6 +41,13 @@ class Objective:
         kappa: effective switched capacitance; local energy = kappa * p1^2 * cycles (J).
         tx_power_w: device transmit power while sending to the edge (W).
         rx_power_w: device receive power while receiving from the edge (W).
+        accuracy_mode: how a task variant's accuracy enters, for tasks with an
+            accuracy requirement: ``"constrain"`` (a variant below the
+            requirement is infeasible) or ``"penalty"`` (it costs
+            ``accuracy_weight * (requirement - accuracy)`` extra); see
+            :mod:`simoffload.model.variants`.
+        accuracy_weight: objective units per unit of accuracy shortfall (a
+            fraction) in ``penalty`` mode; 10 s charges 0.1 s per point short.
     """
 
     latency_weight: float = 1.0
@@ -48,9 +55,15 @@ class Objective:
     kappa: float = 1e-27
     tx_power_w: float = 0.5
     rx_power_w: float = 0.5
+    accuracy_mode: str = "constrain"
+    accuracy_weight: float = 0.0
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict; the accuracy fields only when not at their defaults (older files stay equal)."""
+        d = asdict(self)
+        if d["accuracy_mode"] == "constrain" and d["accuracy_weight"] == 0.0:
+            del d["accuracy_mode"], d["accuracy_weight"]
+        return d
 
 
 LATENCY = Objective()

@@ -5,6 +5,8 @@
 * :func:`dag_mincut` - exact optimum of a task DAG by an s-t minimum cut (ordered labels), batched
   in compiled code (PyMaxflow) where the costs allow, else exact integers (networkx).
 * :func:`solve` - the right exact method for the shape (chain -> DP, DAG -> min cut).
+* :func:`solve_variants` - the best (variant, placement) of tasks with variants:
+  :func:`solve` once per variant, plus the accuracy term, argmin over variants.
 """
 
 from __future__ import annotations
@@ -19,8 +21,17 @@ import numpy as np
 from networkx.algorithms.flow import edmonds_karp
 
 from .._progress import bar as progress_bar
-from .cost import Coefficients, edge_cost_matrices, evaluate, evaluate_all
-from .task import TaskGraph
+from .cost import (
+    LATENCY,
+    Coefficients,
+    Objective,
+    coefficients,
+    edge_cost_matrices,
+    evaluate,
+    evaluate_all,
+)
+from .task import Instances, TaskGraph
+from .variants import accuracy_cost
 
 MAX_EXHAUSTIVE_N = 14  # 3^14 = 4.8M placements per instance; beyond this refuse
 
@@ -519,3 +530,55 @@ def solve_places(coef: Any, graph: TaskGraph, data: np.ndarray) -> tuple[np.ndar
         if np.array_equal(line.hop_matrix(), pb):
             return dag_mincut(line, graph, data)
     return places_milp(coef, graph, data)
+
+
+def solve_variants(inst: Instances, objective: Objective = LATENCY, allowed: np.ndarray | None = None,
+                   extra_unary: np.ndarray | None = None, sites: Any = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact best (variant, placement) per instance.
+
+    The objective of variant k with placement I is ``cost(inst.variant(k), I)``
+    plus the accuracy term of :func:`simoffload.model.variants.accuracy_cost`
+    (0 / inf in ``constrain`` mode, the weighted shortfall in ``penalty`` mode).
+    The accuracy term does not depend on the placement, so the optimum is the
+    exact optimum placement of each variant (:func:`solve`, run once per
+    variant on the shared cost model) followed by an argmin over variants;
+    ties go to the lower variant index.
+
+    Args:
+        inst: the batch (``inst.n_variants`` variants; one if it has none).
+        objective: scoring, including ``accuracy_mode`` / ``accuracy_weight``.
+        allowed: optional (B, V) or (V,) mask of variants to consider (e.g. only
+            the most accurate: placement-only offloading). An instance with no
+            allowed variant gets variant 0's optimum at infinite cost.
+        extra_unary: optional (B, K) cost added to every subtask's execution
+            cost at each place, in objective units (e.g. an expected edge wait).
+        sites: optional :class:`~simoffload.model.cost.SiteTopology` (several
+            sites or link latency): each variant is then solved over the K
+            places with :func:`solve_places`.
+
+    Returns:
+        (B,) variants, (B, n) placements and (B,) objective values (including the accuracy term).
+    """
+    B, V = len(inst), inst.n_variants
+    acc_cost = accuracy_cost(inst.accuracy, inst.requirement, objective.accuracy_mode, objective.accuracy_weight)
+    if allowed is not None:
+        acc_cost = np.where(np.broadcast_to(np.asarray(allowed, dtype=bool), (B, V)), acc_cost, np.inf)
+    places = np.empty((B, V, inst.graph.n), dtype=np.int64)
+    total = np.empty((B, V))
+    for k in range(V):
+        sub = inst.variant(k)
+        if sites is not None:
+            from .cost import place_coefficients
+
+            coef = place_coefficients(sub, sites, objective)
+        else:
+            coef = coefficients(sub, objective)
+        if extra_unary is not None:
+            coef.unary = coef.unary + np.asarray(extra_unary, dtype=float)[:, None, :]
+        places[:, k], c = (solve_places if sites is not None else solve)(coef, sub.graph, sub.data)
+        total[:, k] = c + acc_cost[:, k]
+    with np.errstate(invalid="ignore"):
+        best = np.argmin(np.where(np.isnan(total), np.inf, total), axis=1)
+    rows = np.arange(B)
+    return best.astype(np.int64), places[rows, best], total[rows, best]

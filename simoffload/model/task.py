@@ -174,6 +174,12 @@ class Instances:
         b1_down: (B,) edge->device bandwidth; ``None`` means equal to ``b1``.
         b2_down: (B,) cloud->edge bandwidth; ``None`` means equal to ``b2``.
         p3: cloud CPU speed, Hz (scalar or (B,)); ``inf`` = zero execution time.
+        variant_cycles: (B, V, n) cycles per variant, or ``None`` (one implicit
+            variant: ``cycles``). When given, ``cycles`` is variant 0's.
+        variant_data: (B, V, m) bytes per variant (with ``variant_cycles``).
+        variant_accuracy: (B, V) accuracy per variant, a fraction in [0, 1]
+            (``None``: the implicit variant's 1.0).
+        accuracy_req: (B,) accuracy requirement (0 = none); ``None`` = 0.
     """
 
     graph: TaskGraph
@@ -186,12 +192,16 @@ class Instances:
     b1_down: np.ndarray | None = None
     b2_down: np.ndarray | None = None
     p3: Any = math.inf
+    variant_cycles: np.ndarray | None = None
+    variant_data: np.ndarray | None = None
+    variant_accuracy: np.ndarray | None = None
+    accuracy_req: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.cycles = np.atleast_2d(np.asarray(self.cycles, dtype=float))
         self.data = np.atleast_2d(np.asarray(self.data, dtype=float))
         B = self.cycles.shape[0]
-        for name in ("p1", "p2", "b1", "b2", "b1_down", "b2_down"):
+        for name in ("p1", "p2", "b1", "b2", "b1_down", "b2_down", "accuracy_req"):
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, np.broadcast_to(np.asarray(v, dtype=float), (B,)))
@@ -200,6 +210,57 @@ class Instances:
                 f"shapes do not match the graph: cycles {self.cycles.shape}, data {self.data.shape}, "
                 f"graph n={self.graph.n} m={self.graph.m}"
             )
+        if (self.variant_cycles is None) != (self.variant_data is None):
+            raise ValueError("variant_cycles and variant_data go together")
+        if self.variant_cycles is not None:
+            vc = np.asarray(self.variant_cycles, dtype=float)
+            vd = np.asarray(self.variant_data, dtype=float)
+            V = vc.shape[1] if vc.ndim == 3 else -1
+            if vc.shape != (B, V, self.graph.n) or vd.shape != (B, V, self.graph.m):
+                raise ValueError(f"variant shapes must be (B, V, n) and (B, V, m), got {vc.shape}, {vd.shape}")
+            acc = np.ones((B, V)) if self.variant_accuracy is None else np.asarray(self.variant_accuracy, dtype=float)
+            if acc.shape != (B, V):
+                raise ValueError(f"variant_accuracy must be (B, V) = ({B}, {V}), got {acc.shape}")
+            self.variant_cycles, self.variant_data, self.variant_accuracy = vc, vd, acc
+        elif self.variant_accuracy is not None:
+            raise ValueError("variant_accuracy needs variant_cycles and variant_data")
+
+    @property
+    def n_variants(self) -> int:
+        """Variants per instance (1 when the batch has none: the implicit variant)."""
+        return 1 if self.variant_cycles is None else self.variant_cycles.shape[1]
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        """(B, V) accuracy of each variant (the implicit variant: 1.0)."""
+        return np.ones((len(self), 1)) if self.variant_accuracy is None else self.variant_accuracy
+
+    @property
+    def requirement(self) -> np.ndarray:
+        """(B,) accuracy requirement (0 = none)."""
+        return np.zeros(len(self)) if self.accuracy_req is None else np.asarray(self.accuracy_req)
+
+    def variant(self, k: int) -> "Instances":
+        """The batch with every instance running variant ``k`` (no variant arrays)."""
+        if self.variant_cycles is None:
+            if k != 0:
+                raise IndexError(f"variant {k} does not exist (1 variant)")
+            c, d = self.cycles, self.data
+        else:
+            c, d = self.variant_cycles[:, k, :], self.variant_data[:, k, :]
+        return Instances(self.graph, c, d, self.p1, self.p2, self.b1, self.b2, self.b1_down, self.b2_down, self.p3)
+
+    def chosen(self, variant: Any) -> "Instances":
+        """The batch with instance b running variant ``variant[b]`` (no variant arrays)."""
+        v = np.broadcast_to(np.asarray(variant, dtype=np.int64), (len(self),))
+        if self.variant_cycles is None:
+            if np.any(v != 0):
+                raise IndexError("variant index > 0 in a batch without variants")
+            c, d = self.cycles, self.data
+        else:
+            rows = np.arange(len(self))
+            c, d = self.variant_cycles[rows, v], self.variant_data[rows, v]
+        return Instances(self.graph, c, d, self.p1, self.p2, self.b1, self.b2, self.b1_down, self.b2_down, self.p3)
 
     def __len__(self) -> int:
         return self.cycles.shape[0]
@@ -230,6 +291,10 @@ class Instances:
             self.graph, np.atleast_2d(self.cycles[idx]), np.atleast_2d(self.data[idx]),
             sl(self.p1), sl(self.p2), sl(self.b1), sl(self.b2), sl(self.b1_down), sl(self.b2_down),
             sl(self.p3) if np.ndim(self.p3) else self.p3,
+            None if self.variant_cycles is None else np.asarray(self.variant_cycles[idx]).reshape(-1, *self.variant_cycles.shape[1:]),
+            None if self.variant_data is None else np.asarray(self.variant_data[idx]).reshape(-1, *self.variant_data.shape[1:]),
+            None if self.variant_accuracy is None else np.atleast_2d(self.variant_accuracy[idx]),
+            sl(self.accuracy_req),
         )
 
 

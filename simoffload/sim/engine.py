@@ -40,6 +40,7 @@ Semantics (DESIGN.md section 4):
 from __future__ import annotations
 
 import heapq
+import inspect
 import logging
 import math
 import time as _time
@@ -53,8 +54,9 @@ import simpy
 
 from ..model.cost import LATENCY, Objective
 from ..model.task import TaskGraph
+from ..model.variants import Variants
 from ..net.bandwidth import BandwidthModel
-from ..policy import Observation, Outcome, Policy, check_placement
+from ..policy import Observation, Outcome, Policy, check_decision
 
 log = logging.getLogger(__name__)
 
@@ -381,6 +383,10 @@ class TaskSpec:
     """One task of the workload: who, when, and its sizes.
 
     ``deadline_s`` is relative to the arrival (``inf``: none).
+
+    ``cycles`` and ``data`` are variant 0's; ``variants`` is ``None`` for a
+    task without variants (one implicit variant) and ``accuracy_req`` its
+    accuracy requirement (a fraction, 0 = none).
     """
 
     task_id: int
@@ -389,6 +395,8 @@ class TaskSpec:
     cycles: np.ndarray  # (n,)
     data: np.ndarray  # (m,)
     deadline_s: float = math.inf
+    variants: Variants | None = None
+    accuracy_req: float = 0.0
 
 
 @dataclass
@@ -463,6 +471,8 @@ TASK_FIELDS = ("policy", "task_id", "device", "arrival_s", "start_s", "finish_s"
 STATUSES = ("done", "missed", "dropped", "failed", "unfinished")
 SUBTASK_FIELDS = ("policy", "task_id", "subtask", "place", "ready_s", "start_s", "end_s")
 LINK_FIELDS = ("policy", "link", "kind", "start_s", "end_s", "value", "bytes", "task_id")
+#: appended to TASK_FIELDS when the workload has variants (tables without variants keep their bytes)
+VARIANT_TASK_FIELDS = ("variant", "accuracy", "accuracy_req")
 
 
 @dataclass
@@ -471,6 +481,7 @@ class RunRecords:
 
     policy: str
     tasks: list[tuple] = field(default_factory=list)
+    task_fields: tuple = TASK_FIELDS
     subtasks: list[tuple] = field(default_factory=list)
     links: list[tuple] = field(default_factory=list)
     end_s: float = 0.0
@@ -481,13 +492,16 @@ class RunRecords:
 
 class _TaskState:
     __slots__ = ("spec", "placement", "decision_s", "energy_j", "finish_s", "start_s", "site", "dead",
-                 "status", "reason", "held", "core_held", "obs", "timings")
+                 "status", "reason", "held", "core_held", "obs", "timings", "variant", "cycles", "data")
 
     def __init__(self, spec: TaskSpec, timings: list | None = None):
         self.spec = spec
         self.obs: Observation | None = None
         self.timings = timings  # per subtask (ready, start, end), only for policies that observe
         self.placement: np.ndarray | None = None
+        self.variant = 0  # the chosen variant; cycles and data are the ones executed
+        self.cycles = spec.cycles
+        self.data = spec.data
         self.decision_s = math.nan
         self.start_s = math.nan
         self.energy_j = 0.0
@@ -553,6 +567,13 @@ class Simulation:
         self._external = bool(getattr(policy, "external", False))
         self._in_system = [0] * len(spec.devices)  # tasks of each device arrived and not finished
         self._active_devices = 0
+        self._variants = any(t.variants is not None for t in spec.tasks)
+        if self._variants:
+            self.rec.task_fields = TASK_FIELDS + VARIANT_TASK_FIELDS
+        try:
+            self._ops_take_variants = "n_variants" in inspect.signature(policy.decision_ops).parameters
+        except (TypeError, ValueError):
+            self._ops_take_variants = False
         self._tx_w = spec.objective.tx_power_w
         self._rx_w = spec.objective.rx_power_w
 
@@ -598,7 +619,7 @@ class Simulation:
     def _execute(self, st: _TaskState, v: int, p: int) -> Iterator[simpy.Event]:
         if st.dead:
             return
-        cycles = float(st.spec.cycles[v])
+        cycles = float(st.cycles[v])
         env = self.env
         ready = env.now
         start = ready
@@ -639,6 +660,7 @@ class Simulation:
             p3_hz=spec.cloud_hz, edge_queue=self.edge_cpu.waiting, edge_busy=self.edge_cpu.busy,
             edge_cores=spec.edge_cores, time_s=t, device=dev, objective=spec.objective,
             active_devices=self._active_devices,
+            variants=st.spec.variants, accuracy_req=st.spec.accuracy_req,
         )
 
     def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
@@ -652,8 +674,12 @@ class Simulation:
             st.held.append((self.w_up[dev], ev))
             yield ev
             st.energy_j += self._tx_w * (env.now - t0)
+        n_var = 1 if st.spec.variants is None else len(st.spec.variants)
         if spec.decision_time == "modelled":
-            ops = float(self.policy.decision_ops(self.graph))
+            if n_var > 1 and self._ops_take_variants:
+                ops = float(self.policy.decision_ops(self.graph, n_variants=n_var))
+            else:
+                ops = float(self.policy.decision_ops(self.graph))
             hold = ops * spec.cycles_per_op / spec.edge_hz
         elif self._draw_cost is not None:
             hold = self._draw_cost()
@@ -685,9 +711,12 @@ class Simulation:
             self.rec.decide_wall_s += wall
             self.rec.decisions += 1
         try:
-            st.placement = check_placement(place, self.graph)
+            st.variant, st.placement = check_decision(place, self.graph, n_var)
         except ValueError as exc:
             raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
+        if st.variant:
+            st.cycles = st.spec.variants.cycles[st.variant]
+            st.data = st.spec.variants.data[st.variant]
         if hold is None:
             hold = wall
         if hold > 0:
@@ -760,11 +789,13 @@ class Simulation:
             decided_s=nan if obs is None else obs.time_s, start_s=st.start_s, finish_s=st.finish_s,
             known_s=self.env.now, latency_s=st.finish_s - s.arrival_s if done else nan,
             decision_s=st.decision_s, energy_j=st.energy_j, ready_s=ready, exec_start_s=start, end_s=end,
+            variant=st.variant,
+            accuracy=float(s.variants.accuracy[st.variant]) if s.variants is not None and st.placement is not None else nan,
         ))
 
     def _run_chain(self, st: _TaskState) -> Iterator[simpy.Event]:
         place = st.placement.tolist()
-        data = st.spec.data
+        data = st.data
         prev = DEVICE
         for v, p in enumerate(place):
             if p != prev and data[v] > 0:
@@ -780,7 +811,7 @@ class Simulation:
 
     def _run_dag_serial(self, st: _TaskState) -> Iterator[simpy.Event]:
         g = self.graph
-        data = st.spec.data
+        data = st.data
         for v in range(g.n + 1):  # node n = the device output
             pv = self._place_of(st, v)
             for k in g.in_edges[v]:
@@ -792,7 +823,7 @@ class Simulation:
 
     def _run_dag_parallel(self, st: _TaskState) -> Iterator[simpy.Event]:
         g, env = self.graph, self.env
-        data = st.spec.data
+        data = st.data
         arrived = [env.event() for _ in range(g.m)]
 
         def carry(k: int) -> Iterator[simpy.Event]:
@@ -908,10 +939,15 @@ class Simulation:
             place = "" if st.placement is None else "".join(map(str, st.placement.tolist()))
             lat = st.finish_s - s.arrival_s if done else math.nan
             status = self._status(st)
-            self.rec.tasks.append((
+            row = (
                 self.name, s.task_id, s.device, s.arrival_s, st.start_s, st.finish_s,
                 lat, st.decision_s, place, st.energy_j, s.deadline_s, st.site, st.reason, status,
-            ))
+            )
+            if self._variants:
+                decided = st.placement is not None
+                acc = (1.0 if s.variants is None else float(s.variants.accuracy[st.variant])) if decided else math.nan
+                row += (st.variant if decided else -1, acc, float(s.accuracy_req))
+            self.rec.tasks.append(row)
         return self.rec
 
     def run(self) -> RunRecords:

@@ -13,6 +13,10 @@ Tables (one row per ...):
   its deadline), ``missed`` (finished after it), ``dropped`` (abandoned at its
   deadline, ``execution.on_deadline: drop``), ``failed`` (lost, e.g. on a
   handover; see ``reason``), ``unfinished`` (still running at the horizon).
+  When the workload has task variants, three more columns follow: ``variant``
+  (the index run, -1 if never decided), ``accuracy`` (its accuracy, a
+  fraction) and ``accuracy_req`` (the task's requirement, 0 = none); without
+  variants the table is unchanged.
 * ``subtasks`` - subtask and policy: ``ready_s`` (inputs arrived), ``start_s``
   (got a core), ``end_s``.
 * ``links`` - ``kind`` ``bandwidth`` (capacity ``value`` B/s over
@@ -66,10 +70,12 @@ class Results:
 
 def tables_from(result: Any) -> Results:
     """Turn a :class:`~simoffload.sim.scenario.RunResult` into DataFrames."""
-    tasks = pd.DataFrame([r for run in result.runs for r in run.tasks], columns=list(TASK_FIELDS))
+    fields = max((run.task_fields for run in result.runs), key=len, default=TASK_FIELDS)
+    tasks = pd.DataFrame([r for run in result.runs for r in run.tasks], columns=list(fields))
     subtasks = pd.DataFrame([r for run in result.runs for r in run.subtasks], columns=list(SUBTASK_FIELDS))
     links = pd.DataFrame(result.link_rows() + [r for run in result.runs for r in run.links], columns=list(LINK_FIELDS))
-    for df, ints in ((tasks, ("task_id", "device", "site")), (subtasks, ("task_id", "subtask", "place")), (links, ("task_id",))):
+    task_ints = ("task_id", "device", "site") + (("variant",) if "variant" in tasks else ())
+    for df, ints in ((tasks, task_ints), (subtasks, ("task_id", "subtask", "place")), (links, ("task_id",))):
         for c in ints:
             df[c] = df[c].astype("int64")
     order = [run.policy for run in result.runs]
@@ -106,6 +112,11 @@ def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFra
     fraction that failed. ``*_norm`` columns divide by the best policy's value
     (lowest among the policies) for latency (mean, p50, p95, p99) and energy.
     Decision time is not normalised: the static policies take none.
+
+    With task variants (an ``accuracy`` column in ``tasks``) two more columns:
+    ``mean_accuracy`` (over completed tasks, a fraction) and ``below_req``
+    (share of completed tasks whose variant's accuracy is below their
+    requirement).
     """
     rows = []
     order = order or list(dict.fromkeys(tasks["policy"]))
@@ -126,6 +137,9 @@ def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFra
             "miss_rate": (n_missed + n_dropped) / len(t) if len(t) else np.nan,
             "failure_rate": n_failed / len(t) if len(t) else np.nan,
         })
+        if "accuracy" in t:
+            rows[-1]["mean_accuracy"] = float(done["accuracy"].mean()) if len(done) else np.nan
+            rows[-1]["below_req"] = float((done["accuracy"] < done["accuracy_req"]).mean()) if len(done) else np.nan
     s = pd.DataFrame(rows)
     for col in ("mean_latency_s", "p50_latency_s", "p95_latency_s", "p99_latency_s", "mean_energy_j"):
         best = s[col].min()

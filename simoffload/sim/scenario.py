@@ -20,6 +20,7 @@ from ..config import Scenario
 from ..errors import UserError
 from ..model.cost import Objective
 from ..model.task import Dist, TaskGraph
+from ..model.variants import Variants
 from ..registry import PolicyNotFound, make_policy
 from ..rng import rng_for
 from .engine import (
@@ -54,7 +55,53 @@ def objective(sc: Scenario) -> Objective:
     return Objective(
         latency_weight=sc.objective.latency_weight, energy_weight=sc.objective.energy_weight,
         kappa=sc.energy.kappa, tx_power_w=sc.energy.tx_power, rx_power_w=sc.energy.rx_power,
+        accuracy_mode=sc.objective.accuracy, accuracy_weight=sc.objective.accuracy_weight,
     )
+
+
+def task_variants(sc: Scenario, graph: TaskGraph, cycles: np.ndarray, data: np.ndarray) -> list[Variants] | None:
+    """Each task's :class:`Variants` from the scenario's ``task.variants`` and its drawn base sizes.
+
+    Args:
+        cycles: (T, n) drawn base cycles of T tasks; data: (T, m) drawn base bytes.
+
+    Returns:
+        T variant sets (one shared object when no variant depends on the drawn
+        sizes), or ``None`` when the scenario has no variants.
+    """
+    vs = sc.task.variants
+    if not vs:
+        return None
+    T = cycles.shape[0]
+    acc = np.array([v.accuracy for v in vs])
+    names = tuple(v.name for v in vs)
+    fixed = all(v.cycles is not None and v.bytes is not None for v in vs)
+    if fixed:
+        T = min(T, 1)
+    vc = np.empty((T, len(vs), graph.n))
+    vd = np.empty((T, len(vs), graph.m))
+    for k, v in enumerate(vs):
+        vc[:, k] = v.cycles if v.cycles is not None else (1.0 if v.cycles_scale is None else v.cycles_scale) * cycles[:T]
+        vd[:, k] = v.bytes if v.bytes is not None else (1.0 if v.bytes_scale is None else v.bytes_scale) * data[:T]
+        if v.input_bytes is not None:
+            vd[:, k, graph.input_edges] = v.input_bytes
+        if v.output_bytes is not None:
+            vd[:, k, graph.output_edges] = v.output_bytes
+    out = [Variants(acc, vc[t], vd[t], names) for t in range(T)]
+    if fixed:
+        return out * cycles.shape[0] if out else []
+    return out
+
+
+def _requirements(sc: Scenario, device: int, size: int, seed: int) -> np.ndarray:
+    """Accuracy requirement of each of ``size`` tasks of ``device`` (stream ``accuracy/device{i}``)."""
+    spec = sc.task.accuracy_req
+    if isinstance(spec, dict) and "per_device" in spec:
+        spec = spec["per_device"][device % len(spec["per_device"])]
+    d = Dist(spec, "fraction")
+    if d.form == "constant":
+        return np.full(size, d.args[0])
+    return d.sample(rng_for(seed, f"accuracy/device{device}"), size)
 
 
 def _arrival_times(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
@@ -149,8 +196,16 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
             dl = np.full(len(t), math.inf if dev_deadline is None else float(dev_deadline[i]))
         per_dev.append((t, cyc, dat, dl))
     order = sorted(((float(t), i, k) for i, (ts, *_) in enumerate(per_dev) for k, t in enumerate(ts)))
-    tasks = [TaskSpec(tid, i, t, per_dev[i][1][k], per_dev[i][2][k], float(per_dev[i][3][k]))
-             for tid, (t, i, k) in enumerate(order)]
+    req = [_requirements(sc, i, len(ts), seed) for i, (ts, *_) in enumerate(per_dev)]
+    if sc.task.variants:  # cycles and data of a task are its variant 0's
+        var = [task_variants(sc, graph, c, d) for _, c, d, _ in per_dev]
+        tasks = [TaskSpec(tid, i, t, var[i][k].cycles[0], var[i][k].data[0], float(per_dev[i][3][k]),
+                          var[i][k], float(req[i][k]))
+                 for tid, (t, i, k) in enumerate(order)]
+    else:
+        tasks = [TaskSpec(tid, i, t, per_dev[i][1][k], per_dev[i][2][k], float(per_dev[i][3][k]), None,
+                          float(req[i][k]))
+                 for tid, (t, i, k) in enumerate(order)]
 
     horizon = sc.horizon
 
@@ -177,6 +232,9 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
 
     topology = None
     if isinstance(sc.edge, list):
+        if sc.task.variants:
+            raise UserError("task.variants: task variants are not supported with several edge sites yet "
+                            "(give edge: as one mapping)")
         from .topology import build_topology
 
         topology = build_topology(sc, seed, devices, models, bw)
