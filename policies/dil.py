@@ -199,6 +199,15 @@ class KDDILPolicy(LearnedPolicy):
             cfg["teacher"] = LargeDILPolicy(**params).training_config()
         return cfg
 
+    def training_plan(self) -> list[tuple[str, float, str]]:
+        """The student's training and, when its teacher is neither a file nor cached, the teacher's first."""
+        own = super().training_plan()
+        if not own or self.teacher:
+            return own
+        params = dict(self.teacher_params or {})
+        params.setdefault("n", self.n)
+        return LargeDILPolicy(**params).training_plan() + own
+
     def _labels_and_data(self) -> tuple[np.ndarray, np.ndarray, dict]:
         inst = training_instances(self.distribution, int(self.n), int(self.samples), int(self.seed))
         teacher = self.teacher_policy()

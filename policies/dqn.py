@@ -35,6 +35,7 @@ from simoffload.learn.nets import (
     features,
     raw_log_arrays,
     raw_log_one,
+    torch_threads,
 )
 from simoffload.learn.policy import LearnedPolicy, dist_key, training_instances
 from simoffload.model.cost import LATENCY, Objective
@@ -126,7 +127,7 @@ class DQNPolicy(LearnedPolicy):
         py_state, np_state, threads = random.getstate(), np.random.get_state(), torch.get_num_threads()
         try:
             with torch.random.fork_rng(devices=[]):
-                torch.set_num_threads(1)  # small batches: one thread is faster and deterministic
+                torch.set_num_threads(torch_threads())  # default 1: small batches run fastest on one thread
                 model = DQN(
                     "MlpPolicy", env, learning_rate=float(self.learning_rate), batch_size=int(self.batch_size),
                     buffer_size=int(self.buffer_size), learning_starts=int(self.learning_starts),
@@ -156,6 +157,13 @@ class DQNPolicy(LearnedPolicy):
         }
         self._set_fitted(sizes, state, mean, scale, meta, self.training_config())
         return self
+
+    def estimate_training_s(self) -> float:
+        """Rough training time (s): about 1.5 ms per environment step on one core (measured: 20K steps in 30 s)."""
+        return 1.5e-3 * int(self.timesteps)
+
+    def describe_training(self) -> str:
+        return f"dqn ({int(self.timesteps)} steps on {int(self.samples)} {dist_key(self.distribution)} samples)"
 
     def _placements(self) -> np.ndarray:
         n = int(self.n)

@@ -70,7 +70,7 @@ def format_sites(sites) -> str:  # noqa: ANN001 - a DataFrame
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .config import load_scenario
+    from .config import load_scenario, policy_module_dir
     from .registry import PolicyNotFound, make_policy
     from .sim.scenario import build_world
 
@@ -78,7 +78,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     world = build_world(sc)  # loads traces, draws the workload: catches what only building can
     for i, p in enumerate(sc.policies):
         try:
-            make_policy(p.name, **p.params)
+            make_policy(p.name, policy_module_dir(p.module_dir, sc.base_dir), **p.params)
         except PolicyNotFound as exc:
             raise UserError(f"{args.file}: policies.{i}: {exc}") from None
     print(f"{args.file}: ok ({sc.name}: {sc.devices.count} device(s), "
@@ -88,6 +88,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ._api import record_meta
     from .config import load_scenario, scenario_to_yaml
     from .sim.results import StagedDirectory, tables_from, write_meta, write_tables
     from .sim.scenario import run_scenario
@@ -103,12 +104,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     # creating it now finds an unwritable or unsuitable --out before simulating
     stage = StagedDirectory(args.out)
     try:
-        result = run_scenario(sc, progress=not args.no_progress)
+        notify = (lambda line: print(line, file=sys.stderr, flush=True)) if not args.quiet else (lambda line: None)
+        result = run_scenario(sc, progress=not args.no_progress, notify=notify)
         if not result.runs:
             if result.interrupted:
                 raise KeyboardInterrupt
             raise UserError("; ".join(result.failed.values()))
         res = tables_from(result)
+        record_meta(res, sc, result)
         write_tables(res, stage.path, fmt, scenario_to_yaml(sc))
         plots, plot_error = [], None
         if not args.no_plots:
@@ -147,10 +150,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_policies(args: argparse.Namespace) -> int:
-    from .registry import registered
+    from .registry import ENTRY_POINT_GROUP, listing
 
-    for name, entry in sorted(registered().items()):
-        print(f"{name:14s} {entry}")
+    rows = [(name, target, origin) for name, target, origin in listing()]
+    if args.file:
+        from .config import load_scenario, policy_module_dir
+        from .registry import locate
+
+        sc = load_scenario(args.file)
+        for p in sc.policies:
+            if p.name in {r[0] for r in rows}:
+                continue
+            loc = locate(p.name, policy_module_dir(p.module_dir, sc.base_dir))
+            rows.append((p.name, f"{loc.cls.__module__}:{loc.cls.__qualname__}" if loc.file is None else
+                         f"{loc.file.name}:{loc.cls.__qualname__}", f"named in {args.file}: {loc.origin}"))
+    width = max(len(r[0]) for r in rows)
+    for name, target, origin in rows:
+        print(f"{name:{width}s}  {target:40s}  {origin}")
+    if not args.quiet:
+        print(f"(installed packages add names through the entry-point group {ENTRY_POINT_GROUP!r}; "
+              f"a scenario may name 'module:Class' in a module beside it)", file=sys.stderr)
     return 0
 
 
@@ -167,5 +186,6 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("policies", help="list the policies that can be named in a scenario")
+    p = sub.add_parser("policies", help="list the policies that can be named in a scenario, and where each comes from")
+    p.add_argument("file", nargs="?", default=None, help="also list the policies this scenario names (e.g. from a module beside it)")
     p.set_defaults(func=cmd_policies)

@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -392,17 +393,32 @@ class EnergyConfig(_Strict):
 
 
 class PolicyConfig(_Strict):
+    # a Policy object given in Python (not a YAML field): the run uses this very object
+    instance: Any = Field(default=None, exclude=True, repr=False)
+    module_dir: str | None = Field(default=None, description="directory searched first for the policy's module "
+                                   "(relative to the scenario file; default: the scenario file's directory)")
     name: str = Field(description="a registered name (simoffload policies) or 'package.module:Class'")
     label: str | None = Field(default=None, description="name in the results (default: name)")
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the policy")
 
+    @field_validator("instance")
+    @classmethod
+    def _is_policy(cls, v: Any) -> Any:
+        from .policy import Policy
+
+        if v is not None and not isinstance(v, Policy):
+            raise ValueError(f"not a simoffload.policy.Policy object: {v!r}")
+        return v
+
     @field_validator("name")
     @classmethod
-    def _known(cls, v: str) -> str:
-        from .registry import PolicyNotFound, resolve
+    def _known(cls, v: str, info: ValidationInfo) -> str:
+        from .registry import PolicyNotFound, locate
 
+        if info.data.get("instance") is not None:
+            return v  # a Python object: nothing to look up
         try:
-            resolve(v)
+            locate(v, policy_module_dir(info.data.get("module_dir"), (info.context or {}).get("base_dir")))
         except PolicyNotFound as exc:
             raise ValueError(str(exc)) from None
         return v
@@ -412,7 +428,23 @@ class PolicyConfig(_Strict):
         return self.label or self.name
 
 
+def policy_module_dir(module_dir: str | None, base_dir: Path | None) -> Path | None:
+    """Where a policy's module is looked for first: ``module_dir`` (relative to the scenario's directory) or that directory."""
+    if module_dir is None:
+        return None if base_dir is None else Path(base_dir)
+    p = Path(module_dir).expanduser()
+    return p if p.is_absolute() or base_dir is None else Path(base_dir) / p
+
+
 def _policy(v: Any) -> Any:
+    from .policy import Policy
+
+    if isinstance(v, type) and issubclass(v, Policy):
+        v = v()  # a class: its defaults
+    if isinstance(v, Policy):
+        cls = type(v)
+        label = cls.name if cls.name != Policy.name else cls.__name__
+        return {"instance": v, "name": f"{cls.__module__}:{cls.__qualname__}", "label": label, "params": v.get_params()}
     return {"name": v} if isinstance(v, str) else v
 
 
@@ -434,7 +466,14 @@ class ExecutionConfig(_Strict):
 
 
 class Scenario(_Strict):
-    """A whole scenario file (see docs/scenarios.md)."""
+    """A whole scenario (see docs/scenarios.md), validated; public as ``simoffload.Scenario``.
+
+    Build it from a YAML file (:meth:`from_yaml`), a mapping (:meth:`from_dict`), or
+    keyword arguments (``Scenario(name="x", edge={"cores": 2}, policies=["local", MyPolicy()])``,
+    which raises pydantic's ``ValidationError`` on bad input where the other two raise a
+    one-line :class:`~simoffload.errors.UserError`). Units are parsed once: ``"2 MB/s"``.
+    Policies may be names, ``{name, label, params}`` mappings, or Policy objects.
+    """
 
     name: str = "scenario"
     description: str = ""
@@ -460,6 +499,22 @@ class Scenario(_Strict):
 
     # where the file lives, for relative trace paths (not a YAML field)
     base_dir: Path = Field(default=Path("."), exclude=True)
+    # the file it was read from, if any (not a YAML field; recorded in meta.json)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Scenario":
+        """Read and validate a scenario file (relative paths in it resolve against its directory)."""
+        return load_scenario(path)
+
+    @classmethod
+    def from_dict(cls, data: dict, base_dir: str | Path | None = None) -> "Scenario":
+        """Validate a mapping of scenario fields (relative paths resolve against ``base_dir``, default the working directory)."""
+        return parse_scenario(data, "<scenario>", base_dir=None if base_dir is None else Path(base_dir))
+
+    def to_yaml(self) -> str:
+        """This scenario as YAML that runs as is from any directory (see :func:`scenario_to_yaml`)."""
+        return scenario_to_yaml(self)
 
     @model_validator(mode="after")
     def _sites(self) -> "Scenario":
@@ -571,7 +626,7 @@ def parse_scenario(data: Any, path: str = "<scenario>", root: yaml.Node | None =
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise UserError(f"{path}: a scenario must be a YAML mapping of fields, but the file is {kind}")
     try:
-        sc = Scenario.model_validate(data)
+        sc = Scenario.model_validate(data, context={"base_dir": base_dir or Path(".")})
     except ValidationError as exc:
         raise UserError(_format_error(exc.errors()[0], root, path)) from None
     except UserError as exc:
@@ -599,12 +654,49 @@ def load_scenario(path: str | Path) -> Scenario:
         raise UserError(f"{p}{line}: YAML error: {what}") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{p}: YAML error: {exc}") from None
-    return parse_scenario(data, str(p), root, p.resolve().parent)
+    sc = parse_scenario(data, str(p), root, p.resolve().parent)
+    sc.source = p.resolve()
+    return sc
+
+
+def _drop_none(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _drop_none(v) for k, v in d.items() if v is not None}
+    return d
+
+
+def _absolute_traces(obj: Any, base_dir: Path) -> Any:
+    """Every ``trace: {file: ...}`` below ``obj`` with its file made absolute against ``base_dir``."""
+    if isinstance(obj, list):
+        return [_absolute_traces(x, base_dir) for x in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {k: _absolute_traces(v, base_dir) for k, v in obj.items()}
+    tr = out.get("trace")
+    if isinstance(tr, dict) and isinstance(tr.get("file"), str):
+        f = Path(tr["file"]).expanduser()
+        tr["file"] = str(f if f.is_absolute() else (base_dir / f).resolve())
+    return out
+
+
+_PATH_PARAMS = ("weights", "teacher")  # policy parameters that name files (relative to the working directory)
 
 
 def scenario_to_yaml(sc: Scenario) -> str:
-    """The effective scenario (defaults filled in) as YAML, for saving next to results."""
-    data = sc.model_dump(mode="json", exclude={"base_dir"})
+    """The effective scenario as YAML, for saving next to results; it runs as is from any directory.
+
+    Defaults are filled in, with only the parameters that apply (the estimator's
+    own, the one bandwidth model given); trace files, policy model files and
+    the directories of policy modules found beside the scenario become absolute
+    paths, so the record reproduces the run wherever it is moved to or run from
+    (on this machine). Policies given as Python objects are written by class
+    and parameters (``module:Class``); they rerun if that module is importable.
+    """
+    from .net.channels import _EST_PARAMS
+    from .registry import PolicyNotFound, locate
+
+    base = Path(sc.base_dir).resolve()
+    data = sc.model_dump(mode="json", exclude={"base_dir", "source"})
     # fields added with task variants are written only when used, so older scenarios' files keep their bytes
     if data["task"].get("variants") is None:
         data["task"].pop("variants", None)
@@ -613,4 +705,33 @@ def scenario_to_yaml(sc: Scenario) -> str:
     if data["objective"].get("accuracy") == "constrain" and data["objective"].get("accuracy_weight") == 0:
         data["objective"].pop("accuracy", None)
         data["objective"].pop("accuracy_weight", None)
+    est = data["decision"]["estimator"]
+    est = {"kind": est} if isinstance(est, str) else est  # the default is stored unparsed
+    data["decision"]["estimator"] = {k: v for k, v in est.items() if k == "kind" or k in _EST_PARAMS[est["kind"]]}
+    for hop in ("wireless", "wan"):
+        for d in ("up", "down"):
+            spec = data["network"][hop][d]
+            if spec is not None:
+                data["network"][hop][d] = _absolute_traces(_drop_none(spec), base)
+    if data.get("sweep") is not None:
+        data["sweep"] = _absolute_traces(data["sweep"], base)
+    policies = []
+    for p, d in zip(sc.policies, data["policies"]):
+        entry = {"name": d["name"], "label": d["label"], "params": dict(d["params"])}
+        for k in _PATH_PARAMS:
+            v = entry["params"].get(k)
+            if isinstance(v, str) and v:
+                entry["params"][k] = str(Path(v).expanduser().resolve())
+        module_dir = d.get("module_dir")
+        if p.instance is None:
+            try:
+                loc = locate(p.name, policy_module_dir(module_dir, base))
+            except PolicyNotFound:
+                loc = None
+            if loc is not None and loc.module_dir is not None:
+                module_dir = str(loc.module_dir)
+        if module_dir is not None:
+            entry["module_dir"] = module_dir
+        policies.append(entry)
+    data["policies"] = policies
     return yaml.safe_dump(data, sort_keys=False)

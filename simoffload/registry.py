@@ -1,19 +1,40 @@
 """Find policies by name.
 
-Built-in names map to ``"module:Class"`` entry points that are imported only
-when used, so the engine never imports concrete policies. A scenario may also
-name any importable class as ``"package.module:Class"`` (a third-party policy);
-it must subclass :class:`simoffload.policy.Policy`.
+A scenario names a policy in one of these ways, tried in this order:
+
+1. a built-in name (``simoffload policies``) or one added with :func:`register`;
+2. a name an installed package declares in the entry-point group
+   ``simoffload.policies`` (``my-policy = mypkg.policies:MyPolicy`` in its
+   ``setup.cfg``/``pyproject.toml``);
+3. ``"module:Class"`` or ``"package.module:Class"`` where the module (a
+   ``module.py`` file or a ``package/`` directory with ``__init__.py``) lies in
+   the policy's ``module_dir`` - by default the directory of the scenario file -
+   so a policy written beside a scenario needs no ``PYTHONPATH``;
+4. ``"package.module:Class"`` importable as usual (an installed package).
+
+Modules found beside a scenario are loaded from their file under a private
+module name (``_simoffload_plugin_<hash>_<name>``); ``sys.path`` is never
+changed. Built-in names map to ``"module:Class"`` strings imported only when
+used, so the engine never imports concrete policies. Every class must subclass
+:class:`simoffload.policy.Policy`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from .policy import Policy
 
-_REGISTRY: dict[str, str] = {
+ENTRY_POINT_GROUP = "simoffload.policies"
+
+_BUILTIN: dict[str, str] = {
     "local": "policies.static:LocalPolicy",
     "edge": "policies.static:EdgePolicy",
     "cloud": "policies.static:CloudPolicy",
@@ -27,10 +48,23 @@ _REGISTRY: dict[str, str] = {
     "dqn": "policies.dqn:DQNPolicy",
     "queue-aware": "policies.queue_aware:QueueAwarePolicy",
 }
+_REGISTRY: dict[str, str] = dict(_BUILTIN)
+# classes of Policy objects given in Python, by their 'module:Class' name (sweep workers rebuild them from these)
+_CLASSES: dict[str, type] = {}
 
 
 class PolicyNotFound(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a policy name led: its class, a one-phrase origin, and the module file if it came from one beside a scenario."""
+
+    cls: type[Policy]
+    origin: str
+    file: Path | None = None  # the plug-in module's file (for beside-the-scenario modules)
+    module_dir: Path | None = None  # the directory it was found in
 
 
 def register(name: str, entry_point: str) -> None:
@@ -40,32 +74,147 @@ def register(name: str, entry_point: str) -> None:
     _REGISTRY[name] = entry_point
 
 
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def registered() -> dict[str, str]:
-    """All built-in and registered names and their entry points."""
-    return dict(_REGISTRY)
+    """Every name that resolves without a scenario: built-in, registered and entry-point names, and their targets."""
+    out = {name: ep.value for name, ep in _entry_points().items()}
+    out.update(_REGISTRY)
+    return out
 
 
-def resolve(spec: str) -> type[Policy]:
-    """The policy class for a registered name or a ``"package.module:Class"`` string."""
-    entry = _REGISTRY.get(spec, spec)
+def listing() -> list[tuple[str, str, str]]:
+    """(name, target, origin) of every name in :func:`registered`, sorted by name."""
+    rows = []
+    eps = _entry_points()
+    for name in sorted(set(_REGISTRY) | set(eps)):
+        if name in _REGISTRY:
+            origin = "built-in" if _BUILTIN.get(name) == _REGISTRY[name] else "registered at run time"
+            rows.append((name, _REGISTRY[name], origin))
+        else:
+            ep = eps[name]
+            dist = getattr(ep, "dist", None)
+            where = f"{dist.name} {dist.version}" if dist is not None else "an installed package"
+            rows.append((name, ep.value, f"entry point ({where})"))
+    return rows
+
+
+def _plugin_file(module_dir: Path, top: str) -> tuple[Path, bool] | None:
+    """The file of top-level module ``top`` in ``module_dir`` and whether it is a package."""
+    pkg = module_dir / top / "__init__.py"
+    if pkg.is_file():
+        return pkg, True
+    mod = module_dir / f"{top}.py"
+    if mod.is_file():
+        return mod, False
+    return None
+
+
+def _load_beside(module_name: str, module_dir: Path) -> tuple[ModuleType, Path] | None:
+    """Import ``module_name`` (dotted) from ``module_dir`` without touching sys.path; None if it is not there."""
+    top, _, rest = module_name.partition(".")
+    found = _plugin_file(module_dir, top)
+    if found is None:
+        return None
+    file, is_pkg = found
+    file = file.resolve()
+    private = f"_simoffload_plugin_{hashlib.sha256(str(file).encode()).hexdigest()[:12]}_{top}"
+    module = sys.modules.get(private)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(
+            private, file, submodule_search_locations=[str(file.parent)] if is_pkg else None)
+        if spec is None or spec.loader is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[private] = module  # so the module's own imports of its submodules and pickling find it
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[private]
+            raise
+    if rest:
+        if not is_pkg:
+            return None
+        module = importlib.import_module(f"{private}.{rest}")
+    return module, Path(module.__file__).resolve() if getattr(module, "__file__", None) else file
+
+
+def locate(spec: str, module_dir: str | Path | None = None) -> Located:
+    """Resolve a policy name (see the module docstring) and say where it came from.
+
+    Args:
+        spec: a registered or entry-point name, or ``"package.module:Class"``.
+        module_dir: where modules named in ``spec`` are looked for first (the scenario
+            file's directory); ``None`` = only importable modules.
+
+    Raises:
+        PolicyNotFound: unknown name, missing module or attribute, or not a Policy subclass.
+    """
+    origin = None
+    if spec in _CLASSES:
+        return Located(_check(spec, spec, _CLASSES[spec]), "a class given in Python")
+    if spec in _REGISTRY:
+        entry = _REGISTRY[spec]
+        origin = "built-in" if _BUILTIN.get(spec) == entry else "registered at run time"
+    else:
+        eps = _entry_points() if ":" not in spec else {}
+        if spec in eps:
+            ep = eps[spec]
+            try:
+                cls = ep.load()
+            except Exception as exc:  # a broken third-party package: say which
+                raise PolicyNotFound(f"policy {spec!r}: entry point {ep.value!r} failed to load ({type(exc).__name__}: {exc})") from None
+            dist = getattr(ep, "dist", None)
+            return Located(_check(spec, ep.value, cls), f"entry point {ep.value} ({dist.name if dist else 'installed package'})")
+        entry = spec
     if ":" not in entry:
-        raise PolicyNotFound(f"unknown policy {spec!r} (known: {', '.join(sorted(_REGISTRY))}; or 'package.module:Class')")
+        known = ", ".join(sorted(registered()))
+        raise PolicyNotFound(f"unknown policy {spec!r} (known: {known}; or 'module:Class' in a module beside the scenario)")
     module_name, _, attr = entry.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PolicyNotFound(f"policy {spec!r}: cannot import module {module_name!r} ({exc})") from None
+    file = found_dir = None
+    module = None
+    if origin is None and module_dir is not None:
+        mdir = Path(module_dir)
+        try:
+            got = _load_beside(module_name, mdir)
+        except Exception as exc:
+            raise PolicyNotFound(f"policy {spec!r}: module {module_name!r} in {mdir} failed to import "
+                                 f"({type(exc).__name__}: {exc})") from None
+        if got is not None:
+            module, file = got
+            found_dir = mdir.resolve()
+            origin = f"module {file}"
+    if module is None:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            where = f" (not beside the scenario in {module_dir}, nor installed)" if module_dir is not None else ""
+            raise PolicyNotFound(f"policy {spec!r}: cannot import module {module_name!r}{where} ({exc})") from None
+        origin = origin or f"module {module_name} ({getattr(module, '__file__', None) or 'installed'})"
     cls = getattr(module, attr, None)
     if cls is None:
         raise PolicyNotFound(f"policy {spec!r}: module {module_name!r} has no attribute {attr!r}")
+    return Located(_check(spec, entry, cls), origin, file, found_dir)
+
+
+def _check(spec: str, entry: str, cls: Any) -> type[Policy]:
     if not (isinstance(cls, type) and issubclass(cls, Policy)):
         raise PolicyNotFound(f"policy {spec!r}: {entry} is not a subclass of simoffload.policy.Policy")
     return cls
 
 
-def make_policy(spec: str, **params: Any) -> Policy:
+def resolve(spec: str, module_dir: str | Path | None = None) -> type[Policy]:
+    """The policy class for a name (see :func:`locate`)."""
+    return locate(spec, module_dir).cls
+
+
+def make_policy(spec: str, module_dir: str | Path | None = None, **params: Any) -> Policy:
     """Instantiate a policy by name with keyword parameters."""
-    cls = resolve(spec)
+    cls = resolve(spec, module_dir)
     try:
         return cls(**params)
     except TypeError as exc:

@@ -243,13 +243,18 @@ def _jsonable(v: Any) -> Any:
     return json.loads(json.dumps(v, sort_keys=True, default=str))
 
 
-def plan_sweep(path: str | Path, quick: bool = False) -> Plan:
-    """Load a scenario with a ``sweep:`` section and list every point x replicate."""
-    from ..config import load_scenario
+def plan_sweep(path: Any, quick: bool = False) -> Plan:
+    """Load a scenario with a ``sweep:`` section (a file, or a :class:`~simoffload.config.Scenario`) and list every point x replicate."""
+    from ..config import Scenario, load_scenario
     from ..sim.provenance import provenance
 
-    sc = load_scenario(path)
-    base = sc.model_dump(mode="json", exclude={"base_dir"})
+    if isinstance(path, Scenario):
+        sc, path = path, f"<scenario {path.name}>"
+    else:
+        sc = load_scenario(path)
+    base = sc.model_dump(mode="json", exclude={"base_dir", "source"})
+    # policies given as Python objects travel to the workers by class (rebuilt from their parameters)
+    classes = {p.name: type(p.instance) for p in sc.policies if p.instance is not None}
     section = base.pop("sweep")
     spec = parse_sweep(section, base, f"{path}: sweep")
     # sweep points keep the tasks table and summary only; the per-event records are not collected
@@ -271,7 +276,7 @@ def plan_sweep(path: str | Path, quick: bool = False) -> Plan:
             key = json.dumps({"scenario": data, "seed": seed}, sort_keys=True, default=str)
             pid = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
             jobs.append({"id": pid, "index": idx, "replicate": r, "seed": seed, "params": _jsonable(point),
-                         "scenario": data, "base_dir": str(sc.base_dir), "file": str(path)})
+                         "scenario": data, "base_dir": str(sc.base_dir), "file": str(path), "classes": classes})
             inputs[pid] = record
     return Plan(str(path), str(sc.base_dir), spec.params, jobs, [p.display for p in sc.policies], quick, inputs)
 
@@ -289,6 +294,9 @@ def _run_point(job: dict[str, Any]) -> dict[str, Any]:
     from ..sim.results import tables_from
     from ..sim.scenario import run_scenario
 
+    from ..registry import _CLASSES
+
+    _CLASSES.update(job.get("classes") or {})
     t0 = time.perf_counter()
     try:
         sc = parse_scenario(job["scenario"], f"{job['file']} [sweep point {job['id']}]", base_dir=Path(job["base_dir"]))
@@ -448,13 +456,13 @@ class SweepOutcome:
     wall_s: float
 
 
-def run_sweep(path: str | Path, out: str | Path, jobs: int = 1, scheduler: str | None = None,
+def run_sweep(path: Any, out: str | Path, jobs: int = 1, scheduler: str | None = None,
               quick: bool = False, progress: bool = True, only: int | None = None,
               notify: Callable[[str], None] | None = None) -> SweepOutcome:
     """Run every point x replicate of a scenario's sweep and write the tables.
 
     Args:
-        path: scenario file with a ``sweep:`` section.
+        path: scenario file with a ``sweep:`` section (or a Scenario object).
         out: output directory (created; finished points in it are skipped).
         jobs: local worker processes (joblib/loky); 1 runs in this process.
         scheduler: address of a Dask distributed scheduler; when given, ``jobs`` is ignored.
@@ -494,7 +502,7 @@ def run_sweep(path: str | Path, out: str | Path, jobs: int = 1, scheduler: str |
     if progress and pending:
         from .._progress import bar as progress_bar
 
-        bar = progress_bar(total=len(pending), enabled=progress, desc=f"sweep {Path(path).stem}", unit="run",
+        bar = progress_bar(total=len(pending), enabled=progress, desc=f"sweep {Path(str(path)).stem}", unit="run",
                            smoothing=0.1)
     try:
         for job, res in it:

@@ -69,6 +69,35 @@ def get_or_train(policy: str, config: dict, train: Callable[[Path], None]) -> Pa
     return path
 
 
+def training_notice(policies: list) -> list[str]:  # noqa: ANN001 - (label, policy) pairs
+    """Lines announcing the models that preparing these (label, policy) pairs will train, with rough times.
+
+    Empty when every learned model is given as a file, already fitted or in the cache.
+    """
+    items, seen = [], set()
+    for label, pol in policies:
+        plan = getattr(pol, "training_plan", None)
+        if plan is None:
+            continue
+        for what, seconds, key in plan():
+            if key not in seen:  # a teacher shared by two policies is trained once
+                seen.add(key)
+                items.append((label, what, seconds))
+    if not items:
+        return []
+    total = sum(s for _, _, s in items)
+    lines = [f"note: {len(items)} model(s) are not in the model cache ({cache_dir()}) and will be trained first, "
+             f"roughly {_duration(total)} at most on one core (set SIMOFFLOAD_CACHE, or give params: {{weights: FILE}}):"]
+    lines += [f"note:   {label}: {what}, about {_duration(s)}" for label, what, s in items]
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    return f"{seconds / 60:.0f} min"
+
+
 def store(pol) -> Path | None:  # noqa: ANN001 - a fitted learned policy
     """Put a policy trained outside the cache (e.g. by ``reproduce paper``) into it.
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..config import Scenario
+from ..config import Scenario, policy_module_dir
 from ..errors import UserError
 from ..model.cost import Objective
 from ..model.task import Dist, TaskGraph
@@ -255,25 +255,38 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
     return World(sc, seed, graph, system, models)
 
 
-def make_policies(sc: Scenario, seed: int, prepare_s: dict[str, float] | None = None) -> list[tuple[str, Any]]:
-    """Instantiate the scenario's policies, each reset with its own named random stream.
+def make_policies(sc: Scenario, seed: int, prepare_s: dict[str, float] | None = None,
+                  notify: Callable[[str], None] | None = None) -> list[tuple[str, Any]]:
+    """Instantiate the scenario's policies, each reset with its own named random stream, and prepare them.
 
     ``prepare_s``, if given, receives each policy's wall-clock ``prepare`` time (s) by label.
+    Before any model is trained, ``notify`` (default: a logged warning) receives
+    one line naming each learned model that is not in the model cache and a rough
+    training time, so a long wait never comes unannounced.
     """
     import time as _time
 
     out = []
     for i, p in enumerate(sc.policies):
-        try:
-            pol = make_policy(p.name, **p.params)
-        except PolicyNotFound as exc:
-            raise UserError(f"policies.{i}: {exc}") from None
+        if p.instance is not None:  # a Policy object given in Python: run that very object
+            pol = p.instance
+        else:
+            try:
+                pol = make_policy(p.name, policy_module_dir(p.module_dir, sc.base_dir), **p.params)
+            except PolicyNotFound as exc:
+                raise UserError(f"policies.{i}: {exc}") from None
         pol.reset(rng_for(seed, f"policy/{p.display}"))
-        w0 = _time.perf_counter()
-        pol.prepare(task_graph(sc))  # learned policies load or train their model here, outside the clock
-        if prepare_s is not None:
-            prepare_s[p.display] = _time.perf_counter() - w0
         out.append((p.display, pol))
+    from ..learn.cache import training_notice
+
+    for line in training_notice(out):
+        (notify or log.warning)(line)
+    graph = task_graph(sc)
+    for label, pol in out:
+        w0 = _time.perf_counter()
+        pol.prepare(graph)  # learned policies load or train their model here, outside the clock
+        if prepare_s is not None:
+            prepare_s[label] = _time.perf_counter() - w0
     return out
 
 
@@ -291,6 +304,7 @@ class RunResult:
     failed: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False  # stopped by Ctrl-C: ``runs`` holds the policies that finished
     prepare_s: dict[str, float] = field(default_factory=dict)  # wall clock of each policy's prepare (meta.json only)
+    policies: list[tuple[str, Any]] = field(default_factory=list)  # (label, policy object) as run
 
     def link_rows(self) -> list[tuple]:
         """Bandwidth offered by each link over the run (once: identical for every policy)."""
@@ -330,30 +344,35 @@ def run_world(world: World, policies: list[tuple[str, Any]],
     return RunResult(world, runs, failed)
 
 
-def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False) -> RunResult:
-    """Build the world for ``seed`` (default: the scenario's) and run all its policies."""
-    seed = sc.seed if seed is None else int(seed)
-    world = build_world(sc, seed)
-    prepare_s: dict[str, float] = {}
-    policies = make_policies(sc, seed, prepare_s)
+def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False,
+                 notify: Callable[[str], None] | None = None) -> RunResult:
+    """Build the world for ``seed`` (default: the scenario's) and run all its policies.
+
+    ``notify`` receives a line for each learned model that must be trained first
+    (default: logged as a warning); see :func:`make_policies`.
+    """
     from .._progress import bar as progress_bar
     from .._progress import shown
 
+    seed = sc.seed if seed is None else int(seed)
+    world = build_world(sc, seed)
+    prepare_s: dict[str, float] = {}
+    policies = make_policies(sc, seed, prepare_s, notify)
     if not shown(progress):
         result = run_world(world, policies)
-        result.prepare_s = prepare_s
-        return result
-    total = len(world.system.tasks) * len(policies)
-    with progress_bar(total=total, desc=sc.name, unit="task", mininterval=0.5, leave=False) as bar:
-        counter = [0]
+    else:
+        total = len(world.system.tasks) * len(policies)
+        with progress_bar(total=total, desc=sc.name, unit="task", mininterval=0.5, leave=False) as bar:
+            counter = [0]
 
-        def tick() -> None:
-            counter[0] += 1
-            if counter[0] >= 256:
-                bar.update(counter[0])
-                counter[0] = 0
+            def tick() -> None:
+                counter[0] += 1
+                if counter[0] >= 256:
+                    bar.update(counter[0])
+                    counter[0] = 0
 
-        result = run_world(world, policies, tick)
-        bar.update(counter[0])
+            result = run_world(world, policies, tick)
+            bar.update(counter[0])
     result.prepare_s = prepare_s
+    result.policies = policies
     return result
