@@ -16,6 +16,10 @@ one that fails. The same checks run over every registered policy in
   random stream, leaving the global random states untouched;
 * ``never_beats_optimum``: never have a lower latency than the exact optimum
   (the chain dynamic programme of the shared cost model);
+* ``simulation_reproducible``: run twice in a small simulation (three devices
+  sharing one edge core, outcomes reported to ``observe``) from the same random
+  stream: identical task records, every task's outcome heard exactly once per
+  run, the global random states untouched;
 * ``save_load_round_trip`` (only policies with ``save`` and a ``weights``
   parameter): decide identically after a round trip through a model file.
 
@@ -62,14 +66,16 @@ def _observations(inst: Instances) -> list[Observation]:
 
 def _global_states() -> tuple:
     torch = sys.modules.get("torch")  # only if already imported: checking must not import torch
-    return (np.random.get_state()[1].copy(), random.getstate(),
+    _, key, pos, has_gauss, gauss = np.random.get_state()  # the position too: one draw moves only pos
+    return ((key.copy(), pos, has_gauss, gauss), random.getstate(),
             torch.get_rng_state().clone() if torch is not None else None)
 
 
 def _same_states(a: tuple, b: tuple) -> bool:
     torch = sys.modules.get("torch")
     same_torch = a[2] is None or b[2] is None or bool(torch.equal(a[2], b[2]))
-    return bool(np.array_equal(a[0], b[0])) and a[1] == b[1] and same_torch
+    same_np = bool(np.array_equal(a[0][0], b[0][0])) and a[0][1:] == b[0][1:]
+    return same_np and a[1] == b[1] and same_torch
 
 
 def _fail(check: str, cond: bool, message: str) -> None:
@@ -142,6 +148,51 @@ def check_never_beats_optimum(pol: Policy, inst: Instances) -> None:
           f"the cost model is being bypassed or the placement misread")
 
 
+#: the small world of :func:`check_simulation_reproducible`: three devices sharing one edge core,
+#: a few dozen tasks, some still running at the horizon
+SIM_WORLD = {
+    "name": "conformance", "seed": 2, "horizon": 300,
+    "task": {"subtasks": 6, "distribution": "paper-5.1"},
+    "devices": {"count": 3, "cpu": "550 MHz", "arrivals": {"poisson": {"rate": 0.05}}},
+    "edge": {"cores": 1, "cpu": "2.75 GHz"},
+    "network": {"wireless": {"up": "1 MB/s"}, "wan": {"up": "1.5 MB/s"}},
+    "policies": ["local"],
+}
+
+
+def check_simulation_reproducible(pol: Policy, inst: Instances) -> None:
+    """Two simulation runs from the same stream give the same records; each outcome is heard once per run."""
+    from .config import parse_scenario
+    from .sim.engine import Simulation
+    from .sim.scenario import build_world
+
+    if inst.graph.n != SIM_WORLD["task"]["subtasks"] or not inst.graph.is_chain:
+        return  # the world's tasks are 6-chains
+    world = build_world(parse_scenario(SIM_WORLD))
+    heard: list[int] = []
+    observe = pol.observe
+
+    def spy(outcome: Any) -> None:
+        heard.append(outcome.task_id)
+        observe(outcome)
+
+    runs = []
+    before = _global_states()
+    for _ in range(2):
+        pol.reset(rng_for(11, "tests/conformance/observe"))
+        pol.observe = spy  # an instance attribute: the engine calls it for every policy
+        try:
+            runs.append(Simulation(world.system, pol, "conformance").run())
+        finally:
+            del pol.observe
+    _fail("simulation_reproducible", _same_states(before, _global_states()),
+          "a simulation run changed the global random state (random, numpy or torch)")
+    _fail("simulation_reproducible", runs[0].tasks == runs[1].tasks, "two runs from the same random stream differ")
+    n = len(runs[0].tasks)
+    _fail("simulation_reproducible", sorted(heard) == sorted(list(range(n)) * 2),
+          f"observe() must hear each of the {n} tasks once per run")
+
+
 def check_save_load_round_trip(pol: Policy, inst: Instances) -> None:
     """Policies with ``save`` and a ``weights`` parameter decide identically after a round trip through a file."""
     if not (hasattr(pol, "save") and "weights" in pol.get_params()):
@@ -164,6 +215,7 @@ CHECKS: list[tuple[str, Callable[[Policy, Instances], None]]] = [
     ("single_equals_batched", check_single_equals_batched),
     ("same_stream_same_decisions", check_same_stream_same_decisions),
     ("never_beats_optimum", check_never_beats_optimum),
+    ("simulation_reproducible", check_simulation_reproducible),
     ("save_load_round_trip", check_save_load_round_trip),
 ]
 
