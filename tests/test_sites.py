@@ -318,14 +318,21 @@ BASE = {
 }
 
 
-def test_one_site_list_gives_the_same_tasks_and_subtasks_as_the_single_edge():
-    a = tables_from(run_scenario(parse_scenario(yaml.safe_load(yaml.safe_dump(BASE)))))
-    d = yaml.safe_load(yaml.safe_dump(BASE))
+@pytest.mark.parametrize("variants", [False, True])
+def test_one_site_list_gives_the_same_tasks_and_subtasks_as_the_single_edge(variants):
+    base = yaml.safe_load(yaml.safe_dump(BASE))
+    if variants:  # task variants (a cheaper, less accurate model) go through the sites engine the same way
+        base["task"]["variants"] = [{"name": "full", "accuracy": 0.9},
+                                    {"name": "small", "accuracy": 0.7, "cycles_scale": 0.25, "bytes_scale": 0.5}]
+        base["task"]["accuracy_req"] = {"uniform": [0.5, 0.8]}
+    a = tables_from(run_scenario(parse_scenario(yaml.safe_load(yaml.safe_dump(base)))))
+    d = yaml.safe_load(yaml.safe_dump(base))
     d["edge"] = [d["edge"]]
     b = tables_from(run_scenario(parse_scenario(d)))
     for t in ("tasks", "subtasks"):
         pd.testing.assert_frame_equal(getattr(a, t), getattr(b, t))
     assert a.sites is None and list(b.sites["tasks"]) == [len(a.tasks) // 7] * 7
+    assert not variants or (a.tasks["variant"] == 1).any()
 
 
 def test_several_sites_scenario_reports_per_site_load(tmp_path, capsys):

@@ -40,7 +40,7 @@ import simpy
 
 from ..model.cost import SiteTopology
 from ..net.bandwidth import BandwidthModel
-from ..policy import Observation, check_placement
+from ..policy import Observation, check_decision
 from .engine import CLOUD, DEVICE, TASK_FIELDS, Cpu, Link, PolicyError, Simulation, _TaskState
 
 PLACE_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -297,7 +297,7 @@ class SiteSimulation(Simulation):
     def _execute_site(self, st: _TaskState, v: int, p: int) -> Iterator[simpy.Event]:
         if st.dead:
             return
-        cycles = float(st.spec.cycles[v])
+        cycles = float(st.cycles[v])
         env = self.env
         ready = start = env.now
         s = p - 3
@@ -391,8 +391,13 @@ class SiteSimulation(Simulation):
                 return
         site = self.assoc[dev]  # the site that received the request decides
         cpu = self.site_cpu[site]
+        n_var = 1 if st.spec.variants is None else len(st.spec.variants)
         if spec.decision_time == "modelled":
-            hold = float(self.policy.decision_ops(self.graph)) * spec.cycles_per_op / cpu.speed_hz
+            if n_var > 1 and self._ops_take_variants:
+                ops = float(self.policy.decision_ops(self.graph, n_variants=n_var))
+            else:
+                ops = float(self.policy.decision_ops(self.graph))
+            hold = ops * spec.cycles_per_op / cpu.speed_hz
         elif self._draw_cost is not None:
             hold = self._draw_cost()
         else:
@@ -406,20 +411,31 @@ class SiteSimulation(Simulation):
                 yield wait
             st.core_held = True
         obs = self._observe_at(st, site)
-        w0 = _time.perf_counter()
-        try:
-            place = self.policy.decide(obs)
-        except Exception as exc:  # a policy's bug ends its run, not the whole comparison
-            raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
-                              f"{type(exc).__name__}: {exc}") from exc
-        wall = _time.perf_counter() - w0
-        self.rec.decide_wall_s += wall
-        self.rec.decisions += 1
+        if self._observing:
+            st.obs = obs
+        if self._external:  # the decision comes from outside the simulation (a Gymnasium agent)
+            ev = env.event()
+            self.policy.submit(obs, ev)
+            place = yield ev
+            wall = 0.0
+        else:
+            w0 = _time.perf_counter()
+            try:
+                place = self.policy.decide(obs)
+            except Exception as exc:  # a policy's bug ends its run, not the whole comparison
+                raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+            wall = _time.perf_counter() - w0
+            self.rec.decide_wall_s += wall
+            self.rec.decisions += 1
         others = self.reachable[site]
         try:
-            st.placement = check_placement(place, self.graph, 3 + len(others))
+            st.variant, st.placement = check_decision(place, self.graph, n_var, 3 + len(others))
         except ValueError as exc:
             raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
+        if st.variant:
+            st.cycles = st.spec.variants.cycles[st.variant]
+            st.data = st.spec.variants.data[st.variant]
         self._abs[st.spec.task_id] = [p if p in (DEVICE, CLOUD) else 3 + (site if p == 1 else others[p - 3])
                                       for p in st.placement.tolist()]
         if hold is None:
@@ -444,7 +460,7 @@ class SiteSimulation(Simulation):
 
     def _run_chain(self, st: _TaskState) -> Iterator[simpy.Event]:
         place = self._abs[st.spec.task_id]
-        data = st.spec.data
+        data = st.data
         prev = DEVICE
         for v, p in enumerate(place):
             if p != prev and data[v] > 0:

@@ -232,9 +232,6 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
 
     topology = None
     if isinstance(sc.edge, list):
-        if sc.task.variants:
-            raise UserError("task.variants: task variants are not supported with several edge sites yet "
-                            "(give edge: as one mapping)")
         from .topology import build_topology
 
         topology = build_topology(sc, seed, devices, models, bw)
