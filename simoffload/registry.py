@@ -47,6 +47,8 @@ _BUILTIN: dict[str, str] = {
     "baseline-dil": "policies.dil:BaselineDILPolicy",
     "dqn": "policies.dqn:DQNPolicy",
     "queue-aware": "policies.queue_aware:QueueAwarePolicy",
+    "tabular-q": "policies.online_q:TabularQPolicy",
+    "online-dqn": "policies.online_dqn:OnlineDQNPolicy",
 }
 _REGISTRY: dict[str, str] = dict(_BUILTIN)
 # classes of Policy objects given in Python, by their 'module:Class' name (sweep workers rebuild them from these)
