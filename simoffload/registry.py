@@ -49,6 +49,7 @@ _BUILTIN: dict[str, str] = {
     "queue-aware": "policies.queue_aware:QueueAwarePolicy",
     "tabular-q": "policies.online_q:TabularQPolicy",
     "online-dqn": "policies.online_dqn:OnlineDQNPolicy",
+    "sb3": "policies.sb3:SB3Policy",
 }
 _REGISTRY: dict[str, str] = dict(_BUILTIN)
 # classes of Policy objects given in Python, by their 'module:Class' name (sweep workers rebuild them from these)

@@ -115,3 +115,19 @@ def test_it_learns_only_from_outcomes(name):
         assert pol_.updates_ == 0
     else:
         assert pol_.trained_steps_ == 0
+
+
+def test_study_learning_runs_in_quick_mode(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "analysis/study_learning.py", "--quick", "--out", str(tmp_path)], cwd=root,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    f = json.loads((tmp_path / "study_learning_quick" / "findings.json").read_text())
+    assert set(f["policies"]) == {"local", "optimal", "queue-aware", "tabular-q", "online-dqn"}
+    assert f["policies"]["optimal"]["last_third_over_optimal"][0] == 1.0
+    assert (tmp_path / "learning_curves_quick.png").stat().st_size > 10_000
