@@ -140,3 +140,45 @@ def test_a_policy_with_only_decide_gets_a_batched_form(inst):
 
     with pytest.raises(NotImplementedError, match="neither"):
         Neither().decide_batch(inst, LATENCY)
+
+
+OBSERVE_WORLD = {  # three devices sharing an edge core: a few dozen 6-subtask tasks, some still running at the horizon
+    "name": "conformance", "seed": 2, "horizon": 300,
+    "task": {"subtasks": 6, "distribution": "paper-5.1"},
+    "devices": {"count": 3, "cpu": "550 MHz", "arrivals": {"poisson": {"rate": 0.05}}},
+    "edge": {"cores": 1, "cpu": "2.75 GHz"},
+    "network": {"wireless": {"up": "1 MB/s"}, "wan": {"up": "1.5 MB/s"}},
+    "policies": ["local"],
+}
+
+
+def test_runs_in_the_simulator_hearing_outcomes_reproducibly(policy):
+    """In a simulation (outcomes reported to ``observe``): same stream, same run; global RNG untouched."""
+    from simoffload.config import parse_scenario
+    from simoffload.sim.engine import Simulation
+    from simoffload.sim.scenario import build_world
+
+    name, pol = policy
+    world = build_world(parse_scenario(OBSERVE_WORLD))
+    heard = []
+    observe = pol.observe
+
+    def spy(outcome):
+        heard.append(outcome.task_id)
+        observe(outcome)
+
+    runs = []
+    before = _global_states()
+    for _ in range(2):
+        pol.reset(rng_for(11, f"tests/conformance/observe/{name}"))
+        pol.observe = spy  # instance attribute: the engine sees an overridden observe for every policy
+        try:
+            sim = Simulation(world.system, pol, name)
+            runs.append(sim.run())
+        finally:
+            del pol.observe
+    after = _global_states()
+    assert np.array_equal(before[0], after[0]) and before[1] == after[1] and torch.equal(before[2], after[2])
+    assert runs[0].tasks == runs[1].tasks
+    n = len(runs[0].tasks)
+    assert n > 5 and sorted(heard) == sorted(list(range(n)) * 2)
