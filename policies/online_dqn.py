@@ -59,7 +59,8 @@ class OnlineDQNPolicy(Policy):
         train_every, gradient_steps: training cadence (decisions) and Adam steps per training.
         learning_starts: outcomes in the buffer before the first training step.
         epsilon0, epsilon_min, epsilon_decisions: linear exploration schedule.
-        max_variants: variants the output layer provides for (tasks with more are refused).
+        max_variants: variants the output layer provides for; a task's further variants are not
+            considered (the default 1 runs variant 0, as the offline learned policies do).
         accuracy_penalty: reward lost per percentage point of accuracy below the requirement.
     """
 
@@ -94,7 +95,8 @@ class OnlineDQNPolicy(Policy):
 
     def _sizes(self, graph: TaskGraph) -> list[int]:
         K = len(action_placements(self.actions, graph.n))
-        return [n_state_features(graph.n, graph.m), *[int(h) for h in self.hidden], K * int(self.max_variants)]
+        V = int(self.max_variants)
+        return [n_state_features(graph.n, graph.m, V), *[int(h) for h in self.hidden], K * V]
 
     def _build(self, graph: TaskGraph) -> None:
         import torch
@@ -130,7 +132,7 @@ class OnlineDQNPolicy(Policy):
             if a is None:
                 continue
             i = self.buf_pos_
-            self.buf_x_[i] = state_features(o.obs)
+            self.buf_x_[i] = state_features(o.obs, int(self.max_variants))
             self.buf_a_[i] = a
             self.buf_r_[i] = reward(o, self.accuracy_penalty)
             self.buf_pos_ = (i + 1) % cap
@@ -159,16 +161,13 @@ class OnlineDQNPolicy(Policy):
         if self.net_ is None:
             self._build(obs.graph)
         with torch.no_grad():
-            return self.net_(torch.from_numpy(state_features(obs))[None, :])[0].numpy()
+            return self.net_(torch.from_numpy(state_features(obs, int(self.max_variants)))[None, :])[0].numpy()
 
     # ---- deciding ----------------------------------------------------------------------
     def decide(self, obs: Observation) -> Any:
         if self.net_ is None or (self.graph_ is not obs.graph and self.graph_ != obs.graph):
             self._build(obs.graph)
-        V = n_variants(obs)
-        if V > int(self.max_variants):
-            raise ValueError(f"online-dqn: the task offers {V} variants, the network has outputs for "
-                             f"max_variants={self.max_variants}; raise max_variants")
+        V = min(n_variants(obs), int(self.max_variants))  # variants beyond max_variants are not considered
         if self.pending_:
             self._absorb()
         self.t_ += 1
@@ -189,10 +188,11 @@ class OnlineDQNPolicy(Policy):
 
             raise UserError(f"online-dqn: actions={self.actions!r} splits chains; use actions: whole for DAGs")
 
-    def decision_ops(self, graph: TaskGraph) -> float:
+    def decision_ops(self, graph: TaskGraph, n_variants: int = 1) -> float:
         """Multiply-adds of one forward pass, plus the training amortised per decision:
         ``gradient_steps x batch_size x 3 x MACs / train_every`` (forward, backward for the
-        weights and for the activations), plus ~n + m operations for the features."""
+        weights and for the activations), plus ~n + m operations for the features. The network
+        has outputs for ``max_variants`` variants whatever the task offers."""
         sizes = self._sizes(graph)
         macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
         train = int(self.gradient_steps) * int(self.batch_size) * 3 * macs / int(self.train_every)

@@ -148,12 +148,13 @@ class TabularQPolicy(Policy):
 
             raise UserError(f"tabular-q: actions={self.actions!r} splits chains; use actions: whole for DAGs")
 
-    def decision_ops(self, graph: TaskGraph) -> float:
+    def decision_ops(self, graph: TaskGraph, n_variants: int = 1) -> float:
         """Discretise (4 binary searches, ~16 comparisons), argmax over the K actions, and one
         table update (~8 operations: the reward's log, a ratio, the step) amortised per decision
-        (each outcome is folded in once)."""
-        key = (self.actions, graph.n, graph.is_chain)
+        (each outcome is folded in once); K = placements x ``n_variants``."""
+        key = (self.actions, graph.n, graph.is_chain, n_variants)
         if getattr(self, "_ops_key", None) != key:
             self._ops_key = key
-            self._ops = float(16 + (len(action_placements(self.actions, graph.n)) if graph.is_chain else 3) + 8)
+            K = (len(action_placements(self.actions, graph.n)) if graph.is_chain else 3) * int(n_variants)
+            self._ops = float(16 + K + 8)
         return self._ops

@@ -18,7 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from simoffload.learn.online import action_placements, decision_for, n_variants, state_features
+from simoffload.learn.online import (
+    action_placements,
+    decision_for,
+    n_variants,
+    state_features,
+)
 from simoffload.model.task import TaskGraph
 from simoffload.policy import Observation, Policy
 
@@ -50,10 +55,11 @@ class SB3Policy(Policy):
                         for k in keys]
         self.sizes_ = list(mf.sizes)
         self.placements_ = action_placements(mf.params.get("actions", "monotone"), graph.n)
+        self.max_variants_ = int(mf.params.get("max_variants", 1))
 
     def q_values(self, obs: Observation) -> np.ndarray:
         """Q-value of every action (a float64 forward pass of the exported network)."""
-        h = state_features(obs).astype(np.float64)
+        h = state_features(obs, self.max_variants_).astype(np.float64)
         for i, (w, b) in enumerate(self.layers_):
             h = h @ w + b
             if i < len(self.layers_) - 1:
@@ -66,7 +72,7 @@ class SB3Policy(Policy):
         K = len(self.placements_) * n_variants(obs)
         return decision_for(obs, int(np.argmax(self.q_values(obs)[:K])), self.placements_)
 
-    def decision_ops(self, graph: TaskGraph) -> float:
+    def decision_ops(self, graph: TaskGraph, n_variants: int = 1) -> float:
         """Multiply-adds of the forward pass plus ~n + m for the features."""
         if not hasattr(self, "sizes_"):
             return 0.0

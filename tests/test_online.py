@@ -131,3 +131,34 @@ def test_study_learning_runs_in_quick_mode(tmp_path):
     assert set(f["policies"]) == {"local", "optimal", "queue-aware", "tabular-q", "online-dqn"}
     assert f["policies"]["optimal"]["last_third_over_optimal"][0] == 1.0
     assert (tmp_path / "learning_curves_quick.png").stat().st_size > 10_000
+
+
+VARIANTS_IDLE = dict(IDLE, task={
+    "subtasks": 6, "distribution": "paper-5.1",
+    "variants": [{"name": "full", "accuracy": 0.706}, {"name": "half", "accuracy": 0.637, "cycles_scale": 0.26},
+                 {"name": "tiny", "accuracy": 0.506, "cycles_scale": 0.07, "bytes_scale": 0.5}],
+    "accuracy_req": {"uniform": [0.5, 0.7]}},
+    objective={"accuracy": "penalty", "accuracy_weight": 20.0})
+
+
+@pytest.mark.parametrize("name", ONLINE)
+def test_with_variants_it_never_beats_the_brute_force_over_variants_and_placements(name):
+    """Idle single tasks, accuracy as a penalty: realised latency + 20 s x shortfall >= min over 3 x 729."""
+    params = {"max_variants": 3} if name == "online-dqn" else {}
+    sc = parse_scenario(dict(VARIANTS_IDLE, policies=[{"name": name, "params": params}]))
+    world = build_world(sc)
+    t = tables_from(run_world(world, make_policies(sc, sc.seed))).tasks.set_index("task_id")
+    assert (t.status == "done").all() and t.variant.nunique() == 3  # it does choose variants
+    g = TaskGraph.chain(6)
+    P = all_placements(6)
+    for ts in world.system.tasks:
+        v = ts.variants
+        best = math.inf
+        for k in range(len(v)):
+            inst = Instances(g, np.repeat(v.cycles[k][None], len(P), 0), np.repeat(v.data[k][None], len(P), 0),
+                             np.full(len(P), 550e6), np.full(len(P), 2.75e9), np.full(len(P), 1e6), np.full(len(P), 1.5e6))
+            best = min(best, latency(inst, P).min() + 20.0 * max(0.0, ts.accuracy_req - v.accuracy[k]))
+        row = t.loc[ts.task_id]
+        got = row.latency_s + 20.0 * max(0.0, row.accuracy_req - row.accuracy)
+        assert row.accuracy == v.accuracy[row.variant]
+        assert got >= best * (1 - 1e-9), (ts.task_id, got, best)

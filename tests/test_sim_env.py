@@ -109,3 +109,24 @@ def test_an_sb3_agent_trained_on_it_runs_as_a_policy_in_a_scenario(tmp_path):
     sc.policies = [PolicyConfig(name="sb3", params={"model": str(bad)})]
     with pytest.raises(UserError, match="bad.pt"):
         run_scenario(sc)
+
+
+def test_check_env_passes_with_task_variants():
+    from tests.test_online import VARIANTS_IDLE  # noqa: F401 - the same variant family
+
+    env = se.OffloadSimEnv(dict(VARIANTS_IDLE, horizon=200 * 20))
+    assert env.max_variants == 3 and env.action_space.n == 3 * 28 and env.observation_space.shape == (10 + 6 + 7 + 9,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=1)
+    _, _, _, _, _ = env.step(2 * 28)  # variant 2 ("tiny"), all local
+    assert env.sim.states[0].variant == 2
+
+
+@pytest.mark.skipif(not (ROOT / "scenarios" / "model_selection.yaml").exists(), reason="model_selection.yaml not shipped yet")
+def test_check_env_passes_on_model_selection():
+    env = gym.make("OffloadSim-v0", scenario=str(ROOT / "scenarios" / "model_selection.yaml"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped, skip_render_check=True)

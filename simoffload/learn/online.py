@@ -26,8 +26,11 @@ same observation to an external agent. Both need:
   scale-free across task sizes, so one table or network serves small and
   large tasks. A task that did not complete (dropped, failed, unfinished at
   the horizon) is charged the time it spent in the system, a lower bound on
-  its latency. An accuracy below the task's requirement adds
-  ``accuracy_penalty`` (in reward units) per percentage point short.
+  its latency. Accuracy (tasks with variants) enters as the scenario's
+  objective says: in ``penalty`` mode the realised cost includes
+  ``accuracy_weight x shortfall``; in ``constrain`` mode (a variant below the
+  requirement is infeasible) the agent loses ``accuracy_penalty`` reward
+  units per percentage point short, so it learns to avoid such variants.
 """
 
 from __future__ import annotations
@@ -70,15 +73,15 @@ def action_placements(kind: str, n: int) -> np.ndarray:
 def n_variants(obs: Observation) -> int:
     """Number of variants the observed task offers (1 for a task without variants)."""
     v = getattr(obs, "variants", None)
-    return 1 if not v else len(v)
+    return 1 if v is None else len(v)
 
 
 def variant_accuracy(obs: Observation, k: int) -> float:
     """Accuracy of variant ``k`` (nan without variants)."""
     v = getattr(obs, "variants", None)
-    if not v:
+    if v is None:
         return math.nan
-    return float(getattr(v[k], "accuracy", math.nan))
+    return float(v.accuracy[k])
 
 
 def accuracy_requirement(obs: Observation | None) -> float:
@@ -93,23 +96,38 @@ def local_cost(obs: Observation) -> float:
     return float(sum(u[0] for u in unary))
 
 
-def realised_cost(outcome: Outcome) -> float:
-    """The objective the task realised: latency (or time in the system if it did not complete), energy."""
-    obj = outcome.obs.objective
-    lat = outcome.latency_s if outcome.done else outcome.known_s - outcome.arrival_s
-    return obj.latency_weight * lat + obj.energy_weight * outcome.energy_j
-
-
-def reward(outcome: Outcome, accuracy_penalty: float = 0.1) -> float:
-    """``-log(cost / cost_local)`` minus the accuracy shortfall penalty (module docstring)."""
-    c = max(realised_cost(outcome), 1e-9)
-    c0 = max(local_cost(outcome.obs), 1e-9)
-    r = -math.log(c / c0)
+def accuracy_shortfall(outcome: Outcome) -> float:
+    """How far the variant run fell below the task's requirement (a fraction; 0 if met or no variants)."""
     req = accuracy_requirement(outcome.obs)
     acc = outcome.accuracy
     if req > 0 and not math.isnan(acc) and acc < req:
-        r -= accuracy_penalty * 100.0 * (req - acc)
-    return r
+        return req - acc
+    return 0.0
+
+
+def realised_cost(outcome: Outcome) -> float:
+    """The objective the task realised: latency (or time in the system if it did not complete), energy,
+    and in the objective's ``penalty`` accuracy mode the weighted accuracy shortfall."""
+    obj = outcome.obs.objective
+    lat = outcome.latency_s if outcome.done else outcome.known_s - outcome.arrival_s
+    c = obj.latency_weight * lat + obj.energy_weight * outcome.energy_j
+    if getattr(obj, "accuracy_mode", "constrain") == "penalty":
+        c += getattr(obj, "accuracy_weight", 0.0) * accuracy_shortfall(outcome)
+    return c
+
+
+def constraint_violated(outcome: Outcome) -> float:
+    """Accuracy shortfall that the ``constrain`` mode forbids (0 in ``penalty`` mode)."""
+    if getattr(outcome.obs.objective, "accuracy_mode", "constrain") != "constrain":
+        return 0.0
+    return accuracy_shortfall(outcome)
+
+
+def reward(outcome: Outcome, accuracy_penalty: float = 0.1) -> float:
+    """``-log(cost / cost_local)``, minus ``accuracy_penalty`` per point below a constrained requirement."""
+    c = max(realised_cost(outcome), 1e-9)
+    c0 = max(local_cost(outcome.obs), 1e-9)
+    return -math.log(c / c0) - accuracy_penalty * 100.0 * constraint_violated(outcome)
 
 
 def _log(x: float | None, scale: float) -> float:
@@ -118,18 +136,21 @@ def _log(x: float | None, scale: float) -> float:
     return math.log10(max(float(x), 1e-3) / scale)
 
 
-def n_state_features(n: int, m: int) -> int:
+def n_state_features(n: int, m: int, max_variants: int = 1) -> int:
     """Length of :func:`state_features` for a task of n subtasks and m data edges."""
-    return 10 + n + m
+    return 10 + n + m + (3 * max_variants if max_variants > 1 else 0)
 
 
-def state_features(obs: Observation) -> np.ndarray:
-    """(10 + n + m,) float32 features of an observation, roughly within [-5, 5].
+def state_features(obs: Observation, max_variants: int = 1) -> np.ndarray:
+    """(10 + n + m [+ 3 x max_variants],) float32 features of an observation, roughly within [-5, 5].
 
     log10 of the estimated bandwidths (in MB/s: b1, b2, b1_down, b2_down) and
     of the CPU speeds (in GHz: p1, p2), the edge queue and busy cores per core,
     the number of active devices / 10, the accuracy requirement, then log10 of
-    each subtask's cycles (in Gcycles) and of each data edge's bytes (in MB).
+    each subtask's cycles (in Gcycles) and of each data edge's bytes (in MB)
+    of variant 0. With ``max_variants`` > 1, per variant slot: its accuracy,
+    log10 of its total cycles (Gcycles) and of its input bytes (MB); zeros
+    for slots beyond the task's variants.
     """
     f = [
         _log(obs.b1_Bps, 1e6), _log(obs.b2_Bps, 1e6),
@@ -141,6 +162,15 @@ def state_features(obs: Observation) -> np.ndarray:
     ]
     f += [_log(c, 1e9) for c in obs.cycles.tolist()]
     f += [_log(d, 1e6) for d in obs.data.tolist()]
+    if max_variants > 1:
+        v = getattr(obs, "variants", None)
+        for k in range(max_variants):
+            if v is not None and k < len(v):
+                f += [float(v.accuracy[k]), _log(float(v.cycles[k].sum()), 1e9), _log(float(v.data[k][0]), 1e6)]
+            elif v is None and k == 0:
+                f += [1.0, _log(float(obs.cycles.sum()), 1e9), _log(float(obs.data[0]), 1e6)]
+            else:
+                f += [0.0, 0.0, 0.0]
     return np.clip(np.array(f, dtype=np.float32), -10.0, 10.0)
 
 

@@ -14,7 +14,8 @@ SimPy engine with an *external controller* in place of a policy:
   :func:`simoffload.learn.online.state_features` (estimated bandwidths, CPU
   speeds, edge queue and busy cores, active devices, accuracy requirement,
   every subtask's cycles and every data edge's bytes, logged) as a
-  ``Box(-10, 10, (10 + n + m,), float32)``.
+  ``Box(-10, 10, (10 + n + m,), float32)``; with task variants, 3 more per
+  variant (accuracy, total cycles, input bytes).
 * **action**: ``Discrete(K x V)``: one of K placements of the reduced action
   set (``actions``: monotone split points by default, ``"all"`` for 3^n) times
   V task variants (1 without variants), variant-major.
@@ -33,8 +34,10 @@ SimPy engine with an *external controller* in place of a policy:
   use ``info["outcomes"]``: ``(task_id, cost)`` pairs). At the horizon the
   last step also carries every task still in the system, charged the time it
   spent there (a lower bound on its latency); dropped and failed tasks are
-  charged the same way when they are abandoned. An accuracy below the task's
-  requirement adds ``accuracy_penalty`` x the shortfall in percentage points.
+  charged the same way when they are abandoned. Accuracy enters as the
+  scenario's objective says (``penalty`` mode: ``accuracy_weight`` x the
+  shortfall is part of the cost); in ``constrain`` mode a variant below the
+  requirement costs ``accuracy_penalty`` per percentage point short.
 
 Train a stable-baselines3 DQN on it and export the Q-network with
 :func:`train_dqn` (or ``python -m simoffload.learn.sim_env SCENARIO --out
@@ -46,7 +49,6 @@ scenario beside the other policies. The file is a simoffload model file
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -58,7 +60,15 @@ from gymnasium import spaces
 from ..config import Scenario, load_scenario, parse_scenario
 from ..model.task import TaskGraph
 from ..policy import Observation, Outcome, Policy
-from .online import action_placements, decision_for, n_state_features, n_variants, realised_cost, state_features
+from .online import (
+    action_placements,
+    constraint_violated,
+    decision_for,
+    n_state_features,
+    n_variants,
+    realised_cost,
+    state_features,
+)
 
 OBS_BOUND = 10.0
 
@@ -105,7 +115,7 @@ class OffloadSimEnv(gym.Env):
     Args:
         scenario: a scenario file path, a parsed :class:`~simoffload.config.Scenario` or a mapping.
         actions: reduced action set (``"monotone"``, ``"whole"``, ``"all"``).
-        max_variants: variants the action space provides for (1 without variants).
+        max_variants: variants the action space provides for (default: the scenario's number of variants).
         reward_scale: multiplies the realised cost (reward = -scale x cost).
         decision_ops: declared operations charged per decision (as a policy's ``decision_ops``).
         accuracy_penalty: reward lost per percentage point below the accuracy requirement (x reward_scale).
@@ -113,7 +123,7 @@ class OffloadSimEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, scenario: Any, actions: str = "monotone", max_variants: int = 1, reward_scale: float = 1.0,
+    def __init__(self, scenario: Any, actions: str = "monotone", max_variants: int | None = None, reward_scale: float = 1.0,
                  decision_ops: float = 0.0, accuracy_penalty: float = 0.0):
         from ..sim.scenario import task_graph
 
@@ -121,11 +131,13 @@ class OffloadSimEnv(gym.Env):
         self.graph = task_graph(self.scenario)
         self.actions = actions
         self.placements = action_placements(actions, self.graph.n)
+        if max_variants is None:
+            max_variants = len(self.scenario.task.variants or ()) or 1
         self.max_variants = int(max_variants)
         self.reward_scale = float(reward_scale)
         self.decision_ops = float(decision_ops)
         self.accuracy_penalty = float(accuracy_penalty)
-        self.n_obs = n_state_features(self.graph.n, self.graph.m)
+        self.n_obs = n_state_features(self.graph.n, self.graph.m, self.max_variants)
         self.observation_space = spaces.Box(-OBS_BOUND, OBS_BOUND, (self.n_obs,), np.float32)
         self.action_space = spaces.Discrete(len(self.placements) * self.max_variants)
         self.sim = None
@@ -145,16 +157,13 @@ class OffloadSimEnv(gym.Env):
     def _obs(self) -> np.ndarray:
         if not self.ctl.pending:
             return np.zeros(self.n_obs, dtype=np.float32)
-        return np.clip(state_features(self.ctl.pending[0][0]), -OBS_BOUND, OBS_BOUND)
+        return np.clip(state_features(self.ctl.pending[0][0], self.max_variants), -OBS_BOUND, OBS_BOUND)
 
     def _cost(self, o: Outcome) -> float:
         if o.obs is None:  # never decided: the time it waited
             c = o.known_s - o.arrival_s
         else:
-            c = realised_cost(o)
-            req = float(getattr(o.obs, "accuracy_req", 0.0) or 0.0)
-            if req > 0 and not math.isnan(o.accuracy) and o.accuracy < req:
-                c += self.accuracy_penalty * 100.0 * (req - o.accuracy)
+            c = realised_cost(o) + self.accuracy_penalty * 100.0 * constraint_violated(o)
         return c
 
     def _collect(self) -> tuple[float, list]:
@@ -261,7 +270,7 @@ def train_dqn(scenario: Any, out: str | Path, timesteps: int = 20_000, seed: int
         np.random.set_state(states[1])
         torch.set_num_threads(states[2])
     sizes = [env.n_obs, *[int(h) for h in hidden], int(env.action_space.n)]
-    params = {"actions": actions}
+    params = {"actions": actions, "max_variants": env.max_variants}
     config = {"scenario": env.scenario.name, "timesteps": int(timesteps), "seed": int(seed), "hidden": list(hidden),
               "reward_scale": reward_scale, "dqn": kw}
     save_model(out, policy="sb3", params=params, config=config, sizes=sizes, n=env.graph.n,
