@@ -38,7 +38,16 @@ def inst():
 @pytest.fixture(scope="module", params=sorted(registered()))
 def policy(request):
     name = request.param
-    pol = make_policy(name, **PARAMS.get(name, {}))
+    params = PARAMS.get(name, {})
+    if name == "sb3":  # an agent trained (briefly) on OffloadSim-v0 over the quickstart scenario
+        from pathlib import Path
+
+        from simoffload.learn.sim_env import train_dqn
+
+        out = request.getfixturevalue("tmp_path_factory").mktemp("sb3") / "agent.pt"
+        quickstart = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yaml"
+        params = {"model": str(train_dqn(quickstart, out, timesteps=120, seed=0, hidden=(16,), learning_starts=40))}
+    pol = make_policy(name, **params)
     pol.reset(rng_for(0, f"tests/conformance/{name}"))
     return name, pol
 
