@@ -150,16 +150,21 @@ class OptimalPolicy(Policy):
             return Decision(v, P)
         return solve(coefficients(inst, objective), inst.graph, inst.data)[0]
 
-    def decision_ops(self, graph: TaskGraph, n_variants: int = 1) -> float:
-        """Chains: 3n execution terms + 9 transfer terms per inner data edge + 3 each for input/output.
+    def decision_ops(self, graph: TaskGraph, n_variants: int = 1, places: int = 3) -> float:
+        """Chains: K n execution terms + K^2 transfer terms per inner data edge + K each for input/output,
+        over K ``places`` (3: device / edge / cloud; 3 + other sites with several sites).
 
         DAGs: V * E for the min-cut network of V nodes and E arcs (one
         breadth-first search over E arcs per augmenting path, and on these
-        layered networks the number of augmenting paths stays below V).
+        layered networks the number of augmenting paths stays below V); over
+        K > 3 places (an ILP) K^n (n + m), exhaustive search's count, as an upper bound.
         With variants: that per variant considered, plus one comparison per variant.
         """
+        K = int(places)
         if graph.is_chain:
-            per = float(3 * graph.n + 9 * (graph.n - 1) + 6)
+            per = float(K * graph.n + K * K * (graph.n - 1) + 2 * K)
+        elif K > 3:
+            per = float(K ** graph.n * (graph.n + graph.m))
         else:
             V, E = mincut_graph_size(graph)
             per = float(V * E)

@@ -419,3 +419,19 @@ def test_handover_rule_fail_fails_the_task_at_the_handover():
     spec.tasks[0].data[:] = [0.5e6, 0.0]
     row = dict(zip(TASK_FIELDS, SiteSimulation(spec, Fixed([1]), "fixed").run().tasks[0]))
     assert row["status"] == "done" and row["latency_s"] == pytest.approx(1.5, rel=1e-12)
+
+
+def test_modelled_decision_time_of_optimal_counts_the_places_it_is_offered():
+    from policies.optimal import OptimalPolicy
+
+    chain = TaskGraph.chain(6)
+    assert OptimalPolicy().decision_ops(chain) == 18 + 45 + 6  # K = 3: unchanged
+    assert OptimalPolicy().decision_ops(chain, places=5) == 5 * 6 + 25 * 5 + 10
+    g = TaskGraph.chain(3)
+    cycles, data = [1e9, 1e9, 1e9], [1e5] * 4
+    for reach, K in (("man", 5), ("own", 3)):
+        spec = three_site_system(g, cycles, data, reach=reach)
+        spec.cycles_per_op = 1e6  # 1e6 cycles per op on the deciding site's 1 GHz core
+        rec = SiteSimulation(spec, OptimalPolicy(), "optimal").run()
+        ops = K * 3 + K * K * 2 + 2 * K
+        assert rec.tasks[0][TASK_FIELDS.index("decision_s")] == pytest.approx(ops * 1e6 / SITE_HZ[0], rel=1e-12)

@@ -30,6 +30,7 @@ Data already at a site (results computed at the old site) reach the device throu
 
 from __future__ import annotations
 
+import inspect
 import math
 import time as _time
 from dataclasses import dataclass, field
@@ -154,6 +155,10 @@ class SiteSimulation(Simulation):
         self.site_subtasks = [0] * S
         self._decision_cpu: dict[int, Cpu] = {}
         self._topo_cache: dict[tuple, SiteTopology] = {}
+        try:
+            self._ops_take_places = "places" in inspect.signature(policy.decision_ops).parameters
+        except (TypeError, ValueError):
+            self._ops_take_places = False
         self._plain_wireless = (topo.handover == "continue" or not topo.handovers) and not topo.wireless_latency_s > 0
         self.wl_lat = topo.wireless_latency_s
         self._latency = self.wl_lat > 0 or any(x.wan_latency_s > 0 for x in topo.sites) or any(
@@ -393,10 +398,12 @@ class SiteSimulation(Simulation):
         cpu = self.site_cpu[site]
         n_var = 1 if st.spec.variants is None else len(st.spec.variants)
         if spec.decision_time == "modelled":
+            kw: dict[str, int] = {}
             if n_var > 1 and self._ops_take_variants:
-                ops = float(self.policy.decision_ops(self.graph, n_variants=n_var))
-            else:
-                ops = float(self.policy.decision_ops(self.graph))
+                kw["n_variants"] = n_var
+            if self._ops_take_places and self.reachable[site]:
+                kw["places"] = 3 + len(self.reachable[site])  # a policy's count over the places it is offered
+            ops = float(self.policy.decision_ops(self.graph, **kw))
             hold = ops * spec.cycles_per_op / cpu.speed_hz
         elif self._draw_cost is not None:
             hold = self._draw_cost()
