@@ -31,46 +31,60 @@ SCENARIO = ROOT / "scenarios" / "study_channels.yaml"
 NAME = "study_channels"
 
 
+def _paired(s: pd.DataFrame, num: pd.Series, den: pd.Series) -> tuple[float, float, int]:
+    """Mean and 95 % t half-width over replicates of the per-replicate ratio num / den (same seed: paired)."""
+    from simoffload.experiments.stats import t_halfwidth
+
+    r = (num / den).dropna()
+    return float(r.mean()), t_halfwidth(r.to_numpy(float)), int(len(r))
+
+
 def analyse(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Per (link, estimator, policy): mean over replicates and 95 % CI of the per-run mean latency."""
-    from simoffload.experiments.plots import ci_table
+    """Per (link, estimator, policy): post-warm-up mean over replicates, 95 % t CI, unfinished share, steadiness."""
+    from _study import steady_table
 
     s = summary.rename(columns={"decision.estimator": "estimator", "name": "link"})
-    s["link_est"] = s["link"] + "|" + s["estimator"]
-    tab = ci_table(s, "link_est", by=("policy",))
-    tab[["link", "estimator"]] = tab["link_est"].str.split("|", expand=True)
-    unfinished = s.groupby(["policy", "link", "estimator"])["unfinished"].sum().rename("unfinished_total")
-    tab = tab.drop(columns="link_est").merge(unfinished.reset_index(), on=["policy", "link", "estimator"])
-    tab = tab[["link", "estimator", "policy", "mean", "ci", "n", "unfinished_total"]].rename(
-        columns={"mean": "mean_latency_s", "ci": "ci95_s", "n": "replicates"})
-    f: dict = {}
+    tab = steady_table(s, ["link", "estimator"])
+    tab = tab.rename(columns={"mean": "mean_latency_s", "ci": "ci95_s", "n": "replicates"})
+    f: dict = {"replicates": int(tab["replicates"].max())}
     orc = tab[tab["estimator"] == "oracle"].set_index(["link", "policy"])["mean_latency_s"]
+    orc_ci = tab[tab["estimator"] == "oracle"].set_index(["link", "policy"])["ci95_s"]
     links = list(dict.fromkeys(tab["link"]))
     pols = list(dict.fromkeys(tab["policy"]))
-    f["best_policy_per_link"] = {l: orc.loc[l].idxmin() for l in links if l in orc.index.get_level_values(0)}
-    f["oracle_latency_s"] = {l: {p: round(float(orc.loc[(l, p)]), 3) for p in pols if (l, p) in orc.index}
-                             for l in links}
+    f["best_policy_per_link"] = {l: orc.loc[l].idxmin() for l in links
+                                 if l in orc.index.get_level_values(0) and orc.loc[l].notna().any()}
+    f["oracle_latency_s"] = {l: {p: [round(float(orc.loc[(l, p)]), 3), round(float(orc_ci.loc[(l, p)]), 3)]
+                                 for p in pols if (l, p) in orc.index} for l in links}
+    f["not_steady"] = [f"{r.policy} on {r.link} ({r.estimator}): {r.why}" for r in tab[~tab["steady"]].itertuples()]
+    per = s.pivot_table(index=["link", "estimator", "replicate"], columns="policy", values="ss_mean_latency_s")
     gm = sorted([l for l in links if l.startswith("gm-")], key=lambda l: float(l.split("std")[1]))
-    if len(gm) >= 2 and "optimal" in pols:
-        f["gm_degradation"] = {p: round(float(orc.loc[(gm[-1], p)] / orc.loc[(gm[0], p)]), 4) for p in pols
-                               if (gm[0], p) in orc.index}
+    if len(gm) >= 2:
+        a = per.xs((gm[0], "oracle"), level=("link", "estimator"))
+        b = per.xs((gm[-1], "oracle"), level=("link", "estimator"))
+        f["gm_degradation"] = {p: [round(x, 4) for x in _paired(s, b[p], a[p])[:2]] for p in pols}
         f["gm_links"] = [gm[0], gm[-1]]
     pen = {}
-    for (l, e), g in tab.groupby(["link", "estimator"], sort=False):
-        if e == "oracle":
-            continue
-        for p in ("optimal", "greedy"):
-            row = g[g["policy"] == p]
-            if len(row) and (l, p) in orc.index:
-                pen.setdefault(p, {}).setdefault(l, {})[e] = round(float(row["mean_latency_s"].iloc[0] / orc.loc[(l, p)]), 4)
+    for l in links:
+        for e in dict.fromkeys(tab["estimator"]):
+            if e == "oracle":
+                continue
+            for p in ("optimal", "greedy"):
+                try:
+                    num = per.xs((l, e), level=("link", "estimator"))[p]
+                    den = per.xs((l, "oracle"), level=("link", "estimator"))[p]
+                except KeyError:
+                    continue
+                m, ci, _ = _paired(s, num, den)
+                pen.setdefault(p, {}).setdefault(l, {})[e] = [round(m, 4), round(ci, 4)]
     f["stale_penalty_ratio"] = pen
     return tab, f
 
 
 def findings_text(f: dict) -> str:
     """A paragraph of findings computed from the numbers."""
-    parts = []
-    lat = f["oracle_latency_s"]
+    parts = [f"{f['replicates']} replicates; post-warm-up (MSER-5) means, 95% t CI over replicates; ratios are "
+             f"paired per replicate (same workload and bandwidth path)."]
+    lat = {l: {p: v[0] for p, v in d.items()} for l, d in f["oracle_latency_s"].items()}
     best = f["best_policy_per_link"]
     if lat:
         wins = pd.Series(best).value_counts()
@@ -84,13 +98,13 @@ def findings_text(f: dict) -> str:
     if "gm_degradation" in f:
         d = f["gm_degradation"]
         a, b = f["gm_links"]
-        order = sorted(d, key=d.get)
+        order = sorted(d, key=lambda p: d[p][0])
         parts.append(f"On Gauss-Markov links at a 1 MB/s mean, going from {a} to {b} changes mean latency by a "
-                     f"factor of {', '.join(f'{p} {d[p]:.3f}' for p in order)}; local does not use the link, so its "
-                     f"factor is the reference for pure workload noise.")
+                     f"factor of {', '.join(f'{p} {d[p][0]:.3f} +- {d[p][1]:.3f}' for p in order)}; local does not "
+                     f"use the link, so its factor is the reference for pure workload noise.")
     pen = f["stale_penalty_ratio"].get("optimal", {})
     if pen:
-        flat = [(l, e, r) for l, es in pen.items() for e, r in es.items()]
+        flat = [(l, e, r[0]) for l, es in pen.items() for e, r in es.items()]
         worst = max(flat, key=lambda x: x[2])
         meanpen = float(np.mean([r for _, _, r in flat]))
         by_est = {e: float(np.mean([r for _, e2, r in flat if e2 == e])) for e in dict.fromkeys(e for _, e, _ in flat)}
@@ -100,14 +114,16 @@ def findings_text(f: dict) -> str:
                      f"({', '.join(f'{e} {(r - 1) * 100:+.1f}%' for e, r in by_est.items())}); the worst case is "
                      f"{worst[1]} on {worst[0]} ({(worst[2] - 1) * 100:+.1f}%). The current rate is not the rate a multi-second "
                      f"transfer will see, so a smoothed past estimate can predict it better than the instantaneous truth.")
-        const = [r for l, es in pen.items() if l.startswith("constant") for r in es.values()]
+        const = [r[0] for l, es in pen.items() if l.startswith("constant") for r in es.values()]
         if const:
             parts.append(f"On the constant link the estimators are exact (ratio {np.mean(const):.3f}), as expected.")
+    if f.get("not_steady"):
+        parts.append(f"Not steady (flagged, no mean): {'; '.join(f['not_steady'][:6])}.")
     return " ".join(parts)
 
 
-def plots(tab: pd.DataFrame, out: Path) -> list[Path]:
-    from simoffload.experiments.plots import _colors, _plt, _save, line_ci
+def plots(tab: pd.DataFrame, out: Path, quick: bool = False) -> list[Path]:
+    from simoffload.experiments.plots import _colors, _plt, _save, steady_plot
 
     plt = _plt()
     paths = []
@@ -123,20 +139,20 @@ def plots(tab: pd.DataFrame, out: Path) -> list[Path]:
                yerr=t["ci95_s"].fillna(0), capsize=1.5, color=col[p], label=p)
     ax.set_xticks(np.arange(len(links)))
     ax.set_xticklabels(links, rotation=25, ha="right")
-    ax.set_ylabel("mean latency (s), 95% CI")
+    n = int(tab["replicates"].max())
+    ax.set_ylabel("mean latency (s)" + (f", 95% CI, {n} replicates" if n > 1 else " (1 replicate)"))
     ax.set_yscale("log")
-    ax.set_title("Mean latency per wireless link (oracle bandwidth estimate)")
+    ax.set_title("Mean latency per wireless link (oracle bandwidth estimate)" + (" [QUICK RUN]" if quick else ""))
     ax.legend(ncol=len(pols), loc="upper left", fontsize=7)
     paths.append(_save(fig, out / "latency_by_link.png"))
 
     gm = orc[orc["link"].str.startswith("gm-")].copy()
     if gm["link"].nunique() >= 2:
         gm["std_MBps"] = gm["link"].str.split("std").str[1].astype(float)
-        g = gm.rename(columns={"mean_latency_s": "mean", "ci95_s": "ci"})
-        paths.append(line_ci(g, "std_MBps", out / "latency_vs_gm_std.png", "mean latency (s), 95% CI",
-                             "Gauss-Markov std of wireless bandwidth (MB/s), mean 1 MB/s",
-                             "Latency vs channel variance (oracle estimate)", logy=True,
-                             order=sorted(g["std_MBps"].unique())))
+        g = gm.rename(columns={"mean_latency_s": "mean", "ci95_s": "ci", "replicates": "n"})
+        paths.append(steady_plot(g, "std_MBps", out / "latency_vs_gm_std.png", "mean latency (s)",
+                                 "std of the Gauss-Markov wireless bandwidth (MB/s), mean 1 MB/s",
+                                 "Latency vs channel variance (oracle estimate)", logy=True, quick=quick))
 
     ests = [e for e in dict.fromkeys(tab["estimator"]) if e != "oracle"]
     if ests:
@@ -152,7 +168,7 @@ def plots(tab: pd.DataFrame, out: Path) -> list[Path]:
             ax.axhline(1.0, color="k", lw=0.8)
             ax.set_xticks(np.arange(len(links)))
             ax.set_xticklabels(links, rotation=30, ha="right", fontsize=7)
-            ax.set_title(f"{p}: latency with estimator / with oracle")
+            ax.set_title(f"{p}: latency with estimator / with oracle" + (" [QUICK]" if quick else ""))
         axes[0].set_ylabel("latency ratio (estimator / oracle)")
         axes[0].legend(fontsize=7)
         paths.append(_save(fig, out / "stale_penalty.png"))
@@ -163,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args, out, outcome, summary = run_study(__doc__, SCENARIO, NAME, argv)
     tab, f = analyse(summary)
     tab.to_csv(out / "numbers.csv", index=False)
-    return finish_study(out, f, args, outcome, findings_text, plots(tab, out))
+    return finish_study(out, f, args, outcome, findings_text, plots(tab, out, args.quick))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ def test_shipped_scenarios_validate(scenario: str) -> None:
     ("study_multiuser", ["latency_vs_devices.png", "optimal_gap.png"]),
     ("study_topology", ["miss_vs_devices.png", "miss_vs_speed.png", "failure_vs_speed.png", "latency_vs_devices.png",
                         "latency_vs_speed.png"]),
+    ("study_decision_time", ["latency_vs_size_calibrated.png", "latency_vs_size_measured.png", "kd_over_large.png",
+                             "edge_load.png"]),
 ])
 def test_study_quick_mode_writes_plots_and_findings(study: str, plots: list[str], tmp_path: Path) -> None:
     scenario = ROOT / "scenarios" / f"{study}.yaml"
@@ -48,6 +50,7 @@ def test_study_quick_mode_writes_plots_and_findings(study: str, plots: list[str]
     for p in plots:
         f = tmp_path / p
         assert f.exists() and f.stat().st_size > 5000 and f.read_bytes()[:4] == b"\x89PNG"
+        assert f.with_suffix(".pdf").read_bytes()[:4] == b"%PDF" and b"<svg" in f.with_suffix(".svg").read_bytes()[:2000]
     findings = json.loads((tmp_path / "findings.json").read_text())
     assert findings["quick"] is True and len(findings["text"]) > 100 and not findings["failed_runs"]
     assert (tmp_path / "numbers.csv").stat().st_size > 0
@@ -92,3 +95,28 @@ def test_queue_aware_matches_exhaustive_with_wait(queue: int) -> None:
         assert 1 in got  # idle edge: offloading is worth it here
     if queue == 40:
         assert 1 not in got  # a long queue drives every subtask off the edge
+
+
+def test_size_scaled_policy_decides_scaled_tasks_as_the_inner_policy_decides_the_originals() -> None:
+    from simoffload.model.cost import latency
+    from simoffload.model.task import Instances
+    from simoffload.registry import make_policy
+
+    rng = np.random.default_rng(7)
+    g = TaskGraph.chain(6)
+    B = 300
+    inst = Instances(g, rng.uniform(0, 2e9, (B, 6)), rng.uniform(0, 1e7, (B, 7)), rng.uniform(1e8, 1e9, B),
+                     rng.uniform(5e8, 5e9, B), rng.uniform(1e4, 2e6, B), rng.uniform(1e4, 3e6, B))
+    s = 1e-4
+    small = Instances(g, inst.cycles * s, inst.data * s, inst.p1, inst.p2, inst.b1, inst.b2)
+    for name in ("greedy", "optimal", "exhaustive"):
+        inner = make_policy(name).decide_batch(inst)
+        wrapped = make_policy("policies.scaled:SizeScaled", policy=name, size_scale=s)
+        wrapped.prepare(g)
+        got = wrapped.decide_batch(small)
+        assert np.array_equal(got, inner)
+        # the single-decision path agrees, and every cost is linear in the sizes: latency x s exactly
+        obs = Observation(g, small.cycles[0], small.data[0], float(inst.p1[0]), float(inst.p2[0]),
+                          float(inst.b1[0]), float(inst.b2[0]))
+        assert np.array_equal(wrapped.decide(obs), inner[0])
+        assert np.allclose(latency(small, got), s * latency(inst, inner), rtol=1e-12)

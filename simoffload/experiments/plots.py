@@ -63,15 +63,100 @@ def _legend(ax: Any, n: int, **kw: Any) -> None:
         ax.legend(**kw)
 
 
+#: vector copies written beside every PNG (for papers); set to () for PNG only
+VECTOR_FORMATS: tuple[str, ...] = ("pdf", "svg")
+
+
 def _save(fig: Any, path: Path) -> Path:
     from ..sim.results import _atomic_write
 
     fig.tight_layout()
     try:  # through a temporary file: a kill while drawing into an existing directory leaves no half PNG
         _atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
+        for ext in VECTOR_FORMATS:  # vector copies for papers, without creation dates (same input, same bytes)
+            meta = {"CreationDate": None} if ext == "pdf" else {"Date": None}
+            _atomic_write(Path(path).with_suffix(f".{ext}"), lambda tmp, e=ext, m=meta: fig.savefig(tmp, format=e, metadata=m))
     finally:
         _plt().close(fig)
     return path
+
+
+def merge_identical(table: Any, hue: str, x: str, value: str = "mean") -> tuple[Any, dict[str, str]]:
+    """Policies whose ``value`` is identical at every ``x`` drawn once, labelled ``a = b``.
+
+    Returns:
+        (table with one ``hue`` per group, renamed to the combined label; {old name: combined label}).
+    """
+    groups: list[list[str]] = []
+    keys: list[Any] = []
+    for h in dict.fromkeys(table[hue]):
+        t = table[table[hue] == h].sort_values(x)
+        sig = tuple(np.round(t[value].to_numpy(float), 12).tolist()) + tuple(t["steady"].tolist() if "steady" in t else ())
+        for i, k in enumerate(keys):
+            if k == sig:
+                groups[i].append(h)
+                break
+        else:
+            keys.append(sig)
+            groups.append([h])
+    names = {h: " = ".join(g) for g in groups for h in g}
+    keep = [g[0] for g in groups]
+    out = table[table[hue].isin(keep)].copy()
+    out[hue] = out[hue].map(names)
+    return out, names
+
+
+def steady_plot(table: Any, x: str, path: Path, ylabel: str, xlabel: str, title: str = "", logy: bool = False,
+                logx: bool = False, quick: bool = False, hue: str = "policy", ci_note: bool = True) -> Path:
+    """Mean per ``hue`` against a numeric ``x`` with t intervals over replicates; not-steady points flagged.
+
+    ``table`` comes from :func:`simoffload.experiments.stats.point_table` (``mean, ci, n, steady``).
+    Points that are not steady have no mean: they are drawn as an open marker on the top edge of the
+    axes. The y label says "95 % CI over n replicates" only when n > 1. Policies with identical
+    results are drawn once with a combined label.
+    """
+    plt = _plt()
+    tab, _ = merge_identical(table, hue, x)
+    hues = list(dict.fromkeys(tab[hue]))
+    col = _colors(hues)
+    fig, ax = plt.subplots(figsize=(4.6 + (1.4 if len(hues) > 5 else 0), 3.0))
+    markers = "osD^vP*Xhp<>"
+    flagged = False
+    steady_vals = tab.loc[tab["steady"], "mean"]
+    top = float(np.nanmax(steady_vals + tab.loc[tab["steady"], "ci"].fillna(0))) if len(steady_vals) else 1.0
+    for i, h in enumerate(hues):
+        t = tab[tab[hue] == h].sort_values(x)
+        ok = t[t["steady"]]
+        ax.errorbar(ok[x].to_numpy(float), ok["mean"].to_numpy(float), yerr=np.nan_to_num(ok["ci"].to_numpy(float)),
+                    marker=markers[i % len(markers)], ms=3.5, lw=1.0, capsize=2.5, color=col[h], label=str(h))
+        bad = t[~t["steady"]]
+        if len(bad):
+            flagged = True
+            ax.plot(bad[x].to_numpy(float), np.full(len(bad), top * (1.6 if logy else 1.08)), ls="none",
+                    marker=markers[i % len(markers)], mfc="none", ms=6, color=col[h], clip_on=False)
+    if flagged:
+        ax.plot([], [], ls="none", marker="o", mfc="none", color="0.3", label="not steady (no mean)")
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    if logy:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    if logx:
+        ax.set_xscale("log")
+    n = int(tab["n"].max()) if len(tab) else 0
+    ax.set_xlabel(xlabel)
+    if ci_note:
+        ylabel += f", 95% CI over {n} replicates" if n > 1 else " (1 replicate, no CI)"
+    ax.set_ylabel(ylabel)
+    title = title + (" [QUICK RUN: not for citing]" if quick else "")
+    if title:
+        import textwrap
+
+        ax.set_title("\n".join(textwrap.wrap(title, 70)))
+    _legend(ax, len(hues) + flagged, loc="best", fontsize=7)
+    return _save(fig, path)
 
 
 def _policies(tasks: Any) -> list[str]:

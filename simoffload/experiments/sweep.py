@@ -243,8 +243,11 @@ def _jsonable(v: Any) -> Any:
     return json.loads(json.dumps(v, sort_keys=True, default=str))
 
 
-def plan_sweep(path: Any, quick: bool = False) -> Plan:
-    """Load a scenario with a ``sweep:`` section (a file, or a :class:`~simoffload.config.Scenario`) and list every point x replicate."""
+def plan_sweep(path: Any, quick: bool = False, replicates: int | None = None) -> Plan:
+    """Load a scenario with a ``sweep:`` section (a file, or a :class:`~simoffload.config.Scenario`) and list every point x replicate.
+
+    ``replicates`` overrides the file's count (studies that add replicates until their CIs are tight).
+    """
     from ..config import Scenario, load_scenario
     from ..sim.provenance import provenance
 
@@ -263,6 +266,10 @@ def plan_sweep(path: Any, quick: bool = False) -> Plan:
         for k, v in spec.quick_set.items():
             set_path(base, k, v, f"{path}: sweep.quick.set")
     reps = spec.quick_replicates if quick else spec.replicates
+    if replicates is not None:
+        if replicates < 1:
+            raise UserError(f"replicates must be >= 1, got {replicates}")
+        reps = replicates
     jobs = []
     inputs: dict[str, dict[str, Any]] = {}
     hashes: dict[str, str] = {}  # each file hashed once per plan
@@ -306,6 +313,7 @@ def _run_point(job: dict[str, Any]) -> dict[str, Any]:
         if result.failed:  # a point is complete only with every policy's run
             raise RuntimeError("; ".join(result.failed.values()))
         res = tables_from(result)
+        res.summary = _with_steady_state(res.summary, res.tasks, result, sc)
         extra = {"point": job["id"], "point_index": job["index"], "replicate": job["replicate"], "seed": job["seed"]}
         extra.update({k: _column_value(v) for k, v in job["params"].items()})
         tasks, summary = res.tasks, res.summary
@@ -317,6 +325,42 @@ def _run_point(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a failing point must not stop the sweep
         return {"id": job["id"], "ok": False, "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(), "wall_s": time.perf_counter() - t0}
+
+
+def _decision_hold_s(sc: Any, world: Any, label: str, tasks: Any) -> float:
+    """Edge-core seconds one decision of this policy holds, for the offered-load check."""
+    import numpy as np
+
+    from ..registry import make_policy
+
+    system = world.system
+    if not system.decision_on_edge_cpu:
+        return 0.0
+    if system.decision_time == "measured":
+        d = tasks["decision_s"].to_numpy(float)
+        return float(np.nanmin(d)) if len(d) and np.isfinite(d).any() else 0.0
+    pc = next(p for p in sc.policies if p.display == label)
+    pol = make_policy(pc.name, **pc.params)
+    if system.decision_time == "calibrated":
+        draw = system.decision_cost(label, pol)
+        return float(np.mean([draw() for _ in range(200)]))
+    return float(pol.decision_ops(system.graph)) * system.cycles_per_op / system.edge_hz
+
+
+def _with_steady_state(summary: Any, tasks: Any, result: Any, sc: Any) -> Any:
+    """The run's summary plus the steady-state columns of :func:`~simoffload.experiments.stats.run_stats`."""
+    import pandas as pd
+
+    from .stats import offered_load, run_stats
+
+    rows = []
+    for label in summary["policy"]:
+        t = tasks[tasks["policy"] == label]
+        load = offered_load(result.world, t, _decision_hold_s(sc, result.world, label, t))
+        st = run_stats(t, load)
+        st.update({f"rho_{k}": v for k, v in load.items()})
+        rows.append(st)
+    return pd.concat([summary.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
 
 
 # ----------------------------------------------------------------------------- running
@@ -458,7 +502,7 @@ class SweepOutcome:
 
 def run_sweep(path: Any, out: str | Path, jobs: int = 1, scheduler: str | None = None,
               quick: bool = False, progress: bool = True, only: int | None = None,
-              notify: Callable[[str], None] | None = None) -> SweepOutcome:
+              notify: Callable[[str], None] | None = None, replicates: int | None = None) -> SweepOutcome:
     """Run every point x replicate of a scenario's sweep and write the tables.
 
     Args:
@@ -471,6 +515,7 @@ def run_sweep(path: Any, out: str | Path, jobs: int = 1, scheduler: str | None =
         only: run at most this many of the pending points (for tests of interrupted sweeps).
         notify: called with one line per finished point that reruns because an input
             changed (default: a log warning).
+        replicates: replicates per point instead of the file's (finished ones are reused).
 
     Returns:
         A :class:`SweepOutcome`; the combined tables are in ``out``.
@@ -482,7 +527,7 @@ def run_sweep(path: Any, out: str | Path, jobs: int = 1, scheduler: str | None =
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory")
-    plan = plan_sweep(path, quick)
+    plan = plan_sweep(path, quick, replicates)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     pending, stale = _stale(out, plan)
