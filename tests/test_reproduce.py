@@ -11,8 +11,8 @@ from simoffload.cli import main
 from simoffload.model.cost import latency
 from simoffload.model.task import Instances, TaskGraph
 
-FILES = ["fig5.png", "fig5.csv", "fig6.png", "fig6.csv", "table1.csv", "fig5_decisions.parquet",
-         "fig6_decisions.parquet", "summary.json", "report.md"]
+FILES = ["fig5.png", "fig5.pdf", "fig5.svg", "fig5.csv", "fig6.png", "fig6.pdf", "fig6.svg", "fig6.csv", "table1.csv",
+         "fig5_decisions.parquet", "fig6_decisions.parquet", "summary.json", "report.md"]
 
 
 def _instances(df: pd.DataFrame) -> Instances:
