@@ -133,17 +133,27 @@ def plots(tab: pd.DataFrame, out: Path, quick: bool = False) -> list[Path]:
     col = _colors(pols)
     fig, ax = plt.subplots(figsize=(7.0, 3.0))
     w = 0.8 / len(pols)
+    lo = float(np.nanmin(orc["mean_latency_s"])) if orc["mean_latency_s"].notna().any() else 1.0
     for i, p in enumerate(pols):
         t = orc[orc["policy"] == p].set_index("link").reindex(links)
-        ax.bar(np.arange(len(links)) + (i - (len(pols) - 1) / 2) * w, t["mean_latency_s"], w,
-               yerr=t["ci95_s"].fillna(0), capsize=1.5, color=col[p], label=p)
+        xs = np.arange(len(links)) + (i - (len(pols) - 1) / 2) * w
+        ax.bar(xs, t["mean_latency_s"], w, yerr=t["ci95_s"].fillna(0), capsize=1.5, color=col[p], label=p)
+        for xi, st in zip(xs, t["steady"].fillna(False)):
+            if not st:  # not steady: no mean, a mark instead of a bar
+                ax.text(xi, lo * 0.8, "×", color=col[p], ha="center", va="bottom", fontsize=9, fontweight="bold")
     ax.set_xticks(np.arange(len(links)))
     ax.set_xticklabels(links, rotation=25, ha="right")
     n = int(tab["replicates"].max())
     ax.set_ylabel("mean latency (s)" + (f", 95% CI, {n} replicates" if n > 1 else " (1 replicate)"))
     ax.set_yscale("log")
     ax.set_title("Mean latency per wireless link (oracle bandwidth estimate)" + (" [QUICK RUN]" if quick else ""))
-    ax.legend(ncol=len(pols), loc="upper left", fontsize=7)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_ylim(lo * 0.75, float(np.nanmax(orc["mean_latency_s"] + orc["ci95_s"].fillna(0))) * 2.5)
+    ax.plot([], [], ls="none", marker="$×$", color="0.3", label="not steady (no mean)")
+    ax.legend(ncol=len(pols) + 1, loc="upper left", fontsize=6.5)
     paths.append(_save(fig, out / "latency_by_link.png"))
 
     gm = orc[orc["link"].str.startswith("gm-")].copy()

@@ -132,17 +132,17 @@ def plots(tab: pd.DataFrame, ratios: pd.DataFrame, out: Path, quick: bool) -> li
 
     paths = []
     nmax = tab[N].max()
-    xlabel = "task size relative to the paper's (cycles and bytes x this; arrival rate / this)"
+    xlabel = "task size / paper's (cycles, bytes x size; arrivals / size)"
     for mode in dict.fromkeys(tab[MODE]):
         t = tab[(tab[N] == nmax) & (tab[MODE] == mode)]
         paths.append(steady_plot(t, S, out / f"latency_vs_size_{mode}.png",
-                                 "mean latency / size (s per paper-sized task)", xlabel,
+                                 "latency / size (s per paper task)", xlabel,
                                  f"End-to-end latency, {int(nmax)} devices sharing one edge core, decision time {mode}",
                                  logy=True, logx=True, quick=quick))
     r = ratios[ratios["policy"] == "kd-dil / large-dil"].copy()
     r["policy"] = r[N].astype(int).astype(str) + " devices, " + r[MODE]
-    paths.append(steady_plot(r, S, out / "kd_over_large.png", "KD-DIL / Large DIL mean latency (paired)", xlabel,
-                             "Below 1: the faster student wins end to end despite worse placements",
+    paths.append(steady_plot(r, S, out / "kd_over_large.png", "KD-DIL / Large DIL latency (paired)", xlabel,
+                             "KD-DIL vs Large DIL end to end (below 1: the faster student wins)",
                              logx=True, quick=quick))
     e = tab[(tab[N] == nmax) & (tab[MODE] == "calibrated")].copy()
     e["mean"], e["ci"], e["steady"] = e["rho_edge_cpu"], np.nan, True

@@ -139,6 +139,10 @@ def steady_plot(table: Any, x: str, path: Path, ylabel: str, xlabel: str, title:
     from matplotlib.ticker import FuncFormatter
 
     plain = FuncFormatter(lambda v, _: f"{v:g}")
+    shown = tab.loc[tab["steady"], "mean"].to_numpy(float)
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    if logy and len(shown) and shown.max() / shown.min() < 10:
+        logy = False  # a log axis over less than a decade shows one labelled tick: linear reads better
     if logy:
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(plain)
@@ -148,13 +152,13 @@ def steady_plot(table: Any, x: str, path: Path, ylabel: str, xlabel: str, title:
     n = int(tab["n"].max()) if len(tab) else 0
     ax.set_xlabel(xlabel)
     if ci_note:
-        ylabel += f", 95% CI over {n} replicates" if n > 1 else " (1 replicate, no CI)"
+        ylabel += f"\n95% CI over {n} replicates" if n > 1 else "\n(1 replicate, no CI)"
     ax.set_ylabel(ylabel)
     title = title + (" [QUICK RUN: not for citing]" if quick else "")
     if title:
         import textwrap
 
-        ax.set_title("\n".join(textwrap.wrap(title, 70)))
+        ax.set_title("\n".join(textwrap.wrap(title, 60)))
     _legend(ax, len(hues) + flagged, loc="best", fontsize=7)
     return _save(fig, path)
 
