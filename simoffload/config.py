@@ -715,6 +715,9 @@ def scenario_to_yaml(sc: Scenario) -> str:
                 data["network"][hop][d] = _absolute_traces(_drop_none(spec), base)
     if data.get("sweep") is not None:
         data["sweep"] = _absolute_traces(data["sweep"], base)
+    costs = data["decision"].get("costs")
+    if costs:  # the decision cost file, like traces, resolves from the scenario's directory
+        data["decision"]["costs"] = str((base / Path(costs).expanduser()).resolve())
     policies = []
     for p, d in zip(sc.policies, data["policies"]):
         entry = {"name": d["name"], "label": d["label"], "params": dict(d["params"])}

@@ -36,6 +36,8 @@ def test_written_scenario_reruns_from_another_directory_to_identical_tables(path
     for p in sc.policies:
         if p.name in TINY:
             p.params = {**TINY[p.name], **p.params}
+        elif p.params.get("policy") in TINY:  # a wrapper (policies.scaled:SizeScaled) around a learned policy
+            p.params = {**p.params, "params": {**TINY[p.params["policy"]], **(p.params.get("params") or {})}}
     first = tmp_path / "first"
     monkeypatch.chdir(ROOT)
     simoffload.run(sc, out=first)
