@@ -4,6 +4,9 @@
    device) under static policies, side by side in one run with a bare SimPy
    program of the same event structure: per subtask one link request + hold and
    one CPU request + hold. Reported as the ratio engine / bare.
+   Also the cost of reporting outcomes: the same all-edge run with a policy
+   that overrides ``observe`` (a no-op) against the plain one, interleaved,
+   best of the repeats: the throughput ratio listening / plain.
 2. Peak memory (max RSS of a fresh process) and wall time of runs of 10K, 100K
    and 1M tasks, with full records and with records off.
 
@@ -97,6 +100,22 @@ def throughput(n_tasks: int, repeats: int) -> dict:
     return out
 
 
+def outcome_overhead(n_tasks: int, repeats: int) -> dict:
+    """All-edge throughput with a no-op ``observe`` (outcomes built and reported) vs without."""
+    sc = scenario(n_tasks, records=False, policies=["edge"])
+    world = build_world(sc)
+    best = {"plain": np.inf, "observing": np.inf}
+    for _ in range(repeats):
+        for kind in best:
+            (label, pol), = make_policies(sc, sc.seed)
+            if kind == "observing":
+                pol.observe = lambda outcome: None  # the engine now builds and reports every Outcome
+            best[kind] = min(best[kind], run_world(world, [(label, pol)]).runs[0].wall_s)
+    return {"tasks": n_tasks, "plain_tasks_per_s": n_tasks / best["plain"],
+            "observing_tasks_per_s": n_tasks / best["observing"],
+            "ratio_observing_over_plain": best["plain"] / best["observing"]}
+
+
 def _child(n_tasks: int, records: bool) -> None:
     from simoffload.sim.results import tables_from
 
@@ -174,9 +193,12 @@ def main() -> None:
     for pol, r in thr.items():
         print(f"  all-{pol:6s} engine {r['engine_tasks_per_s']:9.0f} tasks/s   bare SimPy {r['bare_simpy_tasks_per_s']:9.0f} tasks/s"
               f"   ratio {r['ratio_engine_over_bare']:.2f}x")
+    obs = outcome_overhead(n, 3 if a.quick else 5)
+    print(f"  outcomes reported (no-op observe) {obs['observing_tasks_per_s']:9.0f} tasks/s vs "
+          f"{obs['plain_tasks_per_s']:9.0f} without: ratio {obs['ratio_observing_over_plain']:.2f}x")
     print("scaling (fresh process per size):")
     sizes = [2000, 10000] if a.quick else [10_000, 100_000, 1_000_000]
-    result = {"throughput": thr, "scaling": scaling(sizes)}
+    result = {"throughput": thr, "outcomes": obs, "scaling": scaling(sizes)}
     OUT.mkdir(parents=True, exist_ok=True)
     name = "bench_engine_quick" if a.quick else "bench_engine"
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=2))

@@ -779,9 +779,11 @@ class Simulation:
         n = self.graph.n
         tm = st.timings
         nan = math.nan
-        ready = np.array([nan if t is None else t[0] for t in tm]) if tm is not None else np.full(n, nan)
-        start = np.array([nan if t is None else t[1] for t in tm]) if tm is not None else np.full(n, nan)
-        end = np.array([nan if t is None else t[2] for t in tm]) if tm is not None else np.full(n, nan)
+        if tm is None:
+            tm = [None] * n
+        if None in tm:
+            tm = [(nan, nan, nan) if t is None else t for t in tm]
+        ready, start, end = np.array(tm, dtype=float).T  # one (n, 3) array: ready, start, end per subtask
         obs = st.obs
         self.policy.observe(Outcome(
             task_id=s.task_id, device=s.device, obs=obs, placement=st.placement,
