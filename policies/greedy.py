@@ -71,6 +71,12 @@ class GreedyPolicy(Policy):
         return self._place(obs, obs.cycles, obs.data)
 
     def _place(self, obs: Observation, cycles: np.ndarray, data_arr: np.ndarray) -> np.ndarray:
+        if obs.has_latency:  # the scalar fast path has no latency terms: the vectorised greedy has
+            one = Observation(obs.graph, cycles, data_arr, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps,
+                              obs.b1_down_Bps, obs.b2_down_Bps, obs.p3_hz, objective=obs.objective,
+                              lat1_s=obs.lat1_s, lat2_s=obs.lat2_s, lat1_down_s=obs.lat1_down_s,
+                              lat2_down_s=obs.lat2_down_s)
+            return self._place_batch(one.instances(), obs.objective)[0]
         unary, up, down = coefficients_one(cycles, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps,
                                            obs.b1_down_Bps, obs.b2_down_Bps, obs.p3_hz, obs.objective)
         H = hop_rows(up, down)

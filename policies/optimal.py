@@ -138,6 +138,8 @@ class OptimalPolicy(Policy):
             if self.reach == "own" and coef.places > 3:
                 coef = type(coef)(coef.unary[:, :, :3], coef.per_byte[:, :3, :3], coef.fixed[:, :3, :3])
             return solve_places(coef, obs.graph, obs.data[None, :])[0][0]
+        if obs.has_latency:  # the scalar fast path has no latency terms: the vectorised exact solvers do
+            return self.decide_batch(obs.instances(), obs.objective)[0]
         unary, up, down = coefficients_one(obs.cycles, obs.p1_hz, obs.p2_hz, obs.b1_Bps, obs.b2_Bps,
                                            obs.b1_down_Bps, obs.b2_down_Bps, obs.p3_hz, obs.objective)
         if obs.graph.is_chain:

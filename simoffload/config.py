@@ -236,6 +236,16 @@ class DevicesConfig(_Strict):
         default=None, description="deadline after arrival, drawn once per device (task.deadline takes precedence)")
 
 
+class ApplicationConfig(_Strict):
+    """One task type (EdgeCloudSim's application profile): its structure, sizes, deadline, arrivals, devices."""
+
+    name: str = Field(min_length=1, description="label in the tasks table's app column")
+    share: float = Field(gt=0, description="share of the devices running it (shares are normalised to sum 1)")
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    arrivals: Arrivals | None = Field(default=None, description="per device; default: devices.arrivals")
+    max_tasks: int | None = Field(default=None, ge=1, description="per device; default: devices.max_tasks")
+
+
 class EdgeConfig(_Strict):
     cores: int = Field(default=1, ge=1, le=4096)
     cpu: Hz = Field(default=2.5e9, gt=0, description="speed of one edge core")
@@ -257,9 +267,21 @@ def _bw(v: Any) -> Any:
 Bandwidth = Annotated[Any, BeforeValidator(_bw)]
 
 
+def _lat(v: Any) -> Any:
+    from .net.latency import parse_latency_spec
+
+    return None if v is None else parse_latency_spec(v)
+
+
+Latency = Annotated[Any, BeforeValidator(_lat)]
+
+
 class HopConfig(_Strict):
     up: Bandwidth = Field(description="uplink capacity (device->edge, or edge->cloud)")
     down: Bandwidth | None = Field(default=None, description="downlink capacity; default: the same model as up")
+    latency: Latency = Field(default=None, description="one-way propagation latency of the uplink: a time, a "
+                             "distribution (per transfer) or {trace: ...}; default none (0 s)")
+    latency_down: Latency = Field(default=None, description="the downlink's; default: the same as latency")
 
 
 class NetworkConfig(_Strict):
@@ -480,6 +502,8 @@ class Scenario(_Strict):
     seed: int = Field(default=0, ge=0)
     horizon: Seconds = Field(default=3600.0, gt=0, description="simulated time; unfinished work is reported")
     task: TaskConfig = Field(default_factory=TaskConfig)
+    applications: list[ApplicationConfig] | None = Field(
+        default=None, min_length=1, description="several task types instead of task (see docs/scenarios.md)")
     devices: DevicesConfig = Field(default_factory=DevicesConfig)
     edge: Annotated[
         Annotated[EdgeConfig, Tag("[one edge]")] | Annotated[list[SiteConfig], Tag("[sites]")],
@@ -552,6 +576,38 @@ class Scenario(_Strict):
         elif self.topology is not None:
             raise ValueError("topology: needs edge to be a list of sites")
         return self
+
+    @field_validator("applications")
+    @classmethod
+    def _apps_distinct(cls, v: list[ApplicationConfig] | None) -> list[ApplicationConfig] | None:
+        if v is not None:
+            names = [a.name for a in v]
+            dup = sorted({x for x in names if names.count(x) > 1})
+            if dup:
+                raise ValueError(f"duplicate application name(s) {dup}")
+        return v
+
+    @model_validator(mode="after")
+    def _latency_with_sites(self) -> "Scenario":
+        if isinstance(self.edge, list):
+            for hop in ("wireless", "wan"):
+                h = getattr(self.network, hop)
+                if h.latency is not None or h.latency_down is not None:
+                    raise ValueError(f"network.{hop}.latency: with several edge sites give topology.wireless_latency, "
+                                     "the sites' wan.latency and the MAN links' latency instead")
+        return self
+
+    @model_validator(mode="after")
+    def _task_or_apps(self) -> "Scenario":
+        if self.applications is not None and "task" in self.model_fields_set:
+            raise ValueError("give task (one task type) or applications (several), not both")
+        return self
+
+    def apps(self) -> list[ApplicationConfig]:
+        """The task types: ``applications``, or the single ``task`` as one application named ``default``."""
+        if self.applications is not None:
+            return list(self.applications)
+        return [ApplicationConfig(name="default", share=1.0, task=self.task)]
 
     @field_validator("policies")
     @classmethod
@@ -682,6 +738,37 @@ def _absolute_traces(obj: Any, base_dir: Path) -> Any:
 _PATH_PARAMS = ("weights", "teacher")  # policy parameters that name files (relative to the working directory)
 
 
+#: optional fields left out of the effective scenario while at these defaults, so scenarios that do not use
+#: them dump (and hash, e.g. sweep point ids) exactly as before the fields existed
+_QUIET_DEFAULTS: dict[tuple[str, ...], Any] = {
+    ("task", "deadline"): None, ("devices", "deadline"): None, ("execution", "on_deadline"): "keep",
+    **{("network", hop, key): None for hop in ("wireless", "wan") for key in ("latency", "latency_down")},
+}
+
+
+def scenario_dict(sc: Scenario) -> dict[str, Any]:
+    """The effective scenario (defaults filled in) as plain data: what ``scenario.yaml`` holds."""
+    data = sc.model_dump(mode="json", exclude={"base_dir", "source"})
+    data.pop("task" if sc.applications is not None else "applications")
+    for path, default in _QUIET_DEFAULTS.items():
+        d = data
+        for k in path[:-1]:
+            d = d.get(k) if isinstance(d, dict) else None
+        if isinstance(d, dict) and path[-1] in d and d[path[-1]] == default:
+            del d[path[-1]]
+    # fields added with task variants are written only when used, so older scenarios' files keep their bytes
+    for task in ([data["task"]] if "task" in data else [a["task"] for a in data["applications"]]):
+        if task.get("variants") is None:
+            task.pop("variants", None)
+            if task.get("accuracy_req") in (0, 0.0):
+                task.pop("accuracy_req", None)
+    obj = data["objective"]
+    if obj.get("accuracy") == "constrain" and obj.get("accuracy_weight") == 0:
+        obj.pop("accuracy", None)
+        obj.pop("accuracy_weight", None)
+    return data
+
+
 def scenario_to_yaml(sc: Scenario) -> str:
     """The effective scenario as YAML, for saving next to results; it runs as is from any directory.
 
@@ -696,15 +783,7 @@ def scenario_to_yaml(sc: Scenario) -> str:
     from .registry import PolicyNotFound, locate
 
     base = Path(sc.base_dir).resolve()
-    data = sc.model_dump(mode="json", exclude={"base_dir", "source"})
-    # fields added with task variants are written only when used, so older scenarios' files keep their bytes
-    if data["task"].get("variants") is None:
-        data["task"].pop("variants", None)
-        if data["task"].get("accuracy_req") in (0, 0.0):
-            data["task"].pop("accuracy_req", None)
-    if data["objective"].get("accuracy") == "constrain" and data["objective"].get("accuracy_weight") == 0:
-        data["objective"].pop("accuracy", None)
-        data["objective"].pop("accuracy_weight", None)
+    data = scenario_dict(sc)
     est = data["decision"]["estimator"]
     est = {"kind": est} if isinstance(est, str) else est  # the default is stored unparsed
     data["decision"]["estimator"] = {k: v for k, v in est.items() if k == "kind" or k in _EST_PARAMS[est["kind"]]}
@@ -713,6 +792,10 @@ def scenario_to_yaml(sc: Scenario) -> str:
             spec = data["network"][hop][d]
             if spec is not None:
                 data["network"][hop][d] = _absolute_traces(_drop_none(spec), base)
+        for d in ("latency", "latency_down"):  # a latency trace's file, too
+            spec = data["network"][hop].get(d)
+            if isinstance(spec, dict):
+                data["network"][hop][d] = _absolute_traces(spec, base)
     if data.get("sweep") is not None:
         data["sweep"] = _absolute_traces(data["sweep"], base)
     costs = data["decision"].get("costs")

@@ -91,6 +91,9 @@ class Observation:
             ``len(obs.variants) >= 1`` always holds.
         accuracy_req: the task's accuracy requirement, a fraction in [0, 1]
             (0 = none).
+        lat1_s, lat2_s: one-way propagation latency device->edge and edge->cloud (s), as the
+            scenario's latency model tells it (a constant, a distribution's mean, a trace's current value).
+        lat1_down_s, lat2_down_s: the same edge->device and cloud->edge.
     """
 
     graph: TaskGraph
@@ -130,6 +133,16 @@ class Observation:
     variants: Variants | None = None
     accuracy_req: float = 0.0
 
+    lat1_s: float = 0.0
+    lat2_s: float = 0.0
+    lat1_down_s: float = 0.0
+    lat2_down_s: float = 0.0
+
+    @property
+    def has_latency(self) -> bool:
+        """True if any hop has a propagation latency (fast scalar paths that ignore it must not be used)."""
+        return bool(self.lat1_s or self.lat2_s or self.lat1_down_s or self.lat2_down_s)
+
     def __post_init__(self) -> None:
         if self.variants is None:
             self.variants = Variants.single(self.cycles, self.data)
@@ -137,6 +150,7 @@ class Observation:
     def instances(self) -> Instances:
         """This observation as a batch of one (with its variants when it has more than one)."""
         many = len(self.variants) > 1
+        lat = self.has_latency
         return Instances(
             self.graph, self.cycles[None, :], self.data[None, :],
             np.array([self.p1_hz]), np.array([self.p2_hz]), np.array([self.b1_Bps]), np.array([self.b2_Bps]),
@@ -147,6 +161,8 @@ class Observation:
             self.variants.data[None] if many else None,
             self.variants.accuracy[None] if many else None,
             np.array([self.accuracy_req]) if self.accuracy_req else None,
+            **({"lat1": np.array([self.lat1_s]), "lat2": np.array([self.lat2_s]),
+                "lat1_down": np.array([self.lat1_down_s]), "lat2_down": np.array([self.lat2_down_s])} if lat else {}),
         )
 
 
@@ -313,6 +329,10 @@ def observations(inst: Instances, objective: Objective = LATENCY) -> list[Observ
             None if down2 is None else float(down2[i]), float(p3[i]), objective=objective,
             variants=var, accuracy_req=float(req[i]),
         ))
+        if inst.has_latency:
+            o = out[-1]
+            o.lat1_s, o.lat2_s = float(inst.lat_up1[i]), float(inst.lat_up2[i])
+            o.lat1_down_s, o.lat2_down_s = float(inst.lat_down1[i]), float(inst.lat_down2[i])
     return out
 
 

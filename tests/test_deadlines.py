@@ -41,7 +41,7 @@ def system(graph, tasks, n_dev=1, p1=1e9, p2=1e9, b1=1e6, b2=1e6, **kw):
 
 def rows(rec):
     return {r[1]: dict(zip(("policy", "task_id", "device", "arrival_s", "start_s", "finish_s", "latency_s",
-                            "decision_s", "placement", "energy_j", "deadline_s", "site", "reason", "status"), r))
+                            "decision_s", "placement", "energy_j", "app", "deadline_s", "site", "reason", "status"), r))
             for r in rec.tasks}
 
 

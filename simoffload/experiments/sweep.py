@@ -248,14 +248,14 @@ def plan_sweep(path: Any, quick: bool = False, replicates: int | None = None) ->
 
     ``replicates`` overrides the file's count (studies that add replicates until their CIs are tight).
     """
-    from ..config import Scenario, load_scenario
+    from ..config import Scenario, load_scenario, scenario_dict
     from ..sim.provenance import provenance
 
     if isinstance(path, Scenario):
         sc, path = path, f"<scenario {path.name}>"
     else:
         sc = load_scenario(path)
-    base = sc.model_dump(mode="json", exclude={"base_dir", "source"})
+    base = scenario_dict(sc)
     # policies given as Python objects travel to the workers by class (rebuilt from their parameters)
     classes = {p.name: type(p.instance) for p in sc.policies if p.instance is not None}
     section = base.pop("sweep")

@@ -12,7 +12,14 @@ same shape, which the solvers exploit:
 
 For latency: unary = cycles / (p1, p2, p3), up = (1/b1, 1/b2),
 down = (1/b1_down, 1/b2_down); device->cloud therefore costs d/b1 + d/b2, as
-the paper's relay through the edge. For device energy: unary =
+the paper's relay through the edge.
+
+Propagation delay adds a *per-transfer* constant: a data edge with d > 0
+bytes that crosses hop ``h`` upward also costs ``lat_up[b, h]`` (the hop's
+one-way latency, times the latency weight), downward ``lat_down[b, h]``;
+device->cloud pays both hops' latencies. A zero-byte edge is no transfer and
+pays nothing (as in the engine). Energy has no latency term: the radio is
+busy for d/b, not while the signal propagates. For device energy: unary =
 (kappa * p1^2 * cycles, 0, 0), up = (P_tx / b1, 0), down = (P_rx / b1_down, 0).
 
 A placement ``I`` is an integer array (..., n) with 0 device, 1 edge,
@@ -71,11 +78,33 @@ LATENCY = Objective()
 
 @dataclass
 class Coefficients:
-    """Per-instance cost coefficients: unary (B, n, 3), up (B, 2), down (B, 2)."""
+    """Per-instance cost coefficients: unary (B, n, 3), up (B, 2), down (B, 2) per byte,
+    and the per-transfer latency terms lat_up (B, 2), lat_down (B, 2) (``None``: zero)."""
 
     unary: np.ndarray
     up: np.ndarray
     down: np.ndarray
+    lat_up: np.ndarray | None = None
+    lat_down: np.ndarray | None = None
+
+    def __getitem__(self, idx: Any) -> "Coefficients":
+        """The coefficients of a slice of the batch."""
+        return Coefficients(self.unary[idx], self.up[idx], self.down[idx],
+                            None if self.lat_up is None else self.lat_up[idx],
+                            None if self.lat_down is None else self.lat_down[idx])
+
+    @property
+    def has_latency(self) -> bool:
+        return self.lat_up is not None or self.lat_down is not None
+
+    def latency_matrix(self) -> np.ndarray | None:
+        """(B, 3, 3) per-transfer cost of moving a non-empty payload from place a to place b (``None``: zero)."""
+        if not self.has_latency:
+            return None
+        B = self.up.shape[0]
+        lu = np.zeros((B, 2)) if self.lat_up is None else self.lat_up
+        ld = np.zeros((B, 2)) if self.lat_down is None else self.lat_down
+        return Coefficients(self.unary, lu, ld).hop_matrix()
 
     def hop_matrix(self) -> np.ndarray:
         """(B, 3, 3) per-byte cost of moving data from place a to place b."""
@@ -109,7 +138,11 @@ def latency_coefficients(inst: Instances) -> Coefficients:
     unary = np.where(c[..., None] == 0, 0.0, unary)  # zero cycles take zero time even on a stalled CPU
     up = np.stack([_inv(inst.up1), _inv(inst.up2)], axis=-1)
     down = np.stack([_inv(inst.down1), _inv(inst.down2)], axis=-1)
-    return Coefficients(unary, up, down)
+    lat_up = lat_down = None
+    if inst.has_latency:
+        lat_up = np.stack([inst.lat_up1, inst.lat_up2], axis=-1)
+        lat_down = np.stack([inst.lat_down1, inst.lat_down2], axis=-1)
+    return Coefficients(unary, up, down, lat_up, lat_down)
 
 
 def energy_coefficients(inst: Instances, obj: Objective) -> Coefficients:
@@ -139,15 +172,24 @@ def coefficients(inst: Instances, obj: Objective = LATENCY) -> Coefficients:
     out = Coefficients(w * c.unary, w * c.up, w * c.down)
     for w, c in parts[1:]:
         out = Coefficients(out.unary + w * c.unary, out.up + w * c.up, out.down + w * c.down)
+    if obj.latency_weight and inst.has_latency:  # only latency has per-transfer terms
+        lc = parts[0][1]
+        out.lat_up, out.lat_down = obj.latency_weight * lc.lat_up, obj.latency_weight * lc.lat_down
     return out
 
 
 def edge_cost_matrices(coef: Coefficients, data: np.ndarray) -> np.ndarray:
-    """(B, m, 3, 3) transfer cost of each data edge for each (from, to) pair of places."""
+    """(B, m, 3, 3) transfer cost of each data edge for each (from, to) pair of places.
+
+    Bytes times the per-byte hop costs, plus the hops' latency terms; an edge of zero bytes costs nothing.
+    """
     hop = coef.hop_matrix()  # (B, 3, 3)
     d = data[:, :, None, None]
+    lat = coef.latency_matrix()
     with np.errstate(invalid="ignore"):
-        return np.where(d > 0, d * hop[:, None, :, :], 0.0)
+        if lat is None:
+            return np.where(d > 0, d * hop[:, None, :, :], 0.0)
+        return np.where(d > 0, d * hop[:, None, :, :] + lat[:, None, :, :], 0.0)
 
 
 def evaluate(coef: Coefficients, graph: TaskGraph, data: np.ndarray, placements: Any) -> np.ndarray:

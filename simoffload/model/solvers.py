@@ -61,7 +61,7 @@ def exhaustive(coef: Coefficients, graph: TaskGraph, data: np.ndarray, chunk: in
     val = np.empty(B)
     for lo in range(0, B, chunk):
         hi = min(B, lo + chunk)
-        sub = Coefficients(coef.unary[lo:hi], coef.up[lo:hi], coef.down[lo:hi])
+        sub = coef[lo:hi]
         c = evaluate_all(sub, graph, data[lo:hi], P)
         c = np.where(np.isnan(c), np.inf, c)
         k = np.argmin(c, axis=1)
@@ -109,7 +109,8 @@ def mincut_graph_size(graph: TaskGraph) -> tuple[int, int]:
     return 2 * graph.n + 2, 3 * graph.n + 4 * graph.m
 
 
-def _mincut_one(unary: Any, up: Any, down: Any, graph: TaskGraph, data: Any) -> list[int]:
+def _mincut_one(unary: Any, up: Any, down: Any, graph: TaskGraph, data: Any,
+                lat_up: Any = (0.0, 0.0), lat_down: Any = (0.0, 0.0)) -> list[int]:
     """Placement (n,) minimising the cost of one instance (Ishikawa's ordered-label cut).
 
     Binary threshold variables ``x[v, k] = [place(v) >= k]`` for ``k = 1, 2``; a
@@ -124,6 +125,10 @@ def _mincut_one(unary: Any, up: Any, down: Any, graph: TaskGraph, data: Any) -> 
       x[w,h+1]=1 (cost d*up[h], arc (u,h+1)->(w,h+1)) and downward iff
       x[u,h+1]=1 and x[w,h+1]=0 (cost d*down[h], arc (w,h+1)->(u,h+1)). The
       device input/output are fixed at x=0, i.e. merged into the source.
+      A hop's latency term (``lat_up[h]``, ``lat_down[h]``: per transfer, not
+      per byte) is added to that arc: it is paid exactly when the hop is
+      crossed in that direction, so the labels stay ordered and the cut exact.
+      Edges of zero bytes carry nothing and get no arcs.
 
     Infinite costs (zero speed or bandwidth) are first capped at 4x the sum of
     all finite costs + 1, more than any finite placement costs, so an
@@ -145,6 +150,7 @@ def _mincut_one(unary: Any, up: Any, down: Any, graph: TaskGraph, data: Any) -> 
     # one finite stand-in for every infinite cost, larger than any finite placement's total cost
     fin = sum(abs(x) for row in unary for x in row if x != inf)
     fin += sum(d * w for d in data if d > 0 for w in (*up, *down) if w != inf)
+    fin += sum(x for d in data if d > 0 for x in (*lat_up, *lat_down) if x != inf)
     cap = 4.0 * fin + 1.0
     # the float costs: unary rows (capped) and transfer terms (d * per-byte cost, as cost.evaluate has them)
     rows = [[min(x, cap) for x in unary[v]] for v in range(n)]
@@ -157,10 +163,11 @@ def _mincut_one(unary: Any, up: Any, down: Any, graph: TaskGraph, data: Any) -> 
         for h in range(2):
             na = S if a < 0 else node(a, h + 1)
             nb = S if b >= n else node(b, h + 1)
-            if up[h] > 0:
-                terms.append((na, nb, min(d * up[h], cap)))
-            if down[h] > 0:
-                terms.append((nb, na, min(d * down[h], cap)))
+            cu, cd = d * up[h] + lat_up[h], d * down[h] + lat_down[h]
+            if cu > 0:
+                terms.append((na, nb, min(cu, cap)))
+            if cd > 0:
+                terms.append((nb, na, min(cd, cap)))
     # c = M * 2^(e - 53) with an integer mantissa M: scaling by 2^(53 - smallest e) turns every cost into an
     # exact (unbounded Python) integer, so the unary differences, the flow and the cut involve no rounding
     exps = [math.frexp(x)[1] for r in rows for x in r if x > 0] + [math.frexp(c)[1] for *_, c in terms]
@@ -200,6 +207,10 @@ def _mincut_one(unary: Any, up: Any, down: Any, graph: TaskGraph, data: Any) -> 
 FAST_RANGE = 1e12  # widest ratio of largest to smallest positive cost term the float batch cut is trusted with
 
 
+def _lat_or_zero(x: np.ndarray | None, B: int) -> np.ndarray:
+    return np.zeros((B, 2)) if x is None else x
+
+
 def _fast_eligible(coef: Coefficients, data: np.ndarray) -> np.ndarray:
     """(B,) instances whose costs are finite and of moderate dynamic range (see :func:`_mincut_batch`)."""
     U, up, down = coef.unary, coef.up, coef.down
@@ -209,6 +220,11 @@ def _fast_eligible(coef: Coefficients, data: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         terms = np.concatenate([np.abs(np.diff(U, axis=2)).reshape(len(U), -1),
                                 (d[:, :, None] * per_byte[:, None, :]).reshape(len(U), -1)], axis=1)
+        if coef.has_latency:  # per-transfer latency terms: paid by non-empty edges only
+            lat = np.concatenate([_lat_or_zero(coef.lat_up, len(U)), _lat_or_zero(coef.lat_down, len(U))], axis=1)
+            finite &= np.isfinite(lat).all(axis=1)
+            transfer = (d[:, :, None] * per_byte[:, None, :] + (d > 0)[:, :, None] * lat[:, None, :]).reshape(len(U), -1)
+            terms = np.concatenate([terms, transfer], axis=1)
     terms = np.where(np.isfinite(terms), terms, 0.0)
     pos = np.where(terms > 0, terms, np.inf)
     lo = pos.min(axis=1)
@@ -253,14 +269,18 @@ def _mincut_batch(coef: Coefficients, graph: TaskGraph, data: np.ndarray) -> np.
     snk[:, 1::2] += np.maximum(-a2, 0.0)
     s_idx, d_idx = graph.src, graph.dst
     D = np.where(data > 0, data, 0.0)
+    lu, ld = _lat_or_zero(coef.lat_up, B), _lat_or_zero(coef.lat_down, B)  # per transfer, paid when d > 0
     ei, ej, ec, er = [], [], [], []
     for k in range(graph.m):
         a, b = int(s_idx[k]), int(d_idx[k])
         if a < 0 and b >= n:
             continue
         dk = D[:, k]
+        nz = dk > 0
         for h in range(2):
             cu, cd = dk * up[:, h], dk * down[:, h]
+            if coef.has_latency:
+                cu, cd = cu + nz * lu[:, h], cd + nz * ld[:, h]
             if a < 0:  # from the device input (source side): S -> (b, h+1) costs the upward hop
                 src[:, 2 * b + h] += cu
             elif b >= n:  # to the device output (source side): S -> (a, h+1) costs the downward hop
@@ -316,13 +336,16 @@ def dag_mincut(coef: Coefficients, graph: TaskGraph, data: np.ndarray,
     bar = progress_bar(total=B, enabled=progress, desc="min-cut labels", unit="inst")
     for lo in range(0, len(fi), chunk):
         idx = fi[lo:lo + chunk]
-        sub = Coefficients(coef.unary[idx], coef.up[idx], coef.down[idx])
+        sub = coef[idx]
         best[idx] = _mincut_batch(sub, graph, data[idx])
         bar.update(len(idx))
     if len(slow):
         U, up, down, D = coef.unary[slow].tolist(), coef.up[slow].tolist(), coef.down[slow].tolist(), data[slow].tolist()
+        z = [(0.0, 0.0)] * len(slow)
+        lu = z if coef.lat_up is None else coef.lat_up[slow].tolist()
+        ld = z if coef.lat_down is None else coef.lat_down[slow].tolist()
         for j, b in enumerate(slow):
-            best[b] = _mincut_one(U[j], up[j], down[j], graph, D[j])
+            best[b] = _mincut_one(U[j], up[j], down[j], graph, D[j], lu[j], ld[j])
             bar.update(1)
     bar.close()
     return best, evaluate(coef, graph, data, best)

@@ -180,6 +180,8 @@ class Instances:
         variant_accuracy: (B, V) accuracy per variant, a fraction in [0, 1]
             (``None``: the implicit variant's 1.0).
         accuracy_req: (B,) accuracy requirement (0 = none); ``None`` = 0.
+        lat1, lat2: (B,) one-way propagation latency (s) device->edge and edge->cloud; ``None``: 0.
+        lat1_down, lat2_down: (B,) the same edge->device and cloud->edge; ``None``: equal to ``lat1`` / ``lat2``.
     """
 
     graph: TaskGraph
@@ -196,12 +198,17 @@ class Instances:
     variant_data: np.ndarray | None = None
     variant_accuracy: np.ndarray | None = None
     accuracy_req: np.ndarray | None = None
+    lat1: np.ndarray | None = None
+    lat2: np.ndarray | None = None
+    lat1_down: np.ndarray | None = None
+    lat2_down: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.cycles = np.atleast_2d(np.asarray(self.cycles, dtype=float))
         self.data = np.atleast_2d(np.asarray(self.data, dtype=float))
         B = self.cycles.shape[0]
-        for name in ("p1", "p2", "b1", "b2", "b1_down", "b2_down", "accuracy_req"):
+        for name in ("p1", "p2", "b1", "b2", "b1_down", "b2_down", "accuracy_req", "lat1", "lat2", "lat1_down",
+                     "lat2_down"):
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, np.broadcast_to(np.asarray(v, dtype=float), (B,)))
@@ -248,7 +255,8 @@ class Instances:
             c, d = self.cycles, self.data
         else:
             c, d = self.variant_cycles[:, k, :], self.variant_data[:, k, :]
-        return Instances(self.graph, c, d, self.p1, self.p2, self.b1, self.b2, self.b1_down, self.b2_down, self.p3)
+        return Instances(self.graph, c, d, self.p1, self.p2, self.b1, self.b2, self.b1_down, self.b2_down, self.p3,
+                         lat1=self.lat1, lat2=self.lat2, lat1_down=self.lat1_down, lat2_down=self.lat2_down)
 
     def chosen(self, variant: Any) -> "Instances":
         """The batch with instance b running variant ``variant[b]`` (no variant arrays)."""
@@ -260,7 +268,8 @@ class Instances:
         else:
             rows = np.arange(len(self))
             c, d = self.variant_cycles[rows, v], self.variant_data[rows, v]
-        return Instances(self.graph, c, d, self.p1, self.p2, self.b1, self.b2, self.b1_down, self.b2_down, self.p3)
+        return Instances(self.graph, c, d, self.p1, self.p2, self.b1, self.b2, self.b1_down, self.b2_down, self.p3,
+                         lat1=self.lat1, lat2=self.lat2, lat1_down=self.lat1_down, lat2_down=self.lat2_down)
 
     def __len__(self) -> int:
         return self.cycles.shape[0]
@@ -281,6 +290,30 @@ class Instances:
     def down2(self) -> np.ndarray:
         return self.b2 if self.b2_down is None else self.b2_down
 
+    @property
+    def has_latency(self) -> bool:
+        """True if any propagation latency is given (the cost model then adds per-transfer terms)."""
+        return any(x is not None for x in (self.lat1, self.lat2, self.lat1_down, self.lat2_down))
+
+    def _lat(self, x: np.ndarray | None) -> np.ndarray:
+        return np.zeros(len(self)) if x is None else x
+
+    @property
+    def lat_up1(self) -> np.ndarray:
+        return self._lat(self.lat1)
+
+    @property
+    def lat_up2(self) -> np.ndarray:
+        return self._lat(self.lat2)
+
+    @property
+    def lat_down1(self) -> np.ndarray:
+        return self._lat(self.lat1 if self.lat1_down is None else self.lat1_down)
+
+    @property
+    def lat_down2(self) -> np.ndarray:
+        return self._lat(self.lat2 if self.lat2_down is None else self.lat2_down)
+
     def __getitem__(self, idx: Any) -> "Instances":
         def sl(v: Any) -> Any:
             if v is None or np.ndim(v) == 0:
@@ -295,6 +328,7 @@ class Instances:
             None if self.variant_data is None else np.asarray(self.variant_data[idx]).reshape(-1, *self.variant_data.shape[1:]),
             None if self.variant_accuracy is None else np.atleast_2d(self.variant_accuracy[idx]),
             sl(self.accuracy_req),
+            sl(self.lat1), sl(self.lat2), sl(self.lat1_down), sl(self.lat2_down),
         )
 
 

@@ -17,7 +17,13 @@ Semantics (DESIGN.md section 4):
   Bandwidth steps need no events because under both disciplines all flows'
   progress is a fixed fraction of the cumulative capacity.
 * Data between places crosses the hops between them (device-edge-cloud lie on
-  a line), store-and-forward at the edge.
+  a line), store-and-forward at the edge. A hop with a propagation latency
+  adds it to each non-empty transfer *after* the last byte is sent: the flow
+  shares the link only while it transmits, never during the propagation
+  (as in the several-site engine); device<->cloud pays both hops' latencies.
+* Deadlines: a late task is ``missed``; under ``on_deadline="drop"`` it is
+  abandoned at its deadline (``dropped``) and its in-flight work withdrawn
+  (:meth:`Simulation.abandon`, also the way to fail a task with a reason).
 * Deciding: the request (``request_bytes``) goes up the wireless link, waits
   for an edge core, the policy observes and decides, the decision time is held
   on that core (``modelled``: declared ops x ``cycles_per_op`` / p2;
@@ -245,13 +251,19 @@ class Link:
         sharing: ``"fair"`` (processor sharing) or ``"fifo"``.
         on_transfer: sink called with (link, start_s, end_s, nbytes, task_id) per finished transfer.
         on_flows: sink called with (link, t, active flows) when the number of flows changes.
+        latency: one-way propagation latency model (:mod:`simoffload.net.latency`), None for none.
+            :meth:`transfer` knows nothing of it: the caller waits ``delay(t)`` after the last byte.
+        seed: the run's root seed, for a random latency's stream.
     """
 
     def __init__(self, env: simpy.Environment, name: str, model: BandwidthModel, sharing: str = "fair",
-                 on_transfer: Callable[..., None] | None = None, on_flows: Callable[..., None] | None = None):
+                 on_transfer: Callable[..., None] | None = None, on_flows: Callable[..., None] | None = None,
+                 latency: Any = None, seed: int = 0):
         if sharing not in ("fair", "fifo"):
             raise ValueError(f"sharing must be fair or fifo, got {sharing!r}")
         self.env, self.name, self.model, self.sharing = env, name, model, sharing
+        self.latency = latency  # LatencyModel or None; what policies are told: latency.estimate(t)
+        self.delay: Callable[[float], float] | None = None if latency is None else latency.sampler(seed)
         self._fair = sharing == "fair"
         self.flows: list[_Flow] = []  # fair: a heap by tag; fifo: in order (tags increase)
         self._head = 0  # fifo: index of the first unfinished flow in ``flows``
@@ -387,6 +399,7 @@ class TaskSpec:
     ``cycles`` and ``data`` are variant 0's; ``variants`` is ``None`` for a
     task without variants (one implicit variant) and ``accuracy_req`` its
     accuracy requirement (a fraction, 0 = none).
+    ``app`` is the task's application (its structure is ``SystemSpec.graphs[app]``).
     """
 
     task_id: int
@@ -397,13 +410,18 @@ class TaskSpec:
     deadline_s: float = math.inf
     variants: Variants | None = None
     accuracy_req: float = 0.0
+    app: int = 0  # index into SystemSpec.graphs / apps
 
 
 @dataclass
 class DeviceSpec:
+    """A device's CPU speed, wireless bandwidth models and (optional) propagation latency models."""
+
     cpu_hz: float
     up: BandwidthModel
     down: BandwidthModel
+    lat_up: Any = None  # a simoffload.net.latency.LatencyModel, or None: no propagation delay
+    lat_down: Any = None
 
 
 @dataclass
@@ -411,13 +429,17 @@ class SystemSpec:
     """Everything the engine needs for one run, already in SI units and built models.
 
     Attributes:
-        graph: the task structure shared by the workload.
+        graph: the task structure shared by the workload (the first application's when there are several).
+        graphs: the structure of each application (None: ``[graph]``).
+        apps: the applications' names, for the records (None: ``["default"]``).
         tasks: the workload, sorted by arrival.
         devices: per device: CPU speed and wireless up/down bandwidth models.
         shared_cell: if True, all devices share the wireless links of device 0.
         edge_cores, edge_hz: the edge CPU.
         cloud_hz: cloud speed (inf = zero execution time).
         wan_up, wan_down: edge<->cloud bandwidth models.
+        wan_lat_up, wan_lat_down: edge<->cloud propagation latency models (None: 0 s).
+        seed: the run's root seed (random per-transfer latencies draw from their own streams of it).
         sharing: "fair" or "fifo" on every link.
         horizon_s: simulation end; unfinished work is reported as such.
         decision_time: "modelled", "measured" or "calibrated".
@@ -440,11 +462,16 @@ class SystemSpec:
     graph: TaskGraph
     tasks: list[TaskSpec]
     devices: list[DeviceSpec]
+    graphs: list[TaskGraph] | None = None
+    apps: list[str] | None = None
     edge_cores: int = 1
     edge_hz: float = 2.5e9
     cloud_hz: float = math.inf
     wan_up: BandwidthModel | None = None
     wan_down: BandwidthModel | None = None
+    wan_lat_up: Any = None
+    wan_lat_down: Any = None
+    seed: int = 0
     shared_cell: bool = False
     sharing: str = "fair"
     horizon_s: float = 3600.0
@@ -466,7 +493,7 @@ class SystemSpec:
 
 
 TASK_FIELDS = ("policy", "task_id", "device", "arrival_s", "start_s", "finish_s", "latency_s",
-               "decision_s", "placement", "energy_j", "deadline_s", "site", "reason", "status")
+               "decision_s", "placement", "energy_j", "app", "deadline_s", "site", "reason", "status")
 #: every value of the tasks table's ``status`` column
 STATUSES = ("done", "missed", "dropped", "failed", "unfinished")
 SUBTASK_FIELDS = ("policy", "task_id", "subtask", "place", "ready_s", "start_s", "end_s")
@@ -491,11 +518,12 @@ class RunRecords:
 
 
 class _TaskState:
-    __slots__ = ("spec", "placement", "decision_s", "energy_j", "finish_s", "start_s", "site", "dead",
+    __slots__ = ("spec", "graph", "placement", "decision_s", "energy_j", "finish_s", "start_s", "site", "dead",
                  "status", "reason", "held", "core_held", "obs", "timings", "variant", "cycles", "data")
 
-    def __init__(self, spec: TaskSpec, timings: list | None = None):
+    def __init__(self, spec: TaskSpec, graph: TaskGraph, timings: list | None = None):
         self.spec = spec
+        self.graph = graph
         self.obs: Observation | None = None
         self.timings = timings  # per subtask (ready, start, end), only for policies that observe
         self.placement: np.ndarray | None = None
@@ -536,6 +564,8 @@ class Simulation:
         self.rec = RunRecords(policy_name)
         self.on_task_done = on_task_done
         self.graph = spec.graph
+        self.graphs = spec.graphs or [spec.graph]
+        self.apps = spec.apps or ["default"]
         rl = self.rec.links if spec.record_links else None
         on_transfer = (lambda link, s, e, b, tid: rl.append((policy_name, link, "transfer", s, e, math.nan, b, tid))) if rl is not None else None
         on_flows = None
@@ -543,19 +573,23 @@ class Simulation:
         if spec.record_queues and rl is not None:
             on_flows = lambda link, t, k: rl.append((policy_name, link, "flows", t, math.nan, float(k), math.nan, -1))  # noqa: E731
             on_queue = lambda cpu, t, q, busy: rl.append((policy_name, cpu, "queue", t, math.nan, float(q), math.nan, -1))  # noqa: E731
-        mk = lambda name, model: Link(env, name, model, spec.sharing, on_transfer, on_flows)  # noqa: E731
+        def mk(name: str, model: BandwidthModel, lat: Any = None) -> Link:
+            return Link(env, name, model, spec.sharing, on_transfer, on_flows, lat, spec.seed)
+
         self.dev_cpu = [Cpu(env, f"device{i}_cpu", 1, d.cpu_hz) for i, d in enumerate(spec.devices)]
         if spec.shared_cell:
-            up, down = mk("cell_up", spec.devices[0].up), mk("cell_down", spec.devices[0].down)
+            d0 = spec.devices[0]
+            up, down = mk("cell_up", d0.up, d0.lat_up), mk("cell_down", d0.down, d0.lat_down)
             self.w_up = [up] * len(spec.devices)
             self.w_down = [down] * len(spec.devices)
         else:
-            self.w_up = [mk(f"device{i}_up", d.up) for i, d in enumerate(spec.devices)]
-            self.w_down = [mk(f"device{i}_down", d.down) for i, d in enumerate(spec.devices)]
+            self.w_up = [mk(f"device{i}_up", d.up, d.lat_up) for i, d in enumerate(spec.devices)]
+            self.w_down = [mk(f"device{i}_down", d.down, d.lat_down) for i, d in enumerate(spec.devices)]
         self.edge_cpu = Cpu(env, "edge_cpu", spec.edge_cores, spec.edge_hz, on_queue)
         if spec.wan_up is None or spec.wan_down is None:
             raise ValueError("the WAN link needs bandwidth models")
-        self.wan_up, self.wan_down = mk("wan_up", spec.wan_up), mk("wan_down", spec.wan_down)
+        self.wan_up = mk("wan_up", spec.wan_up, spec.wan_lat_up)
+        self.wan_down = mk("wan_down", spec.wan_down, spec.wan_lat_down)
         self.states: list[_TaskState] = []
         self._draw_cost = None
         if spec.decision_time == "calibrated":
@@ -574,13 +608,19 @@ class Simulation:
             self._ops_take_variants = "n_variants" in inspect.signature(policy.decision_ops).parameters
         except (TypeError, ValueError):
             self._ops_take_variants = False
+        self._has_latency = any(link.latency is not None for link in (*self.w_up, *self.w_down, self.wan_up, self.wan_down))
         self._tx_w = spec.objective.tx_power_w
         self._rx_w = spec.objective.rx_power_w
 
     # ---- moves and execution ----------------------------------------------------------
 
     def _move(self, st: _TaskState, nbytes: float, a: int, b: int) -> Iterator[simpy.Event]:
-        """Carry ``nbytes`` from place a to place b over the hops between them."""
+        """Carry ``nbytes`` from place a to place b over the hops between them.
+
+        On each hop the flow joins the link at once, shares it until its last byte
+        is sent, then the hop's propagation latency (if any) passes before the
+        data is at the far end (it holds no share of the link meanwhile).
+        """
         if st.dead:
             return
         dev = st.spec.device
@@ -589,32 +629,42 @@ class Simulation:
         held = st.held
         if a < b:
             if a == DEVICE:
-                t0 = env.now
                 link = self.w_up[dev]
+                t0 = env.now
                 ev = link.transfer(nbytes, tid)
                 held.append((link, ev))
                 yield ev
                 st.energy_j += self._tx_w * (env.now - t0)
+                if link.delay is not None:  # propagation after the last byte
+                    yield env.timeout(link.delay(env.now))
             if b == CLOUD:
                 if st.dead:
                     return
-                ev = self.wan_up.transfer(nbytes, tid)
-                held.append((self.wan_up, ev))
+                link = self.wan_up
+                ev = link.transfer(nbytes, tid)
+                held.append((link, ev))
                 yield ev
+                if link.delay is not None:
+                    yield env.timeout(link.delay(env.now))
         else:
             if a == CLOUD:
-                ev = self.wan_down.transfer(nbytes, tid)
-                held.append((self.wan_down, ev))
+                link = self.wan_down
+                ev = link.transfer(nbytes, tid)
+                held.append((link, ev))
                 yield ev
+                if link.delay is not None:
+                    yield env.timeout(link.delay(env.now))
             if b == DEVICE:
                 if st.dead:
                     return
-                t0 = env.now
                 link = self.w_down[dev]
+                t0 = env.now
                 ev = link.transfer(nbytes, tid)
                 held.append((link, ev))
                 yield ev
                 st.energy_j += self._rx_w * (env.now - t0)
+                if link.delay is not None:
+                    yield env.timeout(link.delay(env.now))
 
     def _execute(self, st: _TaskState, v: int, p: int) -> Iterator[simpy.Event]:
         if st.dead:
@@ -652,8 +702,8 @@ class Simulation:
         est = spec.estimator
         d = spec.devices[dev]
         t = env.now
-        return Observation(
-            graph=self.graph, cycles=st.spec.cycles, data=st.spec.data,
+        obs = Observation(
+            graph=st.graph, cycles=st.spec.cycles, data=st.spec.data,
             p1_hz=d.cpu_hz, p2_hz=spec.edge_hz,
             b1_Bps=est.estimate(self.w_up[dev].model, t), b2_Bps=est.estimate(self.wan_up.model, t),
             b1_down_Bps=est.estimate(self.w_down[dev].model, t), b2_down_Bps=est.estimate(self.wan_down.model, t),
@@ -662,6 +712,11 @@ class Simulation:
             active_devices=self._active_devices,
             variants=st.spec.variants, accuracy_req=st.spec.accuracy_req,
         )
+        if self._has_latency:
+            lat = lambda link: 0.0 if link.latency is None else link.latency.estimate(t)  # noqa: E731
+            obs.lat1_s, obs.lat2_s = lat(self.w_up[dev]), lat(self.wan_up)
+            obs.lat1_down_s, obs.lat2_down_s = lat(self.w_down[dev]), lat(self.wan_down)
+        return obs
 
     def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
         spec, env = self.spec, self.env
@@ -674,12 +729,16 @@ class Simulation:
             st.held.append((self.w_up[dev], ev))
             yield ev
             st.energy_j += self._tx_w * (env.now - t0)
+            if self.w_up[dev].delay is not None:
+                yield env.timeout(self.w_up[dev].delay(env.now))
+                if st.dead:
+                    return
         n_var = 1 if st.spec.variants is None else len(st.spec.variants)
         if spec.decision_time == "modelled":
             if n_var > 1 and self._ops_take_variants:
-                ops = float(self.policy.decision_ops(self.graph, n_variants=n_var))
+                ops = float(self.policy.decision_ops(st.graph, n_variants=n_var))
             else:
-                ops = float(self.policy.decision_ops(self.graph))
+                ops = float(self.policy.decision_ops(st.graph))
             hold = ops * spec.cycles_per_op / spec.edge_hz
         elif self._draw_cost is not None:
             hold = self._draw_cost()
@@ -711,7 +770,7 @@ class Simulation:
             self.rec.decide_wall_s += wall
             self.rec.decisions += 1
         try:
-            st.variant, st.placement = check_decision(place, self.graph, n_var)
+            st.variant, st.placement = check_decision(place, st.graph, n_var)
         except ValueError as exc:
             raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
         if st.variant:
@@ -732,6 +791,8 @@ class Simulation:
             st.held.append((self.w_down[dev], ev))
             yield ev
             st.energy_j += self._rx_w * (env.now - t0)
+            if self.w_down[dev].delay is not None:
+                yield env.timeout(self.w_down[dev].delay(env.now))
 
     # ---- task processes ---------------------------------------------------------------
 
@@ -742,7 +803,7 @@ class Simulation:
             return
         st.start_s = env.now
         st.decision_s = st.start_s - st.spec.arrival_s
-        if self.graph.is_chain:
+        if st.graph.is_chain:
             yield from self._run_chain(st)
         elif self.spec.dag_execution == "serial":
             yield from self._run_dag_serial(st)
@@ -776,7 +837,7 @@ class Simulation:
         """Tell the policy how the task turned out (now: its output is back, or the horizon)."""
         s = st.spec
         done = not math.isnan(st.finish_s)
-        n = self.graph.n
+        n = st.graph.n
         tm = st.timings
         nan = math.nan
         if tm is None:
@@ -809,10 +870,10 @@ class Simulation:
             yield from self._move(st, float(data[n]), prev, DEVICE)
 
     def _place_of(self, st: _TaskState, node: int) -> int:
-        return DEVICE if node < 0 or node >= self.graph.n else int(st.placement[node])
+        return DEVICE if node < 0 or node >= st.graph.n else int(st.placement[node])
 
     def _run_dag_serial(self, st: _TaskState) -> Iterator[simpy.Event]:
-        g = self.graph
+        g = st.graph
         data = st.data
         for v in range(g.n + 1):  # node n = the device output
             pv = self._place_of(st, v)
@@ -824,7 +885,7 @@ class Simulation:
                 yield from self._execute(st, v, pv)
 
     def _run_dag_parallel(self, st: _TaskState) -> Iterator[simpy.Event]:
-        g, env = self.graph, self.env
+        g, env = st.graph, self.env
         data = st.data
         arrived = [env.event() for _ in range(g.m)]
 
@@ -858,7 +919,8 @@ class Simulation:
             dt = ts.arrival_s - env.now
             if dt > 0:
                 yield env.timeout(dt)
-            st = _TaskState(ts, [None] * self.graph.n if self._observing else None)
+            g = self.graphs[ts.app]
+            st = _TaskState(ts, g, [None] * g.n if self._observing else None)
             st.site = self._site_at_arrival(st)
             self.states.append(st)
             dev = ts.device
@@ -943,7 +1005,7 @@ class Simulation:
             status = self._status(st)
             row = (
                 self.name, s.task_id, s.device, s.arrival_s, st.start_s, st.finish_s,
-                lat, st.decision_s, place, st.energy_j, s.deadline_s, st.site, st.reason, status,
+                lat, st.decision_s, place, st.energy_j, self.apps[s.app], s.deadline_s, st.site, st.reason, status,
             )
             if self._variants:
                 decided = st.placement is not None

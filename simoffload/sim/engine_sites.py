@@ -403,7 +403,7 @@ class SiteSimulation(Simulation):
                 kw["n_variants"] = n_var
             if self._ops_take_places and self.reachable[site]:
                 kw["places"] = 3 + len(self.reachable[site])  # a policy's count over the places it is offered
-            ops = float(self.policy.decision_ops(self.graph, **kw))
+            ops = float(self.policy.decision_ops(st.graph, **kw))
             hold = ops * spec.cycles_per_op / cpu.speed_hz
         elif self._draw_cost is not None:
             hold = self._draw_cost()
@@ -437,7 +437,7 @@ class SiteSimulation(Simulation):
             self.rec.decisions += 1
         others = self.reachable[site]
         try:
-            st.variant, st.placement = check_decision(place, self.graph, n_var, 3 + len(others))
+            st.variant, st.placement = check_decision(place, st.graph, n_var, 3 + len(others))
         except ValueError as exc:
             raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
         if st.variant:
@@ -463,7 +463,7 @@ class SiteSimulation(Simulation):
     # ---- task processes ---------------------------------------------------------------------
 
     def _place_of(self, st: _TaskState, node: int) -> int:
-        return DEVICE if node < 0 or node >= self.graph.n else self._abs[st.spec.task_id][node]
+        return DEVICE if node < 0 or node >= st.graph.n else self._abs[st.spec.task_id][node]
 
     def _run_chain(self, st: _TaskState) -> Iterator[simpy.Event]:
         place = self._abs[st.spec.task_id]

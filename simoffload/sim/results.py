@@ -6,7 +6,8 @@ Tables (one row per ...):
   (first subtask may start), ``finish_s, latency_s`` (finish - arrival, NaN if
   unfinished), ``decision_s`` (arrival to start: request, queueing for an edge
   core, deciding, reply), ``placement`` (one digit per subtask in topological
-  order: 0 device, 1 edge, 2 cloud), ``energy_j`` (device energy), ``deadline_s``
+  order: 0 device, 1 edge, 2 cloud), ``energy_j`` (device energy), ``app``
+  (the task's application; ``default`` for the single ``task:`` form), ``deadline_s``
   (relative to arrival; ``inf``: none), ``site`` (edge site the device was
   associated with at arrival; one edge: 0), ``reason`` (why a task was
   ``failed`` or ``dropped``; empty otherwise), ``status``: ``done`` (finished by

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..config import Scenario, policy_module_dir
+from ..config import Arrivals, Scenario, TaskConfig, policy_module_dir
 from ..errors import UserError
 from ..model.cost import Objective
 from ..model.task import Dist, TaskGraph
@@ -36,19 +36,52 @@ from .engine import (
 log = logging.getLogger(__name__)
 
 
-def task_graph(sc: Scenario) -> TaskGraph:
-    """The scenario's task structure: a chain, or the DAG its ``task.edges`` describe."""
-    if sc.task.edges is None:
-        return TaskGraph.chain(sc.task.subtasks)
+def _graph_of(task: TaskConfig, where: str) -> TaskGraph:
+    if task.edges is None:
+        return TaskGraph.chain(task.subtasks)
     import networkx as nx
 
     g = nx.DiGraph()
-    g.add_nodes_from(range(sc.task.subtasks))
-    g.add_edges_from(sc.task.edges)
+    g.add_nodes_from(range(task.subtasks))
+    g.add_edges_from(task.edges)
     try:
         return TaskGraph.from_networkx(g)[0]
     except ValueError as exc:
-        raise UserError(f"task.edges: {exc}") from None
+        raise UserError(f"{where}.edges: {exc}") from None
+
+
+def task_graphs(sc: Scenario) -> list[TaskGraph]:
+    """The task structure of each application (one entry for the single ``task:`` form)."""
+    if sc.applications is None:
+        return [_graph_of(sc.task, "task")]
+    return [_graph_of(a.task, f"applications.{i}.task") for i, a in enumerate(sc.applications)]
+
+
+def task_graph(sc: Scenario) -> TaskGraph:
+    """The scenario's task structure: a chain, or the DAG its ``task.edges`` describe.
+
+    Raises:
+        UserError: the scenario's applications have different structures (use :func:`task_graphs`).
+    """
+    graphs = task_graphs(sc)
+    if any(g != graphs[0] for g in graphs[1:]):
+        raise UserError("the scenario's applications have different task structures; this needs one")
+    return graphs[0]
+
+
+def app_of_device(sc: Scenario, seed: int) -> np.ndarray:
+    """Application index of each device: counts by largest remainder of the normalised shares,
+    assigned to devices in a random order (stream ``applications/devices``); one application: all 0."""
+    n, apps = sc.devices.count, sc.apps()
+    if len(apps) == 1:
+        return np.zeros(n, dtype=np.int64)
+    share = np.array([a.share for a in apps], dtype=float)
+    quota = share / share.sum() * n
+    counts = np.floor(quota).astype(np.int64)
+    for j in np.argsort(-(quota - counts), kind="stable")[: n - int(counts.sum())]:
+        counts[j] += 1
+    labels = np.repeat(np.arange(len(apps)), counts)
+    return labels[rng_for(seed, "applications/devices").permutation(n)]
 
 
 def objective(sc: Scenario) -> Objective:
@@ -59,17 +92,19 @@ def objective(sc: Scenario) -> Objective:
     )
 
 
-def task_variants(sc: Scenario, graph: TaskGraph, cycles: np.ndarray, data: np.ndarray) -> list[Variants] | None:
+def task_variants(sc: Scenario, graph: TaskGraph, cycles: np.ndarray, data: np.ndarray,
+                  task: TaskConfig | None = None) -> list[Variants] | None:
     """Each task's :class:`Variants` from the scenario's ``task.variants`` and its drawn base sizes.
 
     Args:
         cycles: (T, n) drawn base cycles of T tasks; data: (T, m) drawn base bytes.
+        task: the application's task type (default: the scenario's ``task``).
 
     Returns:
         T variant sets (one shared object when no variant depends on the drawn
         sizes), or ``None`` when the scenario has no variants.
     """
-    vs = sc.task.variants
+    vs = (task or sc.task).variants
     if not vs:
         return None
     T = cycles.shape[0]
@@ -93,9 +128,9 @@ def task_variants(sc: Scenario, graph: TaskGraph, cycles: np.ndarray, data: np.n
     return out
 
 
-def _requirements(sc: Scenario, device: int, size: int, seed: int) -> np.ndarray:
+def _requirements(sc: Scenario, device: int, size: int, seed: int, task: TaskConfig | None = None) -> np.ndarray:
     """Accuracy requirement of each of ``size`` tasks of ``device`` (stream ``accuracy/device{i}``)."""
-    spec = sc.task.accuracy_req
+    spec = (task or sc.task).accuracy_req
     if isinstance(spec, dict) and "per_device" in spec:
         spec = spec["per_device"][device % len(spec["per_device"])]
     d = Dist(spec, "fraction")
@@ -104,8 +139,11 @@ def _requirements(sc: Scenario, device: int, size: int, seed: int) -> np.ndarray
     return d.sample(rng_for(seed, f"accuracy/device{device}"), size)
 
 
-def _arrival_times(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
-    arr, horizon, cap = sc.devices.arrivals, sc.horizon, sc.devices.max_tasks
+def _arrival_times(sc: Scenario, rng: np.random.Generator, arr: Arrivals | None = None,
+                   cap: int | None = None) -> np.ndarray:
+    arr = sc.devices.arrivals if arr is None else arr
+    cap = sc.devices.max_tasks if cap is None else cap
+    horizon = sc.horizon
     limit = cap if cap is not None else math.inf
     if arr.times is not None:
         t = np.asarray(arr.times, dtype=float)
@@ -174,37 +212,46 @@ class World:
 def build_world(sc: Scenario, seed: int | None = None) -> World:
     """Draw the workload and the bandwidth realisations for one seed."""
     from ..net.channels import build_bandwidth, make_estimator
+    from ..net.latency import build_latency
 
     seed = sc.seed if seed is None else int(seed)
-    graph = task_graph(sc)
+    graphs = task_graphs(sc)
+    graph = graphs[0]
+    apps = sc.apps()
+    dev_app = app_of_device(sc, seed)
     n_dev = sc.devices.count
     cpu = Dist(sc.devices.cpu, "hz").sample(rng_for(seed, "devices/cpu"), n_dev)
     if np.any(cpu <= 0):
         raise UserError("devices.cpu: device CPU speed must be > 0 Hz (a distribution drew 0)")
-    cdist, ddist = sc.task.dists()
+    dists = [a.task.dists() for a in apps]
     dev_deadline = (Dist(sc.devices.deadline, "s").sample(rng_for(seed, "deadlines/devices"), n_dev)
                     if sc.devices.deadline is not None else None)
-    task_deadline = Dist(sc.task.deadline, "s") if sc.task.deadline is not None else None
+    task_deadline = [Dist(a.task.deadline, "s") if a.task.deadline is not None else None for a in apps]
     per_dev = []
     for i in range(n_dev):
-        t = _arrival_times(sc, rng_for(seed, f"arrivals/device{i}"))
+        j = int(dev_app[i])
+        app, g, (cdist, ddist) = apps[j], graphs[j], dists[j]
+        t = _arrival_times(sc, rng_for(seed, f"arrivals/device{i}"), app.arrivals, app.max_tasks)
         rng = rng_for(seed, f"tasks/device{i}")
-        cyc, dat = cdist.sample(rng, (len(t), graph.n)), ddist.sample(rng, (len(t), graph.m))
-        if task_deadline is not None:  # its own stream: adding deadlines changes no other draw
-            dl = task_deadline.sample(rng_for(seed, f"deadlines/device{i}"), len(t))
+        cyc, dat = cdist.sample(rng, (len(t), g.n)), ddist.sample(rng, (len(t), g.m))
+        if task_deadline[j] is not None:  # its own stream: adding deadlines changes no other draw
+            dl = task_deadline[j].sample(rng_for(seed, f"deadlines/device{i}"), len(t))
         else:
             dl = np.full(len(t), math.inf if dev_deadline is None else float(dev_deadline[i]))
         per_dev.append((t, cyc, dat, dl))
     order = sorted(((float(t), i, k) for i, (ts, *_) in enumerate(per_dev) for k, t in enumerate(ts)))
-    req = [_requirements(sc, i, len(ts), seed) for i, (ts, *_) in enumerate(per_dev)]
-    if sc.task.variants:  # cycles and data of a task are its variant 0's
-        var = [task_variants(sc, graph, c, d) for _, c, d, _ in per_dev]
+    req = [_requirements(sc, i, len(ts), seed, apps[int(dev_app[i])].task) for i, (ts, *_) in enumerate(per_dev)]
+    if any(a.task.variants for a in apps):  # cycles and data of a task are its variant 0's
+        var = [task_variants(sc, graphs[int(dev_app[i])], c, d, apps[int(dev_app[i])].task)
+               for i, (_, c, d, _) in enumerate(per_dev)]
         tasks = [TaskSpec(tid, i, t, var[i][k].cycles[0], var[i][k].data[0], float(per_dev[i][3][k]),
-                          var[i][k], float(req[i][k]))
+                          var[i][k], float(req[i][k]), app=int(dev_app[i])) if var[i] is not None else
+                 TaskSpec(tid, i, t, per_dev[i][1][k], per_dev[i][2][k], float(per_dev[i][3][k]), None,
+                          float(req[i][k]), app=int(dev_app[i]))
                  for tid, (t, i, k) in enumerate(order)]
     else:
         tasks = [TaskSpec(tid, i, t, per_dev[i][1][k], per_dev[i][2][k], float(per_dev[i][3][k]), None,
-                          float(req[i][k]))
+                          float(req[i][k]), app=int(dev_app[i]))
                  for tid, (t, i, k) in enumerate(order)]
 
     horizon = sc.horizon
@@ -212,10 +259,16 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
     def bw(spec: Any, stream: str) -> Any:
         return build_bandwidth(spec, seed=seed, stream=stream, horizon_s=horizon, base_dir=sc.base_dir)
 
+    def lat(hop: Any, key: str) -> tuple[Any, Any]:
+        """(up, down) latency models of a hop; the downlink's defaults to the uplink's spec."""
+        down_spec = hop.latency if hop.latency_down is None else hop.latency_down
+        return (build_latency(hop.latency, stream=f"latency/{key}_up", base_dir=sc.base_dir),
+                build_latency(down_spec, stream=f"latency/{key}_down", base_dir=sc.base_dir))
+
     models: dict[str, Any] = {}
     devices = []
     cells = range(1) if sc.network.shared_cell else range(n_dev)
-    ups, downs = [], []
+    ups, downs, lats = [], [], []
     for i in cells:
         key = "cell" if sc.network.shared_cell else f"device{i}"
         up = bw(sc.network.wireless.up, f"bandwidth/{key}/up")
@@ -223,12 +276,14 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
         models[f"{key}_up"], models[f"{key}_down"] = up, down
         ups.append(up)
         downs.append(down)
+        lats.append(lat(sc.network.wireless, key))
     for i in range(n_dev):
         j = 0 if sc.network.shared_cell else i
-        devices.append(DeviceSpec(float(cpu[i]), ups[j], downs[j]))
+        devices.append(DeviceSpec(float(cpu[i]), ups[j], downs[j], *lats[j]))
     wan_up = bw(sc.network.wan.up, "bandwidth/wan/up")
     wan_down = wan_up if sc.network.wan.down is None else bw(sc.network.wan.down, "bandwidth/wan/down")
     models["wan_up"], models["wan_down"] = wan_up, wan_down
+    wan_lat_up, wan_lat_down = lat(sc.network.wan, "wan")
 
     topology = None
     if isinstance(sc.edge, list):
@@ -236,10 +291,14 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
 
         topology = build_topology(sc, seed, devices, models, bw)
     edge0 = sc.edge[0] if isinstance(sc.edge, list) else sc.edge
+    if sc.decision.time == "calibrated" and len({g.n for g in graphs}) > 1:
+        raise UserError("decision.time: calibrated costs are measured for one task size; the applications have "
+                        f"{sorted({g.n for g in graphs})} subtasks (use modelled decision time)")
     rec = sc.output.record
     system = SystemSpec(
-        graph=graph, tasks=tasks, devices=devices, edge_cores=edge0.cores, edge_hz=edge0.cpu,
-        cloud_hz=sc.cloud.cpu, wan_up=wan_up, wan_down=wan_down, shared_cell=sc.network.shared_cell,
+        graph=graph, graphs=graphs, apps=[a.name for a in apps], tasks=tasks, devices=devices, edge_cores=edge0.cores, edge_hz=edge0.cpu,
+        cloud_hz=sc.cloud.cpu, wan_up=wan_up, wan_down=wan_down, wan_lat_up=wan_lat_up, wan_lat_down=wan_lat_down,
+        seed=seed, shared_cell=sc.network.shared_cell,
         sharing=sc.network.sharing, horizon_s=horizon, decision_time=sc.decision.time,
         cycles_per_op=sc.decision.cycles_per_op, decision_cost=_decision_costs(sc, seed, graph),
         decision_on_edge_cpu=sc.decision.on_edge_cpu,
@@ -278,10 +337,18 @@ def make_policies(sc: Scenario, seed: int, prepare_s: dict[str, float] | None = 
 
     for line in training_notice(out):
         (notify or log.warning)(line)
-    graph = task_graph(sc)
-    for label, pol in out:
+    graphs = task_graphs(sc)
+    for i, (label, pol) in enumerate(out):
         w0 = _time.perf_counter()
-        pol.prepare(graph)  # learned policies load or train their model here, outside the clock
+        for j, g in enumerate(graphs):  # once per distinct task structure
+            if g in graphs[:j]:
+                continue
+            try:
+                pol.prepare(g)  # learned policies load or train their model here, outside the clock
+            except UserError as exc:
+                if sc.applications is None:
+                    raise
+                raise UserError(f"policies.{i} ({label}): application {sc.applications[j].name!r}: {exc}") from None
         if prepare_s is not None:
             prepare_s[label] = _time.perf_counter() - w0
     return out
