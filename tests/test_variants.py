@@ -327,3 +327,89 @@ def test_every_policy_on_tasks_with_variants_valid_single_equal_batched_never_be
         np.testing.assert_array_equal(P, np.array([s[1] for s in single]))
     best = solve_variants(vinst)[2]
     assert np.all(cost(vinst.chosen(v), P) >= best * (1 - 1e-12))
+
+
+def _load_analysis(name):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(name, root / "analysis" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod, root
+
+
+def test_mobilenet_blocks_reproduce_the_published_multiply_adds_and_the_scenario_lists_them():
+    mb, root = _load_analysis("mobilenet_v1")
+    # Howard et al. 2017, Tables 6-7 (millions of multiply-adds), independent of the layer-table code
+    published = {(1.0, 224): 569, (0.75, 224): 325, (0.5, 224): 149, (0.25, 224): 41,
+                 (1.0, 192): 418, (1.0, 160): 290, (1.0, 128): 186}
+    # by hand: the first layer, 3x3x3x32 at 112x112 output, and the classifier 1024 x 1000
+    assert mb.layer_table(1.0, 224)[0][1] == 112 * 112 * 27 * 32
+    assert mb.layer_table(1.0, 224)[-1][1] == 1024 * 1000
+    for (a, r), pub in published.items():
+        macs, data = mb.blocks(a, r)
+        assert len(macs) == 7 and len(data) == 8
+        assert abs(sum(macs) / 1e6 / pub - 1) < 0.005
+        assert data[0] == r * r * 3 and data[-1] == 4000
+    assert mb.blocks(1.0, 224)[1][1] == 112 * 112 * 64 * 4  # block 0 ends at 112x112x64 float32
+    sc = load_scenario_file(root / "scenarios" / "model_selection.yaml")
+    assert len(sc.task.variants) == len(mb.VARIANTS)
+    for v, (name, a, r, _, top1) in zip(sc.task.variants, mb.VARIANTS):
+        macs, data = mb.blocks(a, r)
+        assert v.name == name and v.accuracy == top1
+        assert v.cycles == [float(x) for x in macs] and v.bytes == [float(x) for x in data]
+
+
+def load_scenario_file(path):
+    from simoffload.config import load_scenario
+
+    return load_scenario(path)
+
+
+def test_model_selection_scenario_runs_and_prints_latency_and_accuracy(tmp_path, capsys):
+    from pathlib import Path
+
+    from simoffload.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root.parent / "shared" / "traces").is_dir():
+        pytest.skip("the shared trace set is not beside the repository")
+    d = yaml.safe_load((root / "scenarios" / "model_selection.yaml").read_text())
+    d.update(horizon="40 s")
+    d["devices"]["count"] = 4
+    for hop in ("up", "down"):
+        d["network"]["wireless"][hop]["trace"]["file"] = str(root / "scenarios" / d["network"]["wireless"][hop]["trace"]["file"])
+    d["network"]["wan"]["up"]["trace"]["file"] = str(root / "scenarios" / d["network"]["wan"]["up"]["trace"]["file"])
+    f = tmp_path / "ms.yaml"
+    f.write_text(yaml.safe_dump(d))
+    assert main(["run", str(f), "--out", str(tmp_path / "out"), "--no-plots", "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "acc" in text and "<req" in text and "placement-only" in text
+    from simoffload import load_results
+
+    r = load_results(tmp_path / "out")
+    s = r.summary.set_index("policy")
+    assert s.loc["placement-only", "mean_accuracy"] == pytest.approx(0.706)  # always the full model
+    assert s.loc["optimal", "below_req"] == 0.0 and s.loc["local", "below_req"] == 0.0
+    assert s.loc["optimal", "mean_accuracy"] <= 0.706
+
+
+def test_study_online_quick_mode_writes_plots_and_findings(tmp_path):
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root.parent / "shared" / "traces").is_dir():
+        pytest.skip("the shared trace set is not beside the repository")
+    mod, _ = _load_analysis("study_online")
+    assert mod.main(["--quick", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    for p in ("reduction_vs_requirement.png", "accuracy_loss_vs_requirement.png", "latency_vs_users.png"):
+        f = tmp_path / p
+        assert f.exists() and f.read_bytes()[:4] == b"\x89PNG"
+    findings = json.loads((tmp_path / "findings.json").read_text())
+    assert findings["quick"] is True and not findings["failed_runs"]
+    tab = pd.read_csv(tmp_path / "numbers.csv")
+    base = tab[tab["policy"] == "placement-only"]
+    assert (base["ratio"] == 1.0).all() and (base["acc_loss_pts"] == 0.0).all()
