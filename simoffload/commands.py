@@ -102,10 +102,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     # the run is written into a hidden sibling and moved into place complete (meta.json last);
     # creating it now finds an unwritable or unsuitable --out before simulating
+    split = getattr(args, "split", None)
+    if split == "devices":  # refused before anything is created
+        from .sim.split import device_split_reason
+
+        raise UserError(device_split_reason(sc))
+    jobs, scheduler = getattr(args, "jobs", 1), getattr(args, "scheduler", None)
+    if jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {jobs}")
     stage = StagedDirectory(args.out)
     try:
         notify = (lambda line: print(line, file=sys.stderr, flush=True)) if not args.quiet else (lambda line: None)
-        result = run_scenario(sc, progress=not args.no_progress, notify=notify)
+        if jobs > 1 or scheduler:
+            from .sim.split import run_split
+
+            result = run_split(sc, jobs=jobs, scheduler=scheduler)  # workers log training notices
+        else:
+            result = run_scenario(sc, progress=not args.no_progress, notify=notify)
         if not result.runs:
             if result.interrupted:
                 raise KeyboardInterrupt
@@ -184,6 +197,13 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     p.add_argument("--format", choices=("parquet", "csv"), default=None, help="table format (default: the scenario's)")
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="run the policies as shards on N local worker processes (exact: same tables)")
+    p.add_argument("--scheduler", default=None,
+                   help="run the policies as shards on a Dask distributed scheduler (tcp://host:port)")
+    p.add_argument("--split", choices=("policies", "devices"), default="policies",
+                   help="how --jobs/--scheduler split the run: policies (exact); devices is refused "
+                        "(they share the edge)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("policies", help="list the policies that can be named in a scenario, and where each comes from")

@@ -38,3 +38,10 @@ def test_bench_decisions_and_labels_quick(tmp_path):
     assert res["policies"]["greedy"]["single_norm"] == pytest.approx(1.0)
     run("analysis/bench_labels.py", "--quick", "--out", str(tmp_path / "l.json"))
     assert json.loads((tmp_path / "l.json").read_text())["chains"]["labels_per_s"] > 0
+
+
+def test_bench_split_quick(tmp_path):
+    out = run("analysis/bench_split.py", "--quick", "--out", str(tmp_path / "s.json"))
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert res["tables_identical"] is True and res["tasks_per_policy"] > 0
+    assert "speed-up" in out
