@@ -31,6 +31,9 @@ from typing import Any
 
 import numpy as np
 
+_ONE = np.ones(1)
+_ONE.setflags(write=False)
+
 #: variant rules understood by :func:`pick_variant`
 VARIANT_RULES = ("cheapest", "most-accurate")
 
@@ -71,7 +74,13 @@ class Variants:
     @classmethod
     def single(cls, cycles: Any, data: Any) -> "Variants":
         """The one implicit variant of a task without variants: its sizes, accuracy 1.0."""
-        return cls(np.ones(1), np.asarray(cycles, dtype=float)[None, :], np.asarray(data, dtype=float)[None, :])
+        # built on every decision of a task without variants: skip the validation (nothing to check)
+        v = object.__new__(cls)
+        object.__setattr__(v, "accuracy", _ONE)
+        object.__setattr__(v, "cycles", np.asarray(cycles, dtype=float)[None, :])
+        object.__setattr__(v, "data", np.asarray(data, dtype=float)[None, :])
+        object.__setattr__(v, "names", ("",))
+        return v
 
     def __len__(self) -> int:
         return len(self.accuracy)
