@@ -172,6 +172,17 @@ class KDDILPolicy(LearnedPolicy):
         self.seed = seed
         self.progress = progress
 
+    def check(self, graph: Any) -> None:
+        """As the base class, plus the teacher's model file if one is given."""
+        super().check(graph)
+        if self.teacher and not self.weights:
+            try:
+                mf = load_model(self.teacher, expect_policy="large-dil")
+            except UserError as exc:
+                raise UserError(f"params.teacher: {exc}") from None
+            if int(mf.n) != int(self.n):
+                raise UserError(f"params.teacher: teacher is for {mf.n} subtasks, student n={self.n}")
+
     def teacher_policy(self) -> LargeDILPolicy:
         """The teacher, loaded from ``teacher`` or from the model cache."""
         if getattr(self, "teacher_", None) is None:

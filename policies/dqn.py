@@ -61,6 +61,7 @@ class DQNPolicy(LearnedPolicy):
     """
 
     name = "dqn"
+    param_spec = {**LearnedPolicy.param_spec, "n": {"ge": 1, "le": 10}}
     _fit_keys = ("n", "distribution", "samples", "timesteps", "hidden", "learning_rate", "batch_size", "buffer_size",
                  "learning_starts", "exploration_fraction", "exploration_final_eps", "train_freq", "gradient_steps",
                  "seed")

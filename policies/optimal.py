@@ -184,6 +184,14 @@ class ExhaustivePolicy(Policy):
     def __init__(self, variant: str | int = "best") -> None:
         self.variant = variant
 
+    def check(self, graph: TaskGraph) -> None:
+        """Refuse tasks of more than ``MAX_EXHAUSTIVE_N`` subtasks before the run."""
+        if graph.n > MAX_EXHAUSTIVE_N:
+            from simoffload.errors import UserError
+
+            raise UserError(f"exhaustive search over 3^{graph.n} placements refused "
+                            f"(limit n <= {MAX_EXHAUSTIVE_N}); use the 'optimal' policy")
+
     def decide_batch(self, inst: Instances, objective: Objective = LATENCY) -> np.ndarray | Decision:
         if inst.graph.n > MAX_EXHAUSTIVE_N:
             raise ValueError(f"exhaustive search over 3^{inst.graph.n} placements refused "

@@ -40,6 +40,7 @@ class QueueAwarePolicy(Policy):
     """
 
     name = "queue-aware"
+    param_spec = {"job_s": {"gt": 0}, "weight": {"ge": 0}}
 
     def __init__(self, job_s: float | None = None, weight: float = 1.0, variant: str | int = "best") -> None:
         self.job_s = job_s

@@ -70,17 +70,13 @@ def format_sites(sites) -> str:  # noqa: ANN001 - a DataFrame
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .config import load_scenario, policy_module_dir
-    from .registry import PolicyNotFound, make_policy
-    from .sim.scenario import build_world
+    from .config import load_scenario
+    from .sim.scenario import build_world, check_policies
 
+    # parsing checks fields, policy parameters, the sweep section and the workload limits
     sc = load_scenario(args.file)
+    check_policies(sc)  # what each policy's prepare would refuse, without training
     world = build_world(sc)  # loads traces, draws the workload: catches what only building can
-    for i, p in enumerate(sc.policies):
-        try:
-            make_policy(p.name, policy_module_dir(p.module_dir, sc.base_dir), **p.params)
-        except PolicyNotFound as exc:
-            raise UserError(f"{args.file}: policies.{i}: {exc}") from None
     print(f"{args.file}: ok ({sc.name}: {sc.devices.count} device(s), "
           f"{len(world.system.tasks)} tasks over {sc.horizon:g} s, "
           f"{len(sc.policies)} policies: {', '.join(p.display for p in sc.policies)})")

@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     ValidationInfo,
@@ -30,7 +31,10 @@ from pydantic import (
     model_validator,
 )
 
+from . import limits as _limits
 from .errors import UserError
+from .strict import StrictModel
+from .yamlio import Document, load_yaml, shorten
 from .model.task import PAPER_DISTRIBUTIONS, Dist
 from .units import UnitError, parse_quantity
 
@@ -44,7 +48,7 @@ def _q(kind: str, allow_inf: bool = False) -> BeforeValidator:
         except UnitError as exc:
             raise ValueError(str(exc)) from None
         if math.isnan(x) or (math.isinf(x) and not allow_inf):
-            raise ValueError(f"must be finite, got {v!r}")
+            raise ValueError("must be finite")
         return x
 
     return BeforeValidator(conv)
@@ -58,15 +62,24 @@ PerSecond = Annotated[float, _q("per_s")]
 Watts = Annotated[float, _q("w")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+_Strict = StrictModel  # the base of every scenario section (see simoffload.strict)
+
+
+def _finite_dist(v: Any, kind: str) -> Dist:
+    """``Dist(v, kind)`` whose parameters are all finite (ValueError otherwise)."""
+    if isinstance(v, bool):
+        raise ValueError("expected a value or a distribution, not a boolean")
+    d = Dist(v, kind)
+    if not all(math.isfinite(a) for a in d.args):
+        raise ValueError(f"a distribution's parameters must be finite (got {shorten(v)})")
+    return d
 
 
 def _dist(kind: str) -> BeforeValidator:
     def conv(v: Any) -> Any:
         try:
-            Dist(v, kind)
-        except (ValueError, UnitError) as exc:
+            _finite_dist(v, kind)
+        except (ValueError, UnitError, TypeError) as exc:
             raise ValueError(str(exc)) from None
         return v
 
@@ -96,9 +109,9 @@ class Arrivals(_Strict):
             raise ValueError(f"give exactly one of poisson, periodic, times (got {given or 'none'})")
         if self.times is not None:
             if any(t < 0 for t in self.times):
-                raise ValueError("arrival times must be non-negative")
+                raise ValueError("times: arrival times must be non-negative")
             if any(b < a for a, b in zip(self.times, self.times[1:])):
-                raise ValueError("arrival times must be non-decreasing")
+                raise ValueError("times: arrival times must be non-decreasing")
         return self
 
 
@@ -182,8 +195,8 @@ class TaskConfig(_Strict):
             raise ValueError(f"a task distribution mapping has exactly the keys cycles and bytes (got {sorted(v)})")
         for key, kind in (("cycles", "cycles"), ("bytes", "bytes")):
             try:
-                Dist(v[key], kind)
-            except (ValueError, UnitError) as exc:
+                _finite_dist(v[key], kind)
+            except (ValueError, UnitError, TypeError) as exc:
                 raise ValueError(f"{key}: {exc}") from None
         return v
 
@@ -192,7 +205,7 @@ class TaskConfig(_Strict):
         if self.edges is not None:
             for u, w in self.edges:
                 if not (0 <= u < self.subtasks and 0 <= w < self.subtasks) or u == w:
-                    raise ValueError(f"edge ({u}, {w}) must join two different subtasks in 0..{self.subtasks - 1}")
+                    raise ValueError(f"edges: edge ({u}, {w}) must join two different subtasks in 0..{self.subtasks - 1}")
         return self
 
     @field_validator("variants")
@@ -252,7 +265,8 @@ class EdgeConfig(_Strict):
 
 
 class CloudConfig(_Strict):
-    cpu: HzOrInf = Field(default=math.inf, gt=0, description="cloud speed; inf = zero execution time (the paper)")
+    cpu: HzOrInf = Field(default=math.inf, gt=0, allow_inf_nan=True,
+                         description="cloud speed; inf = zero execution time (the paper)")
 
 
 def _bw(v: Any) -> Any:
@@ -487,6 +501,16 @@ class ExecutionConfig(_Strict):
         default="keep", description="keep: a late task runs on (status missed); drop: abandoned at its deadline (dropped)")
 
 
+class LimitsConfig(_Strict):
+    """Raise or lower the workload limits of :mod:`simoffload.limits` for this scenario."""
+
+    tasks: int | None = Field(default=None, ge=1)
+    subtasks: int | None = Field(default=None, ge=1)
+    bandwidth_steps: int | None = Field(default=None, ge=1)
+    trace_bytes: int | None = Field(default=None, ge=1)
+    sweep_runs: int | None = Field(default=None, ge=1)
+
+
 class Scenario(_Strict):
     """A whole scenario (see docs/scenarios.md), validated; public as ``simoffload.Scenario``.
 
@@ -520,6 +544,7 @@ class Scenario(_Strict):
         default_factory=lambda: [PolicyConfig(name=n) for n in ("local", "edge", "cloud", "random")], min_length=1)
     output: OutputConfig = Field(default_factory=OutputConfig)
     sweep: dict[str, Any] | None = Field(default=None, description="parameter sweep (see docs/sweeps.md)")
+    limits: LimitsConfig | None = Field(default=None, description="raise the resource limits (see README 'Bad input')")
 
     # where the file lives, for relative trace paths (not a YAML field)
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -539,6 +564,24 @@ class Scenario(_Strict):
     def to_yaml(self) -> str:
         """This scenario as YAML that runs as is from any directory (see :func:`scenario_to_yaml`)."""
         return scenario_to_yaml(self)
+
+    # the parsed file, so errors found after parsing can name FILE:LINE of a field
+    _doc: Document | None = PrivateAttr(default=None)
+
+    def where(self, *loc: Any) -> str:
+        """``FILE:LINE: field`` for the field at ``loc`` (e.g. ``where("task", "edges")``).
+
+        Errors raised after parsing (while building or running) start with this,
+        so they name the line of the field they are about.
+        """
+        field = ".".join(str(x) for x in loc) or "(top level)"
+        if self._doc is None:
+            return f"<scenario>:1: {field}"
+        return f"{self._doc.where(loc)}: {field}"
+
+    def effective_limits(self) -> _limits.Limits:
+        """The limits in force for this scenario (defaults, environment, its ``limits:`` section)."""
+        return _limits.current(self.limits.model_dump() if self.limits is not None else None)
 
     @model_validator(mode="after")
     def _sites(self) -> "Scenario":
@@ -635,82 +678,149 @@ def site_index(sc: "Scenario", x: str | int, where: str) -> int:
 # ----------------------------------------------------------------------------- loading
 
 
-def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
-    """Line (1-based) of the YAML node at a pydantic error location, as deep as it exists."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
-                    nxt, line = v, k.start_mark.line + 1
-                    break
-            if nxt is None:
-                break
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
+_SUBFIELD = re.compile(r"^([A-Za-z_][\w]*(?:(?:\.[\w]+)|(?:\[\d+\]))*): (.*)$", re.S)
 
 
-def _format_error(err: dict, root: yaml.Node | None, path: str) -> str:
-    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x.startswith("function-"))))
+def _deepen(loc: tuple, msg: str, doc: Document) -> tuple[tuple, str]:
+    """A validator's message ``"sub.field: text"`` names a field below ``loc``: move it into ``loc``."""
+    m = _SUBFIELD.match(msg)
+    if not m:
+        return loc, msg
+    parts: list[Any] = []
+    for piece in re.findall(r"[A-Za-z_]\w*|\[\d+\]|\d+", m.group(1)):
+        parts.append(int(piece[1:-1]) if piece.startswith("[") else int(piece) if piece.isdigit() else piece)
+    return loc + tuple(parts), m.group(2)
+
+
+def _format_error(err: dict, doc: Document | yaml.Node | None, path: str | None = None, prefix: tuple = ()) -> str:
+    """One line ``FILE:LINE: field: message (got value)`` for a pydantic error.
+
+    ``doc`` is the parsed :class:`~simoffload.yamlio.Document`, or (older form)
+    the root node with ``path``; ``prefix`` is the location of the validated
+    object inside the file.
+    """
+    if not isinstance(doc, Document):
+        doc = Document(None, doc, path or "<input>")
+    loc = prefix + tuple(x for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x.startswith("function-"))))
     msg = err["msg"].removeprefix("Value error, ")
-    if not loc and re.match(r"^[a-z_]+(\.[\w]+)+: ", msg):  # a whole-scenario check that names its field
-        where_, msg = msg.split(": ", 1)
-        loc = tuple(int(x) if x.isdigit() else x for x in where_.split("."))
-        err = dict(err, input=None)
-    field = ".".join(str(x) for x in loc) or "(top level)"
-    line = _line_of(root, loc)
-    where = f"{path}:{line}" if line else path
+    if err["type"] == "value_error":
+        deeper, msg = _deepen(loc, msg, doc)
+        if deeper != loc and not loc:  # a whole-scenario check that names its field: the input is the file
+            err = dict(err, input=None)
+        loc = deeper
+    field = shorten(".".join(str(x) for x in loc), 200).strip("'\"") or "(top level)"
+    where = doc.where(loc)
     if err["type"] == "extra_forbidden":
         return f"{where}: {field}: unknown field"
     if err["type"] == "missing":
         return f"{where}: {field}: required field is missing"
     bad = err.get("input")
-    shown = "" if isinstance(bad, (dict, list)) or bad is None else f" (got {bad!r})"
+    shown = "" if isinstance(bad, (dict, list)) or bad is None or "got " in msg else f" (got {shorten(bad)})"
     return f"{where}: {field}: {msg}{shown}"
 
 
 def parse_scenario(data: Any, path: str = "<scenario>", root: yaml.Node | None = None,
-                   base_dir: Path | None = None) -> Scenario:
-    """Validate an already-parsed mapping; errors raise UserError."""
+                   base_dir: Path | None = None, doc: Document | None = None) -> Scenario:
+    """Validate an already-parsed mapping; errors raise UserError.
+
+    Besides the fields themselves this checks, without simulating: each
+    policy's parameters against its declared parameters, the ``sweep:``
+    section, and the workload estimate against :mod:`simoffload.limits`.
+    """
+    doc = doc or Document(data, root, path)
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise UserError(f"{path}: a scenario must be a YAML mapping of fields, but the file is {kind}")
+        raise UserError(f"{doc.where(())}: (top level): a scenario must be a YAML mapping of fields, "
+                        f"but the file is {kind}")
     try:
         sc = Scenario.model_validate(data, context={"base_dir": base_dir or Path(".")})
     except ValidationError as exc:
-        raise UserError(_format_error(exc.errors()[0], root, path)) from None
+        raise UserError(_format_error(exc.errors()[0], doc)) from None
     except UserError as exc:
-        raise UserError(f"{path}: {exc}") from None
+        raise UserError(f"{doc.where(())}: {exc}") from None
     sc.base_dir = base_dir or Path(".")
+    sc._doc = doc
+    _check_policy_params(sc, doc)
+    _check_workload(sc)
+    if sc.sweep is not None:
+        _check_sweep(sc)
     return sc
 
 
+def _check_policy_params(sc: Scenario, doc: Document) -> None:
+    """Validate (and coerce) each policy's ``params`` against the parameters its class declares."""
+    from .registry import validate_params
+
+    for i, p in enumerate(sc.policies):
+        if p.instance is not None:
+            continue  # a Policy object given in Python: already constructed
+        try:
+            p.params = validate_params(p.name, p.params, policy_module_dir(p.module_dir, sc.base_dir))
+        except ValidationError as exc:
+            raise UserError(_format_error(exc.errors()[0], doc, prefix=("policies", i, "params"))) from None
+
+
+def _check_workload(sc: Scenario) -> None:
+    _limits.check_scenario(sc)
+
+
+def _check_sweep(sc: Scenario) -> None:
+    from .experiments.sweep import parse_sweep
+
+    base = sc.model_dump(mode="json", exclude={"base_dir"})
+    section = base.pop("sweep")
+    try:
+        spec = parse_sweep(section, base, "sweep")
+    except UserError as exc:
+        msg = str(exc)
+        # name the line of the deepest sweep key the message mentions
+        field = msg.split(":", 1)[0]
+        parts = field.split(".")
+        loc = parts[:2] + ([".".join(parts[2:])] if len(parts) > 2 else [])
+        if field.startswith("sweep") and " " not in field:
+            raise UserError(f"{sc._doc.where(tuple(loc))}: {msg}") from None
+        raise UserError(f"{sc._doc.where(('sweep',))}: sweep: {msg}") from None
+    _check_sweep_values(sc, spec, base)
+
+
+#: at most this many sweep points are validated (each is a full scenario check, a few ms)
+MAX_CHECKED_SWEEP_POINTS = 500
+_PREFIX = re.compile(r"^<sweep point>:\d+: ")
+
+
+def _check_sweep_values(sc: Scenario, spec: Any, base: dict) -> None:
+    """Validate each sweep point (up to ``MAX_CHECKED_SWEEP_POINTS``) as a whole scenario.
+
+    A bad point names the line of the swept value the error is about, e.g.
+    ``FILE:LINE: sweep.grid.horizon[1]: horizon: must be > 0 (got -5.0)``.
+    """
+    import copy
+
+    from .experiments.sweep import set_path
+
+    axes = {p: ("grid", v) for p, v in spec.grid.items()}
+    axes.update({p: ("zip", v) for p, v in spec.zip.items()})
+    for point in spec.points()[:MAX_CHECKED_SWEEP_POINTS]:
+        data = copy.deepcopy(base)
+        for path, v in point.items():
+            set_path(data, path, copy.deepcopy(v), f"sweep.{axes[path][0]}.{path}")
+        try:
+            parse_scenario(data, "<sweep point>", base_dir=sc.base_dir)
+        except UserError as exc:
+            inner = _PREFIX.sub("", str(exc))
+            field = inner.split(":", 1)[0]
+            hit = [p for p in point if field == p or field.startswith(p + ".") or p.startswith(field + ".")]
+            path = hit[0] if hit else next(iter(point))
+            axis, values = axes[path]
+            i = next(k for k, x in enumerate(values) if x == point[path])
+            raise UserError(f"{sc._doc.where(('sweep', axis, path, i))}: sweep.{axis}.{path}[{i}]: {inner}") from None
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file."""
+    """Read and validate a scenario file (safely: see :mod:`simoffload.yamlio`)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{p}: no such scenario file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{p}: cannot read ({exc})") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        what = (exc.problem or exc.context or "invalid YAML").strip()
-        raise UserError(f"{p}{line}: YAML error: {what}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{p}: YAML error: {exc}") from None
-    sc = parse_scenario(data, str(p), root, p.resolve().parent)
+    doc = load_yaml(p, "scenario file")
+    sc = parse_scenario(doc.data, str(p), doc.root, p.resolve().parent, doc=doc)
     sc.source = p.resolve()
     return sc
 
@@ -784,6 +894,8 @@ def scenario_to_yaml(sc: Scenario) -> str:
 
     base = Path(sc.base_dir).resolve()
     data = scenario_dict(sc)
+    if data.get("limits") is None:
+        data.pop("limits", None)
     est = data["decision"]["estimator"]
     est = {"kind": est} if isinstance(est, str) else est  # the default is stored unparsed
     data["decision"]["estimator"] = {k: v for k, v in est.items() if k == "kind" or k in _EST_PARAMS[est["kind"]]}

@@ -247,6 +247,10 @@ class Policy:
     name: ClassVar[str] = "policy"
     #: True if the policy's decisions depend on a random stream (see :meth:`reset`).
     stochastic: ClassVar[bool] = False
+    #: ranges of constructor parameters, ``{name: {"ge": 0, ...}}`` (keyword arguments of
+    #: :func:`pydantic.Field`; ``"type"`` overrides the annotation). Types come from the
+    #: annotations of ``__init__``; see :func:`simoffload.registry.param_model`.
+    param_spec: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, **params: Any):
         for k, v in params.items():
@@ -261,13 +265,21 @@ class Policy:
         return {k: getattr(self, k) for k in names}
 
     # --- the decision -----------------------------------------------------------------
+    def check(self, graph: TaskGraph) -> None:
+        """Refuse, with ``UserError``, what :meth:`prepare` would refuse, without training anything.
+
+        ``simoffload validate`` calls this: e.g. a task structure the policy cannot
+        decide, or a weights file that is missing or corrupt.
+        """
+
     def prepare(self, graph: TaskGraph) -> None:
         """Get ready to decide tasks of this structure (called once before a simulation run).
 
         Learned policies load or train their model here, so neither loading nor
         training is ever charged as decision time. Raise ``UserError`` if the
-        policy cannot handle the structure.
+        policy cannot handle the structure. The default runs :meth:`check`.
         """
+        self.check(graph)
 
     def reset(self, rng: np.random.Generator) -> None:
         """Give the policy its random stream (called once per simulation run)."""

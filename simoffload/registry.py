@@ -21,10 +21,13 @@ used, so the engine never imports concrete policies. Every class must subclass
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -207,6 +210,9 @@ def locate(spec: str, module_dir: str | Path | None = None) -> Located:
 def _check(spec: str, entry: str, cls: Any) -> type[Policy]:
     if not (isinstance(cls, type) and issubclass(cls, Policy)):
         raise PolicyNotFound(f"policy {spec!r}: {entry} is not a subclass of simoffload.policy.Policy")
+    if inspect.isabstract(cls) or (cls.decide is Policy.decide and cls.decide_batch is Policy.decide_batch):
+        raise PolicyNotFound(f"policy {spec!r}: {entry} is abstract (it implements neither decide nor "
+                             f"decide_batch); name a concrete policy")
     return cls
 
 
@@ -215,10 +221,80 @@ def resolve(spec: str, module_dir: str | Path | None = None) -> type[Policy]:
     return locate(spec, module_dir).cls
 
 
-def make_policy(spec: str, module_dir: str | Path | None = None, **params: Any) -> Policy:
-    """Instantiate a policy by name with keyword parameters."""
+@functools.lru_cache(maxsize=None)
+def param_model(cls: type[Policy]) -> Any:
+    """A pydantic model of ``cls``'s constructor parameters.
+
+    Types come from the annotations of ``__init__`` (unannotated: anything),
+    defaults from its defaults, and ranges from the class's ``param_spec``
+    (``{name: {"ge": 0, ...}}``, keyword arguments of :func:`pydantic.Field`;
+    a ``"type"`` entry overrides the annotation). As in scenario sections,
+    booleans are refused where numbers are expected, floats must be finite
+    (``{"allow_inf_nan": True}`` allows inf), and unknown parameters are
+    refused unless ``__init__`` takes ``**kwargs``.
+    """
+    from pydantic import ConfigDict, Field, create_model
+
+    from .strict import StrictModel
+
+    init = cls.__init__
+    sig = inspect.signature(init)
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: check names only
+        hints = {}
+    spec = dict(getattr(cls, "param_spec", {}) or {})
+    fields: dict[str, Any] = {}
+    var_kw = False
+    for p in sig.parameters.values():
+        if p.name == "self" or p.kind == p.VAR_POSITIONAL:
+            continue
+        if p.kind == p.VAR_KEYWORD:
+            var_kw = True
+            continue
+        extra = dict(spec.get(p.name, {}))
+        ann = extra.pop("type", hints.get(p.name, Any))
+        default = ... if p.default is p.empty else p.default
+        fields[p.name] = (ann, Field(default, **extra))
+
+    class _Params(StrictModel):
+        model_config = ConfigDict(extra="allow" if var_kw else "forbid", arbitrary_types_allowed=True,
+                                  protected_namespaces=())
+
+    return create_model(f"{cls.__name__}Params", __base__=_Params, **fields)
+
+
+def validate_params(spec: str, params: dict[str, Any], module_dir: str | Path | None = None) -> dict[str, Any]:
+    """Check ``params`` against the policy's declared parameters; returns them coerced (e.g. ``"2e6"`` -> 2e6).
+
+    Raises:
+        PolicyNotFound: unknown policy.
+        pydantic.ValidationError: a bad parameter (its ``loc`` names it).
+    """
     cls = resolve(spec, module_dir)
+    m = param_model(cls).model_validate(params)
+    out = {k: getattr(m, k) for k in params if k in type(m).model_fields}
+    out.update({k: v for k, v in params.items() if k not in out})  # **kwargs pass through
+    return out
+
+
+def make_policy(spec: str, module_dir: str | Path | None = None, **params: Any) -> Policy:
+    """Instantiate a policy by name with keyword parameters (validated first, see :func:`validate_params`)."""
+    from pydantic import ValidationError
+
+    from .yamlio import shorten
+
+    cls = resolve(spec, module_dir)
+    try:
+        params = validate_params(spec, params, module_dir)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        name = ".".join(str(x) for x in e["loc"])
+        got = "" if e["type"] in ("missing", "extra_forbidden") or "got " in e["msg"] \
+            else f" (got {shorten(e.get('input'))})"
+        msg = "unknown parameter" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+        raise PolicyNotFound(f"policy {spec!r}: params.{name}: {msg}{got}") from None
     try:
         return cls(**params)
     except TypeError as exc:
-        raise PolicyNotFound(f"policy {spec!r}: bad parameters {params!r} ({exc})") from None
+        raise PolicyNotFound(f"policy {spec!r}: bad parameters ({shorten(str(exc), 200)})") from None

@@ -46,6 +46,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -119,14 +120,16 @@ def _thin(values: list, k: int) -> list:
 def _check_axes(section: Any, where: str) -> dict[str, list]:
     if section is None:
         return {}
+    from ..yamlio import shorten
+
     if not isinstance(section, dict):
-        raise UserError(f"{where}: expected a mapping of dotted.path: [values...], got {section!r}")
+        raise UserError(f"{where}: expected a mapping of dotted.path: [values...] (got {shorten(section)})")
     out = {}
     for k, v in section.items():
         if not isinstance(k, str) or not k:
-            raise UserError(f"{where}: keys are dotted scenario paths, got {k!r}")
+            raise UserError(f"{where}: keys are dotted scenario paths (got {shorten(k)})")
         if not isinstance(v, list) or not v:
-            raise UserError(f"{where}.{k}: expected a non-empty list of values, got {v!r}")
+            raise UserError(f"{where}.{k}: expected a non-empty list of values (got {shorten(v)})")
         out[k] = v
     return out
 
@@ -145,7 +148,9 @@ def parse_sweep(section: Any, base: dict[str, Any], where: str = "sweep") -> Swe
     if section is None:
         raise UserError(f"{where}: the scenario has no sweep section (add sweep: {{grid: {{path: [values]}}}})")
     if not isinstance(section, dict):
-        raise UserError(f"{where}: expected a mapping with grid, zip, replicates, got {section!r}")
+        from ..yamlio import shorten
+
+        raise UserError(f"{where}: expected a mapping with grid, zip, replicates (got {shorten(section)})")
     extra = set(section) - _SWEEP_KEYS
     if extra:
         raise UserError(f"{where}.{sorted(extra)[0]}: unknown sweep key (expected {', '.join(sorted(_SWEEP_KEYS))})")
@@ -158,28 +163,38 @@ def parse_sweep(section: Any, base: dict[str, Any], where: str = "sweep") -> Swe
         raise UserError(f"{where}.zip.{sorted(both)[0]}: already swept in grid")
     lens = {k: len(v) for k, v in zipped.items()}
     if len(set(lens.values())) > 1:
-        raise UserError(f"{where}.zip: lists must have equal lengths, got {lens}")
+        raise UserError(f"{where}.zip: lists must have equal lengths (got {str(lens)[:100]})")
     reps = _pos_int(section.get("replicates", 1), f"{where}.replicates")
+    from ..limits import current, exceeded
+
+    n_points = math.prod(len(v) for v in grid.values()) * (next(iter(lens.values())) if lens else 1)
+    msg = exceeded("sweep_runs", f"sweep runs ({n_points:,} points x {reps:,} replicates)", n_points * reps,
+                   current(base.get("limits") or None))
+    if msg:
+        raise UserError(f"{where}.{'replicates' if 'replicates' in section else 'grid' if grid else 'zip'}: {msg}")
     quick = section.get("quick") or {}
     if not isinstance(quick, dict):
-        raise UserError(f"{where}.quick: expected a mapping with set, replicates, max_values, got {quick!r}")
+        raise UserError(f"{where}.quick: expected a mapping with set, replicates, max_values (got {str(quick)[:100]})")
     extra = set(quick) - _QUICK_KEYS
     if extra:
         raise UserError(f"{where}.quick.{sorted(extra)[0]}: unknown key (expected {', '.join(sorted(_QUICK_KEYS))})")
     qset = quick.get("set") or {}
     if not isinstance(qset, dict):
-        raise UserError(f"{where}.quick.set: expected a mapping of dotted.path: value, got {qset!r}")
-    for path in list(grid) + list(zipped) + list(qset):
-        if path.split(".")[0] == "sweep":
-            raise UserError(f"{where}: cannot sweep the sweep section itself ({path!r})")
-        set_path(copy.deepcopy(base), path, None, where)  # checks the path exists
+        raise UserError(f"{where}.quick.set: expected a mapping of dotted.path: value (got {str(qset)[:100]})")
+    for axis, paths in (("grid", grid), ("zip", zipped), ("quick.set", qset)):
+        for path in paths:
+            if path.split(".")[0] == "sweep":
+                raise UserError(f"{where}.{axis}.{path}: cannot sweep the sweep section itself")
+            set_path(copy.deepcopy(base), path, None, f"{where}.{axis}.{path}")  # checks the path exists
     return SweepSpec(grid, zipped, reps, dict(qset), _pos_int(quick.get("replicates", 1), f"{where}.quick.replicates"),
                      _pos_int(quick.get("max_values", 3), f"{where}.quick.max_values"))
 
 
 def _pos_int(v: Any, where: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise UserError(f"{where}: expected an integer >= 1, got {v!r}")
+        from ..yamlio import shorten
+
+        raise UserError(f"{where}: expected an integer >= 1 (got {shorten(v)})")
     return v
 
 

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import UserError
 
 log = logging.getLogger(__name__)
@@ -26,25 +24,37 @@ QUICK = {
 }
 
 
-def _read_config(path: str) -> dict[str, Any]:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise UserError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else path
-        raise UserError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+def _read_config(path: str, policy: str) -> dict[str, Any]:
+    """The training parameters in ``path``, checked against the policy's declared parameters.
+
+    Raises:
+        UserError: ``FILE:LINE: field: message`` for unreadable YAML or a bad parameter.
+    """
+    from pydantic import ValidationError
+
+    from ..registry import validate_params
+    from ..yamlio import load_yaml, shorten
+
+    doc = load_yaml(path, "training config")
+    data, prefix = doc.data, ()
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of training parameters, got {type(data).__name__}")
+        raise UserError(f"{doc.where(())}: (top level): expected a mapping of training parameters, "
+                        f"got {type(data).__name__}")
     if "params" in data and isinstance(data["params"], dict) and set(data) <= {"params", "policy", "name"}:
-        data = data["params"]  # also accept {policy: ..., params: {...}}
-    return data
+        data, prefix = data["params"], ("params",)  # also accept {policy: ..., params: {...}}
+    try:
+        return validate_params(policy, data)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        loc = prefix + tuple(e["loc"])
+        field = ".".join(str(x) for x in loc)
+        if e["type"] == "extra_forbidden":
+            raise UserError(f"{doc.where(loc)}: {field}: unknown parameter of {policy}") from None
+        msg = e["msg"].removeprefix("Value error, ")
+        got = "" if e["type"] == "missing" or "got " in msg else f" (got {shorten(e.get('input'))})"
+        raise UserError(f"{doc.where(loc)}: {field}: {msg}{got}") from None
 
 
 def _check_model_out(path: str) -> Path:
@@ -75,7 +85,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.quick:
         params.update(json.loads(json.dumps(QUICK[args.policy])))
     if args.config:
-        params.update(_read_config(args.config))
+        params.update(_read_config(args.config, args.policy))
     if args.seed is not None:
         params["seed"] = args.seed
     if args.samples is not None:

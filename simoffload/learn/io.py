@@ -13,8 +13,15 @@ A model file is a torch-serialised dict of plain types and tensors only::
      "checksum": "sha256 hex"}          # over everything above
 
 Loading never unpickles code (``weights_only=True``), checks the checksum, the
-format, the policy name and the task size, and refuses anything else with a
-:class:`~simoffload.errors.UserError` naming the file.
+format, the policy name, the task size and that every weight is a finite number,
+and refuses anything else with a :class:`~simoffload.errors.UserError` naming the file.
+
+The checksum is an unkeyed SHA-256: it detects accidental corruption
+(integrity), not tampering (authenticity). Anyone who edits a file can
+recompute it, so a model file is as trustworthy as its source; load files you
+or your collaborators wrote. (``weights_only=True`` still guarantees that loading
+runs no code, and non-finite weights are refused, so a forged file cannot
+silently decide with NaN outputs.)
 """
 
 from __future__ import annotations
@@ -134,6 +141,8 @@ def load_model(path: str | os.PathLike, *, expect_policy: str | tuple[str, ...] 
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"model file {path}: is a directory, not a model file")
     if not path.is_file():
         raise UserError(f"model file {path}: not found")
     try:
@@ -156,6 +165,21 @@ def load_model(path: str | os.PathLike, *, expect_policy: str | tuple[str, ...] 
         raise UserError(f"model file {path}: incomplete model file (missing {exc})") from None
     if actual != checksum:
         raise UserError(f"model file {path}: checksum mismatch (the file is corrupted or was edited)")
+    try:
+        tensors = [(f"state_dict.{k}", sd[k]) for k in sorted(sd)] + [(f"scaler.{k}", scaler[k]) for k in sorted(scaler)]
+        for name, t in tensors:
+            if not bool(torch.isfinite(t).all()):
+                raise UserError(f"model file {path}: {name}: holds non-finite values (NaN or inf); refused")
+        if not isinstance(obj["n"], int) or isinstance(obj["n"], bool) or not 1 <= obj["n"] <= 64:
+            raise UserError(f"model file {path}: n: expected an integer in 1..64, got {str(obj['n'])[:100]}")
+        sizes = obj["sizes"]
+        if not (isinstance(sizes, list) and len(sizes) >= 2
+                and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in sizes)):
+            raise UserError(f"model file {path}: sizes: expected a list of positive layer sizes, got {str(sizes)[:100]}")
+        if not (isinstance(obj["params"], dict) and isinstance(obj["policy"], str)):
+            raise UserError(f"model file {path}: params/policy: malformed header")
+    except (TypeError, AttributeError) as exc:
+        raise UserError(f"model file {path}: malformed contents ({type(exc).__name__})") from None
     if expect_policy is not None:
         names = (expect_policy,) if isinstance(expect_policy, str) else tuple(expect_policy)
         if obj["policy"] not in names:

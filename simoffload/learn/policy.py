@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from ..errors import UserError
 from ..model.cost import LATENCY, Objective, coefficients
@@ -77,6 +78,14 @@ class LearnedPolicy(Policy):
 
     name: ClassVar[str] = "dil"
     _fit_keys: ClassVar[tuple[str, ...]] = ()
+    param_spec: ClassVar[dict[str, dict[str, Any]]] = {
+        "n": {"ge": 1, "le": 64}, "samples": {"ge": 10}, "epochs": {"ge": 1}, "batch_size": {"ge": 1},
+        "lr": {"gt": 0}, "patience": {"ge": 0}, "val_fraction": {"gt": 0, "lt": 1}, "seed": {"ge": 0},
+        "temperature": {"ge": 1}, "hidden": {"type": list[Annotated[int, Field(ge=1, le=65536)]]},
+        "timesteps": {"ge": 1}, "learning_rate": {"gt": 0}, "buffer_size": {"ge": 1}, "learning_starts": {"ge": 0},
+        "exploration_fraction": {"ge": 0, "le": 1}, "exploration_final_eps": {"ge": 0, "le": 1},
+        "train_freq": {"ge": 1}, "gradient_steps": {"ge": 1},
+    }
 
     def __init__(self, **params: Any):
         super().__init__(**params)
@@ -175,8 +184,9 @@ class LearnedPolicy(Policy):
             raise UserError(f"model file {mf.path}: layer sizes {mf.sizes} do not fit chains of {mf.n} subtasks")
         try:
             self._set_fitted(mf.sizes, mf.state_dict, mf.scaler_mean, mf.scaler_scale, mf.meta, mf.config)
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise UserError(f"model file {mf.path}: weights do not match layer sizes {mf.sizes} ({exc})") from None
+        except (KeyError, ValueError, RuntimeError, IndexError, TypeError, AttributeError) as exc:
+            raise UserError(f"model file {mf.path}: weights do not match layer sizes {mf.sizes} "
+                            f"({type(exc).__name__}: {str(exc)[:100]})") from None
 
     def _ensure_fitted(self) -> None:
         if self.fitted:
@@ -189,9 +199,22 @@ class LearnedPolicy(Policy):
         self._load_file(load_model(path, expect_policy=self.name, expect_n=int(self.n)))
         self.model_file_ = str(path)  # recorded (with its hash) in a run's meta.json
 
+    def check(self, graph: TaskGraph) -> None:
+        """Check the task structure and, if given, that the weights file loads and fits (no training)."""
+        self._check_graph(graph)
+        try:
+            RequirementDistribution.from_spec(self.distribution)
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"params.distribution: {exc}") from None
+        if self.weights:
+            try:
+                self._load_file(load_model(self.weights, expect_policy=self.name, expect_n=int(self.n)))
+            except UserError as exc:
+                raise UserError(f"params.weights: {exc}") from None
+
     def prepare(self, graph: TaskGraph) -> None:
         """Check the task structure, then load the weights or train through the cache."""
-        self._check_graph(graph)
+        self.check(graph)
         self._ensure_fitted()
 
     # --- announcing training ------------------------------------------------------------

@@ -30,7 +30,6 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -40,6 +39,7 @@ from pydantic import (
 
 from ..errors import UserError
 from ..rng import rng_for
+from ..strict import StrictModel
 from ..units import UnitError, parse_quantity
 from .bandwidth import BandwidthModel, ConstantBandwidth, PiecewiseBandwidth
 from .stochastic import gauss_markov, gilbert_elliott
@@ -95,8 +95,8 @@ Rate = Annotated[float, BeforeValidator(_to_rate)]  # bytes/s, number or "20 Mbi
 Seconds = Annotated[float, BeforeValidator(_to_seconds)]  # s, number or "500 ms"
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Spec(StrictModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PiecewiseSpec(_Spec):
@@ -270,8 +270,10 @@ class BandwidthSpec(_Spec):
 
 
 def _user_error(exc: ValidationError, where: str, bare: bool) -> UserError:
+    from ..yamlio import shorten
+
     parts = []
-    for e in exc.errors()[:3]:
+    for e in exc.errors()[:1]:  # one line: the first problem
         loc = [str(x) for x in e["loc"]]
         if bare and loc[:1] == ["constant"]:
             loc = loc[1:]
@@ -283,8 +285,8 @@ def _user_error(exc: ValidationError, where: str, bare: bool) -> UserError:
             msg = rest
         path = ".".join([where] + loc) if where else ".".join(loc)
         got = e.get("input")
-        if e["type"] not in ("value_error", "missing") and not isinstance(got, (dict, list)):
-            msg += f" (got {got!r})"
+        if e["type"] not in ("value_error", "missing") and not isinstance(got, (dict, list)) and "got " not in msg:
+            msg += f" (got {shorten(got)})"
         parts.append(f"{path}: {msg}")
     return UserError("; ".join(parts))
 

@@ -13,7 +13,9 @@ Formats (see ``shared/traces/SOURCES.md`` for the files themselves):
   are placed at the end of the period; only the very first loop's time-0 packets
   (usually one) are therefore shifted by one period. A file starting at a non-zero
   stamp has zero capacity before its first stamp, as in mahimahi. Runs of equal
-  bins are merged, so memory is O(number of rate changes). The byte count per step
+  bins are merged, and the parsed file is held as its distinct stamps and their
+  packet counts, so memory is O(lines), not O(duration): a 12-byte file whose
+  last stamp is 2e9 ms costs a few hundred bytes. The byte count per step
   is kept as an exact integer, so ``cumulative`` at a period boundary is exactly
   ``packets * 1500``.
 * ``pensieve``: ``time_s Mbps`` per line (tab or spaces). A step function: each value
@@ -38,7 +40,8 @@ models cross traffic), ``clip_Bps`` to ``[lo, hi]``. Parsed files are cached per
 (path, mtime, size, parse options) and built models per full option set, so a
 long trace costs memory once per process.
 
-Malformed files raise :class:`~simoffload.errors.UserError` as ``path:line: message``.
+Malformed files raise :class:`~simoffload.errors.UserError` as ``path:line: field: message``
+(``field`` names the column or the kind of value, e.g. ``timestamp`` or ``bandwidth``).
 """
 
 from __future__ import annotations
@@ -84,13 +87,19 @@ class ExactBytesBandwidth(PiecewiseBandwidth):
         return super()._c_in(t)
 
 
+#: largest Mahimahi timestamp accepted (ms): about 31 years
+MAX_MAHIMAHI_MS = 10**12
+
+
 @dataclass(frozen=True)
 class _Raw:
-    """A parsed trace before options: boundaries (s), rates (B/s), optional per-ms packet counts."""
+    """A parsed trace before options: boundaries (s) and rates (B/s), or Mahimahi's sparse packet bins."""
 
     times: np.ndarray | None
     rates: np.ndarray | None
-    counts_per_ms: np.ndarray | None = None  # mahimahi only: packets in bin [k, k+1) ms
+    bins: np.ndarray | None = None        # mahimahi only: sorted distinct 1 ms bins holding packets
+    bin_counts: np.ndarray | None = None  # packets in bin [k, k+1) ms for each of ``bins``
+    period_ms: int = 0                    # mahimahi only: the loop period (the last stamp)
 
 
 _RAW_CACHE: "OrderedDict[tuple, _Raw]" = OrderedDict()
@@ -111,17 +120,28 @@ def _cache_put(cache: OrderedDict, key: tuple, value: Any) -> None:
         cache.popitem(last=False)
 
 
-def _err(path: Path, line: int, msg: str) -> UserError:
-    return UserError(f"{path}:{line}: {msg}")
+def _err(path: Path, line: int, field: str, msg: str) -> UserError:
+    return UserError(f"{path}:{line}: {field}: {msg}")
+
+
+def _show(text: str) -> str:
+    from ..yamlio import shorten
+
+    return shorten(text.strip())
 
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
     except FileNotFoundError:
-        raise UserError(f"{path}: trace file not found") from None
+        raise UserError(f"{path}:1: file: trace file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}:1: file: is a directory, not a trace file") from None
     except OSError as exc:
-        raise UserError(f"{path}: cannot read trace file ({exc.strerror})") from None
+        raise UserError(f"{path}:1: file: cannot read trace file ({exc.strerror})") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise _err(path, text.count("\n", 0, nul) + 1, "file", "a NUL byte: not a text trace file")
     return text.splitlines()
 
 
@@ -132,39 +152,39 @@ def _parse_mahimahi(path: Path) -> _Raw:
     lines = _read_lines(path)
     idx = [i for i, s in enumerate(lines) if s.strip()]
     if not idx:
-        raise _err(path, 1, "empty trace file (no timestamps)")
-    try:
-        stamps = np.array([int(lines[i]) for i in idx], dtype=np.int64)
-    except ValueError:
-        for i in idx:
-            try:
-                int(lines[i])
-            except ValueError:
-                raise _err(path, i + 1, f"expected an integer timestamp in ms, got {lines[i].strip()!r}") from None
-        raise  # pragma: no cover
-    neg = np.flatnonzero(stamps < 0)
-    if len(neg):
-        raise _err(path, idx[neg[0]] + 1, f"negative timestamp {stamps[neg[0]]}")
+        raise _err(path, 1, "timestamp", "empty trace file (no timestamps)")
+    values = []
+    for i in idx:
+        try:
+            v = int(lines[i])
+        except ValueError:
+            raise _err(path, i + 1, "timestamp", f"expected an integer timestamp in ms (got {_show(lines[i])})") from None
+        if v < 0:
+            raise _err(path, i + 1, "timestamp", f"negative timestamp (got {v})")
+        if v > MAX_MAHIMAHI_MS:
+            raise _err(path, i + 1, "timestamp", f"above {MAX_MAHIMAHI_MS:.0e} ms, about 31 years (got {_show(lines[i])})")
+        values.append(v)
+    stamps = np.array(values, dtype=np.int64)
     dec = np.flatnonzero(np.diff(stamps) < 0)
     if len(dec):
         j = dec[0] + 1
-        raise _err(path, idx[j] + 1, f"timestamp {stamps[j]} decreases (previous {stamps[j - 1]})")
+        raise _err(path, idx[j] + 1, "timestamp", f"timestamp {stamps[j]} decreases (previous {stamps[j - 1]})")
     period_ms = int(stamps[-1])
     if period_ms <= 0:
-        raise _err(path, idx[-1] + 1, "last timestamp must be > 0 ms (it is the loop period)")
+        raise _err(path, idx[-1] + 1, "timestamp", "last timestamp must be > 0 ms (it is the loop period)")
     # packets stamped T go to bin [T-1, T); stamp 0 is the same instant as stamp P
     shifted = np.where(stamps == 0, period_ms, stamps) - 1
-    counts = np.bincount(shifted, minlength=period_ms).astype(np.int32)  # cached: keep it small
-    return _Raw(None, None, counts)
+    bins, counts = np.unique(shifted, return_counts=True)
+    return _Raw(None, None, bins.astype(np.int64), counts.astype(np.int64), period_ms)
 
 
 def _parse_float(path: Path, line: int, text: str, what: str) -> float:
     try:
         x = float(text)
     except ValueError:
-        raise _err(path, line, f"{what}: not a number: {text!r}") from None
+        raise _err(path, line, what, f"not a number (got {_show(text)})") from None
     if not math.isfinite(x):
-        raise _err(path, line, f"{what}: not finite: {text!r}")
+        raise _err(path, line, what, f"not finite (got {_show(text)})")
     return x
 
 
@@ -175,17 +195,17 @@ def _steps_from_samples(path: Path, t: list[float], v: list[float], lines: list[
     otherwise the last sample holds that long.
     """
     if not t:
-        raise _err(path, 1, "empty trace file (no samples)")
+        raise _err(path, 1, "bandwidth", "empty trace file (no samples)")
     for i in range(len(v)):
         if v[i] < 0:
-            raise _err(path, lines[i], f"negative bandwidth {v[i]:g}")
+            raise _err(path, lines[i], "bandwidth", f"negative bandwidth (got {v[i]:g} B/s)")
         if i and t[i] < t[i - 1]:
-            raise _err(path, lines[i], f"time {t[i]:g} decreases (previous {t[i - 1]:g})")
+            raise _err(path, lines[i], "time", f"time {t[i]:g} decreases (previous {t[i - 1]:g})")
     times = np.asarray(t, dtype=float) - t[0]
     rates = np.asarray(v, dtype=float)
     if last_holds_s is None:
         if len(t) < 2 or times[-1] <= 0:
-            raise _err(path, lines[-1], "need at least two samples with increasing time")
+            raise _err(path, lines[-1], "time", "need at least two samples with increasing time")
         rates = rates[:-1]
     else:
         times = np.append(times, times[-1] + last_holds_s)
@@ -203,7 +223,7 @@ def _parse_pensieve(path: Path) -> _Raw:
         if not parts:
             continue
         if len(parts) != 2:
-            raise _err(path, i, f"expected 2 columns 'time_s Mbps', got {len(parts)}: {s.strip()!r}")
+            raise _err(path, i, "row", f"expected 2 columns 'time_s Mbps', found {len(parts)} (got {_show(s)})")
         t.append(_parse_float(path, i, parts[0], "time"))
         v.append(_parse_float(path, i, parts[1], "bandwidth") * 1e6 / 8)
         ln.append(i)
@@ -222,14 +242,14 @@ def _parse_csv(path: Path, rate_column: str, time_column: str | None, time_unit:
     time_f = _unit_factor(time_unit, "s", "time_unit")
     lines = _read_lines(path)
     if not lines or not lines[0].strip():
-        raise _err(path, 1, "empty trace file (no header row)")
+        raise _err(path, 1, "header", "empty trace file (no header row)")
     reader = csv.reader(lines)
     header = [h.strip() for h in next(reader)]
     cols = {name: j for j, name in enumerate(header)}
     if rate_column not in cols:
-        raise _err(path, 1, f"no column {rate_column!r} (columns: {', '.join(header)})")
+        raise _err(path, 1, "column", f"no column {_show(rate_column)} (columns: {_show(', '.join(header))})")
     if time_column is not None and time_column not in cols:
-        raise _err(path, 1, f"no column {time_column!r} (columns: {', '.join(header)})")
+        raise _err(path, 1, "time_column", f"no column {_show(time_column)} (columns: {_show(', '.join(header))})")
     jr = cols[rate_column]
     jt = cols.get(time_column) if time_column is not None else None
     t: list[float] = []
@@ -240,7 +260,7 @@ def _parse_csv(path: Path, rate_column: str, time_column: str | None, time_unit:
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) <= max(jr, jt if jt is not None else 0):
-            raise _err(path, i, f"row has {len(row)} columns, expected {len(header)}")
+            raise _err(path, i, "row", f"row has {len(row)} columns, expected {len(header)}")
         cell = row[jr].strip()
         if jt is not None:
             tt = _parse_float(path, i, row[jt].strip(), time_column) * time_f
@@ -253,7 +273,7 @@ def _parse_csv(path: Path, rate_column: str, time_column: str | None, time_unit:
         v.append(_parse_float(path, i, cell, rate_column) * rate_f)
         ln.append(i)
     if not t:
-        raise _err(path, 2 if len(lines) > 1 else 1, f"empty trace file (no values in column {rate_column!r})")
+        raise _err(path, 2 if len(lines) > 1 else 1, rate_column, "empty trace file (no values in this column)")
     if jt is None:
         # rows at a fixed step: a skipped (missing) row extends the previous value
         last_hold = row_index * step_s - t[-1]
@@ -274,7 +294,13 @@ def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise UserError(f"{path}: trace file not found") from None
+        raise UserError(f"{path}:1: file: trace file not found") from None
+    from ..limits import current, how_to_raise
+
+    lim = current().trace_bytes
+    if st.st_size > lim:
+        raise UserError(f"{path}:1: file: {st.st_size:,} bytes, above the limit of {lim:,} for a trace file "
+                        f"({how_to_raise('trace_bytes')})")
     key = (*_file_key(path, st), fmt, column, time_column, time_unit, rate_unit, step_s)
     if key in _RAW_CACHE:
         _RAW_CACHE.move_to_end(key)
@@ -308,15 +334,25 @@ def _merge(times: np.ndarray, rates: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.append(times[:-1][keep], times[-1]), rates[keep]
 
 
-def _rle_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of equal per-ms packet counts -> (boundaries s, rates B/s, exact bytes per run)."""
-    n = len(counts)
-    starts = np.flatnonzero(np.concatenate([[True], counts[1:] != counts[:-1]]))
-    ends = np.append(starts[1:], n)
-    c = counts[starts]
-    times = np.append(starts, n) / 1000.0
+def _rle_sparse(bins: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of equal per-ms packet counts over ``n`` ms -> (boundaries s, rates B/s, exact bytes per run).
+
+    ``bins`` are the sorted distinct 1 ms bins in ``[0, n)`` that hold packets
+    (``counts`` > 0 each); every other bin is empty. The result equals the run-length
+    encoding of the dense per-ms counts, built in memory O(len(bins)).
+    """
+    bins = np.asarray(bins, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    edges = np.unique(np.concatenate([np.array([0, n], dtype=np.int64), bins, bins + 1]))
+    starts = edges[:-1]
+    c = np.zeros(len(starts), dtype=np.int64)
+    c[np.searchsorted(starts, bins)] = counts  # every bin is one of the starts
+    keep = np.concatenate([[True], c[1:] != c[:-1]])  # merge runs of equal counts
+    run_starts, c = starts[keep], c[keep]
+    run_ends = np.append(run_starts[1:], n)
+    times = np.append(run_starts, n) / 1000.0
     rates = c * (MAHIMAHI_PACKET_BYTES * 1000.0)
-    step_bytes = c.astype(np.int64) * MAHIMAHI_PACKET_BYTES * (ends - starts)
+    step_bytes = c * MAHIMAHI_PACKET_BYTES * (run_ends - run_starts)
     return times, rates.astype(float), step_bytes.astype(np.int64)
 
 
@@ -399,7 +435,7 @@ def load_trace(
     if lo is not None and hi is not None and lo > hi:
         raise UserError(f"clip: lower bound {lo:g} exceeds upper bound {hi:g}")
     raw = _raw(path, fmt, column, time_column, time_unit, rate_unit, step_s)
-    period = (len(raw.counts_per_ms) / 1000.0) if raw.counts_per_ms is not None else float(raw.times[-1])
+    period = (raw.period_ms / 1000.0) if raw.bins is not None else float(raw.times[-1])
 
     if isinstance(start_s, str):
         if start_s != "random":
@@ -411,7 +447,7 @@ def load_trace(
         start = float(start_s)
         if not (math.isfinite(start) and start >= 0):
             raise UserError(f"start_s: must be a finite time >= 0, got {start_s!r}")
-    if raw.counts_per_ms is not None:
+    if raw.bins is not None:
         start = math.floor(start * 1000.0 + 1e-6) / 1000.0
     if loop:
         start = math.fmod(start, period)
@@ -427,12 +463,18 @@ def load_trace(
         return _MODEL_CACHE[key]
 
     identity = scale == 1.0 and offset_Bps == 0.0
-    if raw.counts_per_ms is not None:
-        counts = raw.counts_per_ms
+    if raw.bins is not None:
+        bins, counts, n = raw.bins, raw.bin_counts, raw.period_ms
         k = int(round(start * 1000.0))
         if k:
-            counts = np.roll(counts, -k) if loop else counts[k:]
-        times, rates, step_bytes = _rle_counts(counts)
+            if loop:  # rotate: bin b moves to (b - k) mod n
+                bins = (bins - k) % n
+                order = np.argsort(bins, kind="stable")
+                bins, counts = bins[order], counts[order]
+            else:  # cut: drop the bins before k
+                keep = bins >= k
+                bins, counts, n = bins[keep] - k, counts[keep], n - k
+        times, rates, step_bytes = _rle_sparse(bins, counts, n)
     else:
         times, rates, step_bytes = raw.times, raw.rates, None
         if start > 0:
@@ -477,6 +519,12 @@ def load_csv(path: str | os.PathLike, column: str, rate_unit: str, time_column: 
 
 
 def packet_counts(path: str | os.PathLike) -> np.ndarray:
-    """Per-ms packet counts of a Mahimahi trace (bin k covers [k, k+1) ms), cached."""
+    """Per-ms packet counts of a Mahimahi trace (bin k covers [k, k+1) ms), as a dense array.
+
+    The dense array has one entry per ms of the period: for long, sparse traces
+    prefer :func:`load_trace`, which never builds it.
+    """
     raw = _raw(Path(path), "mahimahi", None, None, "s", None, 1.0)
-    return raw.counts_per_ms
+    out = np.zeros(raw.period_ms, dtype=np.int64)
+    out[raw.bins] = raw.bin_counts
+    return out

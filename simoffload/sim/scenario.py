@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -221,8 +222,10 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
     dev_app = app_of_device(sc, seed)
     n_dev = sc.devices.count
     cpu = Dist(sc.devices.cpu, "hz").sample(rng_for(seed, "devices/cpu"), n_dev)
-    if np.any(cpu <= 0):
-        raise UserError("devices.cpu: device CPU speed must be > 0 Hz (a distribution drew 0)")
+    if not np.all(np.isfinite(cpu) & (cpu > 0)):
+        bad = float(cpu[~(np.isfinite(cpu) & (cpu > 0))][0])
+        raise UserError(f"{sc.where('devices', 'cpu')}: device CPU speed must be finite and > 0 Hz "
+                        f"(the distribution drew {bad:g} Hz)")
     dists = [a.task.dists() for a in apps]
     dev_deadline = (Dist(sc.devices.deadline, "s").sample(rng_for(seed, "deadlines/devices"), n_dev)
                     if sc.devices.deadline is not None else None)
@@ -256,8 +259,11 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
 
     horizon = sc.horizon
 
-    def bw(spec: Any, stream: str) -> Any:
-        return build_bandwidth(spec, seed=seed, stream=stream, horizon_s=horizon, base_dir=sc.base_dir)
+    def bw(spec: Any, stream: str, *loc: str) -> Any:
+        try:
+            return build_bandwidth(spec, seed=seed, stream=stream, horizon_s=horizon, base_dir=sc.base_dir)
+        except UserError as exc:
+            raise blame(sc, exc, "network", *loc, spec.kind if hasattr(spec, "kind") else "") from None
 
     def lat(hop: Any, key: str) -> tuple[Any, Any]:
         """(up, down) latency models of a hop; the downlink's defaults to the uplink's spec."""
@@ -271,8 +277,9 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
     ups, downs, lats = [], [], []
     for i in cells:
         key = "cell" if sc.network.shared_cell else f"device{i}"
-        up = bw(sc.network.wireless.up, f"bandwidth/{key}/up")
-        down = up if sc.network.wireless.down is None else bw(sc.network.wireless.down, f"bandwidth/{key}/down")
+        up = bw(sc.network.wireless.up, f"bandwidth/{key}/up", "wireless", "up")
+        down = (up if sc.network.wireless.down is None
+                else bw(sc.network.wireless.down, f"bandwidth/{key}/down", "wireless", "down"))
         models[f"{key}_up"], models[f"{key}_down"] = up, down
         ups.append(up)
         downs.append(down)
@@ -280,8 +287,8 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
     for i in range(n_dev):
         j = 0 if sc.network.shared_cell else i
         devices.append(DeviceSpec(float(cpu[i]), ups[j], downs[j], *lats[j]))
-    wan_up = bw(sc.network.wan.up, "bandwidth/wan/up")
-    wan_down = wan_up if sc.network.wan.down is None else bw(sc.network.wan.down, "bandwidth/wan/down")
+    wan_up = bw(sc.network.wan.up, "bandwidth/wan/up", "wan", "up")
+    wan_down = wan_up if sc.network.wan.down is None else bw(sc.network.wan.down, "bandwidth/wan/down", "wan", "down")
     models["wan_up"], models["wan_down"] = wan_up, wan_down
     wan_lat_up, wan_lat_down = lat(sc.network.wan, "wan")
 
@@ -311,6 +318,55 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
     return World(sc, seed, graph, system, models)
 
 
+_FILE_LINE = re.compile(r"^[^\s:][^:]*:\d+: ")
+
+
+def blame(sc: Scenario, exc: Exception, *loc: Any) -> UserError:
+    """``exc`` as a UserError that names ``FILE:LINE: field`` of the scenario field at ``loc``.
+
+    A message that already starts with ``FILE:LINE:`` (e.g. a malformed trace
+    file's own line) keeps it and gets the scenario field appended.
+    """
+    loc = tuple(x for x in loc if x != "")
+    msg = str(exc)
+    if _FILE_LINE.match(msg):
+        return UserError(f"{msg} (from {sc.where(*loc)})")
+    return UserError(f"{sc.where(*loc)}: {msg.removeprefix(': ')}")
+
+
+def _blame_policy(sc: Scenario, i: int, exc: UserError) -> UserError:
+    """A policy's check/prepare error, naming ``policies.i`` (or ``policies.i.params.X`` for ``"params.X: ..."``)."""
+    msg = str(exc)
+    if msg.startswith("params."):
+        field, _, rest = msg.partition(":")
+        return blame(sc, UserError(rest.strip()), "policies", i, "params", field.removeprefix("params."))
+    return blame(sc, exc, "policies", i)
+
+
+def make_policy_checked(sc: Scenario, i: int) -> Any:
+    """Instantiate policy ``i`` of the scenario (or take its Python instance); errors name its FILE:LINE."""
+    p = sc.policies[i]
+    if getattr(p, "instance", None) is not None:  # a Policy object given in Python: run that very object
+        return p.instance
+    try:
+        return make_policy(p.name, policy_module_dir(p.module_dir, sc.base_dir), **p.params)
+    except PolicyNotFound as exc:
+        raise blame(sc, exc, "policies", i) from None
+
+
+def check_policies(sc: Scenario) -> None:
+    """Every check of the scenario's policies that needs no simulation and no training (``validate``)."""
+    graphs = task_graphs(sc)
+    for i in range(len(sc.policies)):
+        pol = make_policy_checked(sc, i)
+        try:
+            for j, g in enumerate(graphs):  # once per distinct task structure
+                if g not in graphs[:j]:
+                    pol.check(g)
+        except UserError as exc:
+            raise _blame_policy(sc, i, exc) from None
+
+
 def make_policies(sc: Scenario, seed: int, prepare_s: dict[str, float] | None = None,
                   notify: Callable[[str], None] | None = None) -> list[tuple[str, Any]]:
     """Instantiate the scenario's policies, each reset with its own named random stream, and prepare them.
@@ -324,13 +380,7 @@ def make_policies(sc: Scenario, seed: int, prepare_s: dict[str, float] | None = 
 
     out = []
     for i, p in enumerate(sc.policies):
-        if p.instance is not None:  # a Policy object given in Python: run that very object
-            pol = p.instance
-        else:
-            try:
-                pol = make_policy(p.name, policy_module_dir(p.module_dir, sc.base_dir), **p.params)
-            except PolicyNotFound as exc:
-                raise UserError(f"policies.{i}: {exc}") from None
+        pol = make_policy_checked(sc, i)
         pol.reset(rng_for(seed, f"policy/{p.display}"))
         out.append((p.display, pol))
     from ..learn.cache import training_notice
@@ -347,8 +397,9 @@ def make_policies(sc: Scenario, seed: int, prepare_s: dict[str, float] | None = 
                 pol.prepare(g)  # learned policies load or train their model here, outside the clock
             except UserError as exc:
                 if sc.applications is None:
-                    raise
-                raise UserError(f"policies.{i} ({label}): application {sc.applications[j].name!r}: {exc}") from None
+                    raise _blame_policy(sc, i, exc) from None
+                raise UserError(f"{sc.where('policies', i)} ({label}): application "
+                                f"{sc.applications[j].name!r}: {exc}") from None
         if prepare_s is not None:
             prepare_s[label] = _time.perf_counter() - w0
     return out
