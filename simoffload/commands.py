@@ -70,11 +70,12 @@ def format_sites(sites) -> str:  # noqa: ANN001 - a DataFrame
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .config import load_scenario
+    from .config import check_sweep_points, load_scenario
     from .sim.scenario import build_world, check_policies
 
     # parsing checks fields, policy parameters, the sweep section and the workload limits
     sc = load_scenario(args.file)
+    check_sweep_points(sc)  # each sweep point as a scenario (a sweep run fails such a point only)
     check_policies(sc)  # what each policy's prepare would refuse, without training
     world = build_world(sc)  # loads traces, draws the workload: catches what only building can
     print(f"{args.file}: ok ({sc.name}: {sc.devices.count} device(s), "

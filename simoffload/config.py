@@ -708,7 +708,7 @@ def _format_error(err: dict, doc: Document | yaml.Node | None, path: str | None 
         if deeper != loc and not loc:  # a whole-scenario check that names its field: the input is the file
             err = dict(err, input=None)
         loc = deeper
-    field = shorten(".".join(str(x) for x in loc), 200).strip("'\"") or "(top level)"
+    field = shorten(".".join(str(x) for x in loc)).strip("'\"") or "(top level)"
     where = doc.where(loc)
     if err["type"] == "extra_forbidden":
         return f"{where}: {field}: unknown field"
@@ -764,7 +764,7 @@ def _check_workload(sc: Scenario) -> None:
     _limits.check_scenario(sc)
 
 
-def _check_sweep(sc: Scenario) -> None:
+def _check_sweep(sc: Scenario) -> Any:
     from .experiments.sweep import parse_sweep
 
     base = sc.model_dump(mode="json", exclude={"base_dir"})
@@ -780,7 +780,18 @@ def _check_sweep(sc: Scenario) -> None:
         if field.startswith("sweep") and " " not in field:
             raise UserError(f"{sc._doc.where(tuple(loc))}: {msg}") from None
         raise UserError(f"{sc._doc.where(('sweep',))}: sweep: {msg}") from None
-    _check_sweep_values(sc, spec, base)
+    return spec
+
+
+def check_sweep_points(sc: Scenario) -> None:
+    """Validate every sweep point as a whole scenario (``simoffload validate``; ``sweep`` fails bad points only)."""
+    if sc.sweep is None:
+        return
+    from .experiments.sweep import parse_sweep
+
+    base = sc.model_dump(mode="json", exclude={"base_dir"})
+    section = base.pop("sweep")
+    _check_sweep_values(sc, parse_sweep(section, base, "sweep"), base)
 
 
 #: at most this many sweep points are validated (each is a full scenario check, a few ms)

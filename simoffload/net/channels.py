@@ -166,6 +166,12 @@ class TraceSpec(_Spec):
             lo, hi = self.clip
             if lo is not None and hi is not None and lo > hi:
                 raise ValueError(f"clip: lower bound {lo:g} exceeds upper bound {hi:g}")
+        for name, unit, kind in (("rate_unit", self.rate_unit, "bytes_per_s"), ("time_unit", self.time_unit, "s")):
+            if unit is not None:
+                try:
+                    parse_quantity(f"1 {unit}", kind)
+                except UnitError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
         if self.format == "csv":
             if self.column is None:
                 raise ValueError("column: required for format csv")

@@ -7,7 +7,8 @@ Conventions read by the test:
 * a line ending in ``# <-`` is the line the error must name (scenario files);
 * ``# expect: TEXT`` on the first lines: TEXT must appear in the error line;
 * ``# expect-file: NAME:LINE``: the error names that file and line instead
-  (errors inside a trace file name the trace's own line).
+  (errors inside a trace file name the trace's own line);
+* ``# validate-only``: ``run`` accepts the file (a bad sweep point; ``run`` ignores ``sweep:``).
 Model files are made by the test itself (they are binary): see test_bad_inputs.py.
 """
 
@@ -252,7 +253,9 @@ for tag, body in (("path", "sweep:\n  grid: {devices.colour: [1, 2]}  # <-\n"),
                   ("bad_value", "sweep:\n  grid:\n    horizon: [10, -5]  # <-\n"),
                   ("bad_policy_param", "policies: [local, queue-aware]\nsweep:\n  grid:\n"
                    "    policies.1.params: [{weight: abc}]  # <-\n")):
-    bad(f"sweep_{tag}", body, "sweep")
+    # a bad value in one sweep point: validate refuses it, run ignores sweep:, sweep fails that point only
+    point_only = tag in ("bad_value", "bad_policy_param", "bad_value_zip", "huge_horizon_value")
+    bad(f"sweep_{tag}", ("# validate-only\n" if point_only else "") + body, "sweep")
 
 # ---------------------------------------------------------------- YAML itself
 bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
