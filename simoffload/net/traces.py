@@ -120,8 +120,16 @@ def _cache_put(cache: OrderedDict, key: tuple, value: Any) -> None:
         cache.popitem(last=False)
 
 
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (shorter messages)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def _err(path: Path, line: int, field: str, msg: str) -> UserError:
-    return UserError(f"{path}:{line}: {field}: {msg}")
+    return UserError(f"{_shown_path(path)}:{line}: {field}: {msg}")
 
 
 def _show(text: str) -> str:
