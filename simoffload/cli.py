@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print("error: terminated (SIGTERM); unfinished output removed", file=sys.stderr)
         return 143
+    except (MemoryError, RecursionError) as exc:  # a limit in simoffload/limits.py missed this input
+        kind = "out of memory" if isinstance(exc, MemoryError) else "nested too deeply"
+        print(f"error: {args.file if hasattr(args, 'file') else '<input>'}:1: (input): {kind} "
+              f"({type(exc).__name__}); lower the workload or see README 'Bad input' for the limits", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

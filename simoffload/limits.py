@@ -176,44 +176,58 @@ def check_scenario(sc: object) -> None:
     if msg:
         raise UserError(f"{sc.where(*blame)}: {msg}")
     net = sc.network
-    _check_trace_files(sc, lim)
     cells = 1 if net.shared_cell else dev.count
     total = 0.0
-    for hop, n_links in (("wireless", cells), ("wan", 1)):
-        h = getattr(net, hop)
-        for side in ("up", "down"):
-            spec = getattr(h, side)
-            if spec is None:
-                continue
-            steps = bandwidth_steps(spec, horizon) * n_links
-            total += steps
-            msg = exceeded("bandwidth_steps", f"bandwidth steps to generate ({n_links} link(s) x "
-                                              f"{steps / n_links:.3g} steps over {horizon:g} s)", total, lim)
-            if msg:
-                raise UserError(f"{sc.where('network', hop, side, spec.kind)}: {msg}")
+    for loc, spec in bandwidth_specs(sc):
+        if spec.kind == "trace":
+            _check_trace_file(sc, loc, spec, lim)
+        # the wireless hop is drawn once per device (or once for a shared cell); any other link once
+        n_links = cells if loc[:2] == ("network", "wireless") else 1
+        steps = bandwidth_steps(spec, horizon) * n_links
+        total += steps
+        msg = exceeded("bandwidth_steps", f"bandwidth steps to generate ({n_links} link(s) x "
+                                          f"{steps / n_links:.3g} steps over {horizon:g} s)", total, lim)
+        if msg:
+            raise UserError(f"{sc.where(*loc, spec.kind)}: {msg}")
 
 
-def _check_trace_files(sc: object, lim: Limits) -> None:
-    """Every trace file a link names exists, is a file, and is within ``trace_bytes``."""
+def bandwidth_specs(model: object, loc: tuple = ()) -> list[tuple[tuple, object]]:
+    """Every bandwidth spec inside a validated scenario, with its location (e.g. ``("network", "wan", "up")``).
+
+    Found by walking the pydantic models, so links added by new sections are counted too.
+    """
+    from pydantic import BaseModel
+
+    from .net.channels import BandwidthSpec
+
+    out: list[tuple[tuple, object]] = []
+    if isinstance(model, BandwidthSpec):
+        return [(loc, model)]
+    if isinstance(model, BaseModel):
+        for name in type(model).model_fields:
+            out += bandwidth_specs(getattr(model, name, None), loc + (name,))
+    elif isinstance(model, (list, tuple)):
+        for i, x in enumerate(model):
+            out += bandwidth_specs(x, loc + (i,))
+    return out
+
+
+def _check_trace_file(sc: object, loc: tuple, spec: object, lim: Limits) -> None:
+    """The trace file a link names exists, is a file, and is within ``trace_bytes``."""
     from pathlib import Path
 
     from .errors import UserError
 
-    for hop in ("wireless", "wan"):
-        for side in ("up", "down"):
-            spec = getattr(getattr(sc.network, hop), side)
-            if spec is None or getattr(spec, "kind", None) != "trace":
-                continue
-            where = sc.where("network", hop, side, "trace", "file")
-            path = Path(spec.trace.file).expanduser()
-            if not path.is_absolute():
-                path = Path(sc.base_dir) / path
-            if not path.exists():
-                raise UserError(f"{where}: trace file {spec.trace.file[:100]!r} not found (relative paths are "
-                                f"relative to the scenario file)")
-            if not path.is_file():
-                raise UserError(f"{where}: {spec.trace.file[:100]!r} is not a file")
-            size = path.stat().st_size
-            if size > lim.trace_bytes:
-                raise UserError(f"{where}: the trace file has {size:,} bytes, above the limit of "
-                                f"{lim.trace_bytes:,} ({how_to_raise('trace_bytes')})")
+    where = sc.where(*loc, "trace", "file")
+    path = Path(spec.trace.file).expanduser()
+    if not path.is_absolute():
+        path = Path(sc.base_dir) / path
+    if not path.exists():
+        raise UserError(f"{where}: trace file {spec.trace.file[:100]!r} not found (relative paths are "
+                        f"relative to the scenario file)")
+    if not path.is_file():
+        raise UserError(f"{where}: {spec.trace.file[:100]!r} is not a file")
+    size = path.stat().st_size
+    if size > lim.trace_bytes:
+        raise UserError(f"{where}: the trace file has {size:,} bytes, above the limit of "
+                        f"{lim.trace_bytes:,} ({how_to_raise('trace_bytes')})")

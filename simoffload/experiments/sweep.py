@@ -21,7 +21,8 @@ so every point of replicate ``r`` sees the same random streams (common random
 numbers, the Mesa ``batch_run`` habit), and every policy of one run sees the same
 workload and bandwidth. A dotted path addresses any scenario field; a path that
 does not exist is a one-line :class:`~simoffload.errors.UserError` naming it.
-Values are validated when the point runs: a bad value fails that point only.
+Values are validated when the point runs: a bad value fails that point only
+(`simoffload validate` checks every point beforehand and names the bad value's line).
 
 Layout of the output directory::
 
@@ -490,8 +491,9 @@ def _iter_dask(jobs: list[dict], address: str) -> Iterator[tuple[dict, dict]]:
 
     try:
         client = Client(address, timeout="20s")
-    except (OSError, TimeoutError) as exc:
-        raise UserError(f"--scheduler {address}: cannot connect ({exc})") from None
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:  # ValueError: not an address
+        raise UserError(f"--scheduler {address[:100]}: cannot connect ({str(exc)[:200]}); "
+                        f"expected a Dask scheduler address such as tcp://host:8786") from None
     try:
         futures = client.map(_run_point, jobs, pure=False)
         by_key = {f.key: j for f, j in zip(futures, jobs)}

@@ -153,6 +153,10 @@ for tag, body in (("dwell_tiny", "{good: 5e6, bad: 1e5, mean_good_s: 1.0e-7, mea
                   ("good_neg", "{good: -5, bad: 1e5, mean_good_s: 1, mean_bad_s: 1}"),
                   ("dwell_tiny_step", "{good: 5e6, bad: 1e5, mean_good_s: 1.0e-7, mean_bad_s: 1.0e-7, step_s: 1.0e-7}")):
     bad(f"gilbert_{tag}", GE.format(body=body), "gilbert_elliott")
+bad("site_wan_steps", "edge:\n  - {name: a, wan: {up: {gauss_markov: {mean: 1e6, std: 1e5, tau_s: 5, step_s: 1.0e-7}}}}"
+    "  # <-\n  - {name: b}\n", "bandwidth steps")
+bad("site_wan_missing_trace", "edge:\n  - {name: a, wan: {up: {trace: {file: nope.txt, format: pensieve}}}}  # <-\n"
+    "  - {name: b}\n", "edge.0.wan.up.trace.file")
 bad("gm_many_devices", "devices:\n  count: 100000\n  max_tasks: 1\n  arrivals: {periodic: {interval: 10}}\n"
     "horizon: 3600\nnetwork:\n  wireless:\n    up:\n      gauss_markov: {mean: 1e6, std: 1e5, tau_s: 5}  # <-\n",
     "bandwidth steps")
