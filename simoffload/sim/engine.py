@@ -1032,7 +1032,11 @@ def bandwidth_rows(name: str, model: BandwidthModel, t1: float, max_rows: int = 
     t1 = float(t1)
     if not math.isfinite(t1) or t1 <= 0:
         t1 = 1.0
-    times, rates = model.steps(0.0, t1)
+    # a short looping model replays its steps every period: count them before listing them
+    n_rates, period = len(getattr(model, "rates", ())), getattr(model, "period", None)
+    many = (getattr(model, "after", None) == "loop" and period and period > 0
+            and n_rates * (t1 / period + 1) > max_rows)
+    times, rates = (np.zeros(max_rows + 1), None) if many else model.steps(0.0, t1)
     if len(times) > max_rows:
         edges = np.linspace(0.0, t1, max_rows + 1)
         cum = np.array([model.cumulative(x) for x in edges])

@@ -372,6 +372,12 @@ GOOD = {
     "limits_section": "name: t\nhorizon: 60\ndevices: {arrivals: {periodic: {interval: 10}}}\nlimits: {tasks: 6}\n"
                       "policies: [local]\nsweep: {grid: {seed: [1, 2]}}\n",
     "trace_huge_times": BASE + "network:\n  wireless:\n    up: {trace: {file: traces/huge_time.pensieve, format: pensieve}}\n",
+    "piecewise_tiny_period": "name: t\nhorizon: 3600\ndevices: {arrivals: {periodic: {interval: 600}}}\n"
+                             "network:\n  wireless:\n    up: {piecewise: {times_s: [0, 1.0e-6, 2.0e-6], "
+                             "rates: [1000000, 0], after: loop}}\npolicies: [local]\n",
+    "mahimahi_1ms_loop": "name: t\nhorizon: 3600\ndevices: {arrivals: {periodic: {interval: 600}}}\n"
+                         "network:\n  wireless:\n    up: {trace: {file: traces/one.mahimahi, format: mahimahi}}\n"
+                         "policies: [local]\n",
     "trace_bom_crlf": BASE + "network:\n  wireless:\n    up: {trace: {file: traces/bom_crlf.pensieve, format: pensieve}}\n",
     "merge_key": "base: &b {count: 1, arrivals: {periodic: {interval: 10}}}\n".replace("base", "description") if False
                  else "name: t\nhorizon: 60\ndevices:\n  <<: {count: 1}\n  arrivals: {periodic: {interval: 10}}\n"
@@ -383,6 +389,7 @@ GOOD_TRACES = {
     "gap.mahimahi": "1\n5000\n",
     "sparse.mahimahi": "1\n2000000000\n",
     "bom_crlf.pensieve": "\ufeff0 1.0\r\n1 2.0\r\n2 1.0\r\n",
+    "one.mahimahi": "1\n",
     "huge_time.pensieve": "0 1.0\n1e300 2.0\n2e300 1.0\n",
 }
 
