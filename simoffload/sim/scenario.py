@@ -383,11 +383,18 @@ def make_policies(sc: Scenario, seed: int, prepare_s: dict[str, float] | None = 
         pol = make_policy_checked(sc, i)
         pol.reset(rng_for(seed, f"policy/{p.display}"))
         out.append((p.display, pol))
+    graphs = task_graphs(sc)
+    for i, (_, pol) in enumerate(out):
+        try:
+            for j, g in enumerate(graphs):  # missing or bad model files are named before anything trains
+                if g not in graphs[:j]:
+                    pol.check(g)
+        except UserError as exc:
+            raise _blame_policy(sc, i, exc) from None
     from ..learn.cache import training_notice
 
     for line in training_notice(out):
         (notify or log.warning)(line)
-    graphs = task_graphs(sc)
     for i, (label, pol) in enumerate(out):
         w0 = _time.perf_counter()
         for j, g in enumerate(graphs):  # once per distinct task structure
