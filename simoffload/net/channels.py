@@ -34,6 +34,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -406,6 +407,12 @@ class EstimatorSpec(_Spec):
             name = sorted(extra)[0]
             raise ValueError(f"{name}: does not apply to estimator {self.kind}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _applicable_only(self, handler: Any) -> dict:
+        """Dump only the parameters of this kind, so a dumped spec validates again (sweep points, records)."""
+        data = handler(self)
+        return {k: v for k, v in data.items() if k == "kind" or k in _EST_PARAMS[self.kind]}
 
 
 def parse_estimator_spec(obj: Any, where: str = "estimator") -> EstimatorSpec:
