@@ -354,17 +354,26 @@ def make_policy_checked(sc: Scenario, i: int) -> Any:
         raise blame(sc, exc, "policies", i) from None
 
 
+def _check_policy(sc: Scenario, i: int, pol: Any, graphs: list[TaskGraph]) -> None:
+    """``pol.check`` on each distinct task structure; errors name the policy's FILE:LINE (and application)."""
+    for j, g in enumerate(graphs):
+        if g in graphs[:j]:
+            continue
+        try:
+            pol.check(g)
+        except UserError as exc:
+            if sc.applications is None:
+                raise _blame_policy(sc, i, exc) from None
+            raise UserError(f"{sc.where('policies', i)} ({sc.policies[i].display}): application "
+                            f"{sc.applications[j].name!r}: {exc}") from None
+
+
 def check_policies(sc: Scenario) -> None:
     """Every check of the scenario's policies that needs no simulation and no training (``validate``)."""
     graphs = task_graphs(sc)
     for i in range(len(sc.policies)):
         pol = make_policy_checked(sc, i)
-        try:
-            for j, g in enumerate(graphs):  # once per distinct task structure
-                if g not in graphs[:j]:
-                    pol.check(g)
-        except UserError as exc:
-            raise _blame_policy(sc, i, exc) from None
+        _check_policy(sc, i, pol, graphs)
 
 
 def make_policies(sc: Scenario, seed: int, prepare_s: dict[str, float] | None = None,
@@ -385,12 +394,7 @@ def make_policies(sc: Scenario, seed: int, prepare_s: dict[str, float] | None = 
         out.append((p.display, pol))
     graphs = task_graphs(sc)
     for i, (_, pol) in enumerate(out):
-        try:
-            for j, g in enumerate(graphs):  # missing or bad model files are named before anything trains
-                if g not in graphs[:j]:
-                    pol.check(g)
-        except UserError as exc:
-            raise _blame_policy(sc, i, exc) from None
+        _check_policy(sc, i, pol, graphs)
     from ..learn.cache import training_notice
 
     for line in training_notice(out):
