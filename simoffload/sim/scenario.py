@@ -37,7 +37,7 @@ from .engine import (
 log = logging.getLogger(__name__)
 
 
-def _graph_of(task: TaskConfig, where: str) -> TaskGraph:
+def _graph_of(task: TaskConfig, where: str, sc: Scenario | None = None) -> TaskGraph:
     if task.edges is None:
         return TaskGraph.chain(task.subtasks)
     import networkx as nx
@@ -48,14 +48,16 @@ def _graph_of(task: TaskConfig, where: str) -> TaskGraph:
     try:
         return TaskGraph.from_networkx(g)[0]
     except ValueError as exc:
+        if sc is not None:  # name FILE:LINE of the edges
+            raise UserError(f"{sc.where(*(int(x) if x.isdigit() else x for x in where.split('.')), 'edges')}: {exc}") from None
         raise UserError(f"{where}.edges: {exc}") from None
 
 
 def task_graphs(sc: Scenario) -> list[TaskGraph]:
     """The task structure of each application (one entry for the single ``task:`` form)."""
     if sc.applications is None:
-        return [_graph_of(sc.task, "task")]
-    return [_graph_of(a.task, f"applications.{i}.task") for i, a in enumerate(sc.applications)]
+        return [_graph_of(sc.task, "task", sc)]
+    return [_graph_of(a.task, f"applications.{i}.task", sc) for i, a in enumerate(sc.applications)]
 
 
 def task_graph(sc: Scenario) -> TaskGraph:
