@@ -718,6 +718,30 @@ class Simulation:
             obs.lat1_down_s, obs.lat2_down_s = lat(self.w_down[dev]), lat(self.wan_down)
         return obs
 
+    def _ask_policy(self, st: _TaskState, obs: Observation) -> Iterator[simpy.Event]:
+        """The policy's answer to ``obs`` and the wall-clock seconds it took (0 for an external agent).
+
+        An external controller (a Gymnasium agent) answers through an event; a
+        policy's own exception ends its run as a :class:`PolicyError`.
+        """
+        if self._observing:
+            st.obs = obs
+        if self._external:  # the decision comes from outside the simulation (a Gymnasium agent)
+            ev = self.env.event()
+            self.policy.submit(obs, ev)
+            place = yield ev
+            return place, 0.0
+        w0 = _time.perf_counter()
+        try:
+            place = self.policy.decide(obs)
+        except Exception as exc:  # a policy's bug ends its run, not the whole comparison
+            raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={self.env.now:g} s: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        wall = _time.perf_counter() - w0
+        self.rec.decide_wall_s += wall
+        self.rec.decisions += 1
+        return place, wall
+
     def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
         spec, env = self.spec, self.env
         dev = st.spec.device
@@ -752,23 +776,7 @@ class Simulation:
                 yield wait
             st.core_held = True
         obs = self._observe(st)
-        if self._observing:
-            st.obs = obs
-        if self._external:  # the decision comes from outside the simulation (a Gymnasium agent)
-            ev = env.event()
-            self.policy.submit(obs, ev)
-            place = yield ev
-            wall = 0.0
-        else:
-            w0 = _time.perf_counter()
-            try:
-                place = self.policy.decide(obs)
-            except Exception as exc:  # a policy's bug ends its run, not the whole comparison
-                raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
-                                  f"{type(exc).__name__}: {exc}") from exc
-            wall = _time.perf_counter() - w0
-            self.rec.decide_wall_s += wall
-            self.rec.decisions += 1
+        place, wall = yield from self._ask_policy(st, obs)
         try:
             st.variant, st.placement = check_decision(place, st.graph, n_var)
         except ValueError as exc:

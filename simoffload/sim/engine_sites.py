@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import time as _time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -418,23 +417,7 @@ class SiteSimulation(Simulation):
                 yield wait
             st.core_held = True
         obs = self._observe_at(st, site)
-        if self._observing:
-            st.obs = obs
-        if self._external:  # the decision comes from outside the simulation (a Gymnasium agent)
-            ev = env.event()
-            self.policy.submit(obs, ev)
-            place = yield ev
-            wall = 0.0
-        else:
-            w0 = _time.perf_counter()
-            try:
-                place = self.policy.decide(obs)
-            except Exception as exc:  # a policy's bug ends its run, not the whole comparison
-                raise PolicyError(f"policy {self.name!r} failed deciding task {st.spec.task_id} at t={env.now:g} s: "
-                                  f"{type(exc).__name__}: {exc}") from exc
-            wall = _time.perf_counter() - w0
-            self.rec.decide_wall_s += wall
-            self.rec.decisions += 1
+        place, wall = yield from self._ask_policy(st, obs)
         others = self.reachable[site]
         try:
             st.variant, st.placement = check_decision(place, st.graph, n_var, 3 + len(others))
