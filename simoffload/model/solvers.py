@@ -70,22 +70,20 @@ def exhaustive(coef: Coefficients, graph: TaskGraph, data: np.ndarray, chunk: in
     return best, val
 
 
-def chain_dp(coef: Coefficients, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Optimal placements of chains by dynamic programming (shortest path in a trellis).
+def _trellis(U: np.ndarray, pair: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shortest path through a chain's K-place trellis (K = U.shape[2]).
 
-    ``data`` is (B, n+1): the chain's d_0..d_n. Ties go to the lower place index
-    at each step of the backtrack, which matches exhaustive search's
-    lexicographic tie-break only up to ties of equal cost.
+    ``U`` is (B, n, K) per-subtask costs, ``pair`` (B, n+1, K, K) the transfer cost of
+    each edge between places (edge 0 from the device, edge n back to it). Ties go
+    to the lower place index at each step of the backtrack.
 
     Returns:
         (B, n) placements and (B,) costs.
     """
-    U = coef.unary
-    B, n, _ = U.shape
-    pair = edge_cost_matrices(coef, data)  # (B, n+1, 3, 3)
+    B, n, K = U.shape
     # cost[b, p] = best cost of subtasks 0..t with subtask t at place p
     cost = pair[:, 0, 0, :] + U[:, 0, :]
-    back = np.empty((B, n, 3), dtype=np.int64)
+    back = np.empty((B, n, K), dtype=np.int64)
     for t in range(1, n):
         tot = cost[:, :, None] + pair[:, t, :, :]  # (B, from, to)
         back[:, t, :] = np.argmin(tot, axis=1)
@@ -98,6 +96,19 @@ def chain_dp(coef: Coefficients, data: np.ndarray) -> tuple[np.ndarray, np.ndarr
     for t in range(n - 1, 0, -1):
         place[:, t - 1] = back[np.arange(B), t, place[:, t]]
     return place, val
+
+
+def chain_dp(coef: Coefficients, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal placements of chains by dynamic programming (shortest path in a trellis).
+
+    ``data`` is (B, n+1): the chain's d_0..d_n. Ties go to the lower place index
+    at each step of the backtrack, which matches exhaustive search's
+    lexicographic tie-break only up to ties of equal cost.
+
+    Returns:
+        (B, n) placements and (B,) costs.
+    """
+    return _trellis(coef.unary, edge_cost_matrices(coef, data))  # pair: (B, n+1, 3, 3)
 
 
 # ----------------------------------------------------------------------------- DAGs: exact min cut
@@ -416,23 +427,7 @@ def places_chain_dp(coef: Any, data: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """
     from .cost import place_edge_costs
 
-    U = coef.unary
-    B, n, K = U.shape
-    pair = place_edge_costs(coef, data)  # (B, n+1, K, K)
-    cost = pair[:, 0, 0, :] + U[:, 0, :]
-    back = np.empty((B, n, K), dtype=np.int64)
-    for t in range(1, n):
-        tot = cost[:, :, None] + pair[:, t, :, :]
-        back[:, t, :] = np.argmin(tot, axis=1)
-        cost = np.take_along_axis(tot, back[:, t, None, :], axis=1)[:, 0, :] + U[:, t, :]
-    final = cost + pair[:, n, :, 0]
-    last = np.argmin(final, axis=1)
-    val = final[np.arange(B), last]
-    place = np.empty((B, n), dtype=np.int64)
-    place[:, n - 1] = last
-    for t in range(n - 1, 0, -1):
-        place[:, t - 1] = back[np.arange(B), t, place[:, t]]
-    return place, val
+    return _trellis(coef.unary, place_edge_costs(coef, data))  # pair: (B, n+1, K, K)
 
 
 def place_chain_dp_one(unary: list, pair: list, n: int, K: int) -> list[int]:
