@@ -115,7 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             result = run_split(sc, jobs=jobs, scheduler=scheduler)  # workers log training notices
         else:
-            result = run_scenario(sc, progress=not args.no_progress, notify=notify)
+            # the records stream into the staging directory as they fill (flat memory for long runs)
+            result = run_scenario(sc, progress=not args.no_progress, notify=notify, stream_to=stage.path, fmt=fmt)
         if not result.runs:
             if result.interrupted:
                 raise KeyboardInterrupt
@@ -131,7 +132,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 pass
             else:
                 try:
-                    plots = [Path(p).name for p in plot_run(res, stage.path)]
+                    from .sim.results import plottable
+
+                    shown = plottable(res, stage.path)
+                    plots = [] if shown is None else [Path(p).name for p in plot_run(shown, stage.path)]
+                    if shown is None and not args.quiet:
+                        print("note: no plots: the run has more task rows than plots read "
+                              "(simoffload.sim.results.PLOT_ROWS); load_results reads the tables", file=sys.stderr)
                 except Exception as exc:  # noqa: BLE001 - a plotting bug must not lose a finished run
                     plot_error = f"{type(exc).__name__}: {exc}"
                     res.meta["plot_error"] = plot_error
@@ -139,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stage.commit()
     finally:
         stage.discard()
-    n = len(result.world.system.tasks)
+    n = len(result.runs[0].tasks) if result.runs else 0  # rows per policy: every arrived task
     print(f"{sc.name}: seed {sc.seed}, {n} tasks x {len(result.runs)} policies; latency over completed tasks")
     print(format_summary(res.summary))
     if res.sites is not None:

@@ -131,7 +131,10 @@ def test_fail_task_from_another_process_withdraws_the_transfer():
     assert (r[0]["status"], r[0]["reason"]) == ("failed", "handover")
     assert r[1]["status"] == "done" and r[1]["latency_s"] == pytest.approx(1.0, rel=1e-12)  # the link was free
     with pytest.raises(ValueError):
-        sim.abandon(sim.states[1], "done")
+        sim.abandon(None, "done")  # the status is checked first
+    assert sim.states == {}  # only tasks in the system are kept; both have left
+    with pytest.raises(KeyError):
+        sim.fail_task(1, "handover")
 
 
 def test_drop_while_waiting_for_a_decision_core_frees_the_queue():

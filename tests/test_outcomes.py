@@ -147,8 +147,16 @@ def test_policies_that_do_not_observe_get_no_outcomes_and_the_same_results():
 
     world = build_world(parse_scenario(BUSY))
     a = Simulation(world.system, Local(), "x")
+    seen = []  # the tasks in the system (``states`` keeps only those), looked at every 0.5 s
+
+    def watch():
+        while True:
+            yield a.env.timeout(0.5)
+            seen.extend(a.states.values())
+
+    a.env.process(watch())
     ra = a.run()
-    assert not a._observing and all(st.timings is None and st.obs is None for st in a.states)
+    assert seen and not a._observing and all(st.timings is None and st.obs is None for st in seen)
     pol = LocalObserving()
     rb = Simulation(world.system, pol, "x").run()
     assert ra.tasks == rb.tasks and ra.subtasks == rb.subtasks and ra.links == rb.links

@@ -502,19 +502,51 @@ LINK_FIELDS = ("policy", "link", "kind", "start_s", "end_s", "value", "bytes", "
 VARIANT_TASK_FIELDS = ("variant", "accuracy", "accuracy_req")
 
 
-@dataclass
 class RunRecords:
-    """Append-only records of one policy's run (tuples in the *_FIELDS order)."""
+    """Append-only records of one policy's run (tuples in the *_FIELDS order).
 
-    policy: str
-    tasks: list[tuple] = field(default_factory=list)
-    task_fields: tuple = TASK_FIELDS
-    subtasks: list[tuple] = field(default_factory=list)
-    links: list[tuple] = field(default_factory=list)
-    end_s: float = 0.0
-    wall_s: float = 0.0  # wall clock of the whole run (not reproducible: meta.json only)
-    decide_wall_s: float = 0.0  # wall clock spent in decide() calls, summed
-    decisions: int = 0
+    ``tasks``, ``subtasks`` and ``links`` are :class:`~simoffload.sim.records.RecordBuffer`
+    objects: the engine appends tuples; every chunk of rows becomes one typed
+    batch, kept in memory or streamed to a file (:class:`~simoffload.sim.records.RunSink`).
+    """
+
+    def __init__(self, policy: str, task_fields: tuple = TASK_FIELDS):
+        from .records import RecordBuffer, chunk_rows
+
+        n = chunk_rows()
+        self.policy = policy
+        self.task_fields = task_fields
+        self.tasks = RecordBuffer(task_fields, n)
+        self.subtasks = RecordBuffer(SUBTASK_FIELDS, n)
+        self.links = RecordBuffer(LINK_FIELDS, n)
+        self.end_s = 0.0
+        self.wall_s = 0.0  # wall clock of the whole run (not reproducible: meta.json only)
+        self.decide_wall_s = 0.0  # wall clock spent in decide() calls, summed
+        self.decisions = 0
+        self._full = n
+
+    def set_task_fields(self, fields: tuple) -> None:
+        """The tasks table's columns (before any row is appended)."""
+        from .records import RecordBuffer
+
+        self.task_fields = fields
+        self.tasks = RecordBuffer(fields, self._full)
+
+    def check(self) -> None:
+        """Move full buffers out (once per task arrival: cheap when nothing is full)."""
+        n = self._full
+        if len(self.subtasks.rows) >= n:
+            self.subtasks.flush()
+        if len(self.links.rows) >= n:
+            self.links.flush()
+        if len(self.tasks.rows) >= n:
+            self.tasks.flush()
+
+    def flush(self) -> None:
+        """Move every pending row out (to the sink, if one is attached)."""
+        for b in (self.tasks, self.subtasks, self.links):
+            if b.sink is not None:
+                b.flush()
 
 
 class _TaskState:
@@ -590,7 +622,9 @@ class Simulation:
             raise ValueError("the WAN link needs bandwidth models")
         self.wan_up = mk("wan_up", spec.wan_up, spec.wan_lat_up)
         self.wan_down = mk("wan_down", spec.wan_down, spec.wan_lat_down)
-        self.states: list[_TaskState] = []
+        self.states: dict[int, _TaskState] = {}  # the tasks in the system, by task id (arrival order)
+        self._window: deque[_TaskState] = deque()  # arrived tasks whose row is not yet emitted, in arrival order
+        self._quiet: dict[int, float] = {}  # abandoned task id -> when its last withdrawn job would have ended
         self._draw_cost = None
         if spec.decision_time == "calibrated":
             if spec.decision_cost is None:
@@ -601,9 +635,10 @@ class Simulation:
         self._external = bool(getattr(policy, "external", False))
         self._in_system = [0] * len(spec.devices)  # tasks of each device arrived and not finished
         self._active_devices = 0
-        self._variants = any(t.variants is not None for t in spec.tasks)
+        has = getattr(spec.tasks, "has_variants", None)  # a streamed workload knows without a pass
+        self._variants = bool(has) if has is not None else any(t.variants is not None for t in spec.tasks)
         if self._variants:
-            self.rec.task_fields = TASK_FIELDS + VARIANT_TASK_FIELDS
+            self.rec.set_task_fields(TASK_FIELDS + VARIANT_TASK_FIELDS)
         try:
             self._ops_take_variants = "n_variants" in inspect.signature(policy.decision_ops).parameters
         except (TypeError, ValueError):
@@ -827,6 +862,7 @@ class Simulation:
 
     def _leave(self, st: _TaskState) -> None:
         """The task has left the system (finished or abandoned): count it out and report it."""
+        self.states.pop(st.spec.task_id, None)
         dev = st.spec.device
         self._in_system[dev] -= 1
         if not self._in_system[dev]:
@@ -930,7 +966,11 @@ class Simulation:
             g = self.graphs[ts.app]
             st = _TaskState(ts, g, [None] * g.n if self._observing else None)
             st.site = self._site_at_arrival(st)
-            self.states.append(st)
+            self.states[ts.task_id] = st
+            self._window.append(st)
+            if self._window[0] is not st:
+                self._release()
+            self.rec.check()
             dev = ts.device
             if not self._in_system[dev]:
                 self._active_devices += 1
@@ -964,7 +1004,7 @@ class Simulation:
         own processes stop at their next step without raising.
 
         Args:
-            st: the task's state (``self.states`` holds every arrived task).
+            st: the task's state (``self.states`` holds the tasks in the system by id).
             status: ``"failed"`` or ``"dropped"``.
             reason: short text for the tasks table's ``reason`` column (e.g. ``"handover"``).
         """
@@ -974,8 +1014,13 @@ class Simulation:
             return
         st.dead = True
         st.status, st.reason = status, reason
+        quiet = self.env.now
         for res, ev in st.held or ():
+            if isinstance(res, Cpu) and getattr(ev, "timer", None) is None and hasattr(ev, "start_s") \
+                    and not ev.processed:  # a job started on a free core: its timeout still fires (then the
+                quiet = max(quiet, ev.start_s + getattr(ev, "_delay", 0.0))  # process sees it and stops)
             res.cancel(ev)
+        self._quiet[st.spec.task_id] = quiet
         st.held = None
         if st.core_held:
             st.core_held = False
@@ -985,12 +1030,57 @@ class Simulation:
             self.on_task_done()
 
     def fail_task(self, task_id: int, reason: str) -> None:
-        """Mark the arrived task ``task_id`` ``failed`` with ``reason`` and withdraw its work (see :meth:`abandon`)."""
-        for st in reversed(self.states):
-            if st.spec.task_id == task_id:
-                self.abandon(st, "failed", reason)
-                return
-        raise KeyError(f"task {task_id} has not arrived")
+        """Mark task ``task_id``, in the system, ``failed`` with ``reason`` and withdraw its work (see :meth:`abandon`).
+
+        Raises:
+            KeyError: the task is not in the system (it has not arrived, or has already left).
+        """
+        st = self.states.get(task_id)
+        if st is None:
+            raise KeyError(f"task {task_id} is not in the system (not arrived yet, or already left)")
+        self.abandon(st, "failed", reason)
+
+    # ---- records ----------------------------------------------------------------------
+
+    def _release(self, final: bool = False) -> None:
+        """Emit the rows of the leading tasks that have left the system, in arrival order.
+
+        A task's row waits until it and every task that arrived before it have
+        left (finished or abandoned), so the tasks table keeps arrival order. An
+        abandoned task's row also waits until a job withdrawn from a core would
+        have ended (its process wakes then and may still count that job's energy,
+        as before streaming); ``final`` (the end of the run) emits everything.
+        """
+        w, quiet, now = self._window, self._quiet, self.env.now
+        append = self.rec.tasks.append
+        while w:
+            st = w[0]
+            if not final:
+                if st.dead:
+                    if quiet.get(st.spec.task_id, now) >= now:
+                        break
+                elif math.isnan(st.finish_s):
+                    break
+            w.popleft()
+            quiet.pop(st.spec.task_id, None)
+            append(self._task_row(st))
+
+    def _task_row(self, st: _TaskState) -> tuple:
+        """The tasks-table row of a task (TASK_FIELDS, plus VARIANT_TASK_FIELDS with variants)."""
+        s = st.spec
+        done = not math.isnan(st.finish_s)
+        place = "" if st.placement is None else "".join(map(str, st.placement.tolist()))
+        lat = st.finish_s - s.arrival_s if done else math.nan
+        row = (
+            self.name, s.task_id, s.device, s.arrival_s, st.start_s, st.finish_s,
+            lat, st.decision_s, place, st.energy_j, self.apps[s.app], s.deadline_s, st.site, st.reason,
+            self._status(st),
+        )
+        if self._variants:
+            decided = st.placement is not None
+            acc = (1.0 if s.variants is None else float(s.variants.accuracy[st.variant])) if decided else math.nan
+            row += (st.variant if decided else -1, acc, float(s.accuracy_req))
+        return row
 
     # ---- run --------------------------------------------------------------------------
 
@@ -999,27 +1089,14 @@ class Simulation:
         self.env.process(self._source())
 
     def finish(self) -> RunRecords:
-        """Report the tasks still in the system to an observing policy and build the records."""
+        """Report the tasks still in the system to an observing policy and emit the remaining rows."""
         self.rec.end_s = self.env.now
         if self._observing:
-            for st in self.states:
+            for st in list(self.states.values()):
                 if math.isnan(st.finish_s) and not st.dead:
                     self._report(st)
-        for st in self.states:
-            s = st.spec
-            done = not math.isnan(st.finish_s)
-            place = "" if st.placement is None else "".join(map(str, st.placement.tolist()))
-            lat = st.finish_s - s.arrival_s if done else math.nan
-            status = self._status(st)
-            row = (
-                self.name, s.task_id, s.device, s.arrival_s, st.start_s, st.finish_s,
-                lat, st.decision_s, place, st.energy_j, self.apps[s.app], s.deadline_s, st.site, st.reason, status,
-            )
-            if self._variants:
-                decided = st.placement is not None
-                acc = (1.0 if s.variants is None else float(s.variants.accuracy[st.variant])) if decided else math.nan
-                row += (st.variant if decided else -1, acc, float(s.accuracy_req))
-            self.rec.tasks.append(row)
+        self._release(final=True)
+        self.rec.check()
         return self.rec
 
     def run(self) -> RunRecords:

@@ -44,7 +44,7 @@ from ..policy import Observation, check_decision
 from .engine import CLOUD, DEVICE, TASK_FIELDS, Cpu, Link, PolicyError, Simulation, _TaskState
 
 PLACE_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
-_SITE_COL, _PLACE_COL = TASK_FIELDS.index("site"), TASK_FIELDS.index("placement")
+_SITE_COL, _PLACE_COL, _STATUS_COL = TASK_FIELDS.index("site"), TASK_FIELDS.index("placement"), TASK_FIELDS.index("status")
 
 
 @dataclass
@@ -464,23 +464,29 @@ class SiteSimulation(Simulation):
     def _site_at_arrival(self, st: _TaskState) -> int:
         return self.assoc[st.spec.device]
 
+    def _task_row(self, st: _TaskState) -> tuple:
+        """The row as in the one-edge engine, place codes >= 10 written as letters; counted for the sites table."""
+        r = super()._task_row(st)
+        if st.placement is not None and st.placement.max() >= 10:
+            r = r[:_PLACE_COL] + ("".join(PLACE_CHARS[c] for c in st.placement.tolist()),) + r[_PLACE_COL + 1:]
+        counts = getattr(self, "_site_counts", None)
+        if counts is not None:
+            c = counts[r[_SITE_COL]]
+            status = r[_STATUS_COL]
+            c[0] += 1
+            c[1] += status in ("missed", "dropped")
+            c[2] += status == "failed"
+        return r
+
     def run(self) -> Any:
         if self.topo.handovers:
             self.env.process(self._mobility())
+        self._site_counts = [[0, 0, 0] for _ in self.topo.sites]  # per site: arrived, missed, failed
         rec = super().run()
-        for i, st in enumerate(self.states):  # codes >= 10 are written as letters (one character per subtask)
-            if st.placement is not None and st.placement.max() >= 10:
-                r = rec.tasks[i]
-                rec.tasks[i] = r[:_PLACE_COL] + ("".join(PLACE_CHARS[c] for c in st.placement.tolist()),) + r[_PLACE_COL + 1:]
         end = max(rec.end_s, 1e-12)
-        arrived = [0] * len(self.topo.sites)
-        failed = [0] * len(self.topo.sites)
-        missed = [0] * len(self.topo.sites)
-        for r in rec.tasks:
-            s, status = r[_SITE_COL], r[-1]
-            arrived[s] += 1
-            failed[s] += status == "failed"
-            missed[s] += status in ("missed", "dropped")
+        arrived = [c[0] for c in self._site_counts]
+        missed = [c[1] for c in self._site_counts]
+        failed = [c[2] for c in self._site_counts]
         rec.sites = [(self.name, s.name, i, s.cores, self.site_busy_s[i], self.site_busy_s[i] / (s.cores * end),
                       self.site_subtasks[i], arrived[i], missed[i], failed[i]) for i, s in enumerate(self.topo.sites)]
         return rec

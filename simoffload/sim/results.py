@@ -55,32 +55,84 @@ TABLES = ("tasks", "subtasks", "links", "summary")
 
 @dataclass
 class Results:
-    """A run's tables as pandas DataFrames."""
+    """A run's tables as pandas DataFrames.
 
-    tasks: pd.DataFrame
-    subtasks: pd.DataFrame
-    links: pd.DataFrame
+    A table that streamed into the run directory while the run went
+    (``simoffload run``: :class:`~simoffload.sim.records.RunSink`) is ``None``
+    here and named in :attr:`streamed`; :func:`load_results` reads it back.
+    """
+
+    tasks: pd.DataFrame | None
+    subtasks: pd.DataFrame | None
+    links: pd.DataFrame | None
     summary: pd.DataFrame
     meta: dict[str, Any]
     sites: pd.DataFrame | None = None
+    streamed: tuple = ()
 
     def __repr__(self) -> str:
-        return (f"Results(tasks={len(self.tasks)}, subtasks={len(self.subtasks)}, "
-                f"links={len(self.links)}, policies={list(self.summary['policy'])})")
+        n = lambda df: "streamed" if df is None else len(df)  # noqa: E731
+        return (f"Results(tasks={n(self.tasks)}, subtasks={n(self.subtasks)}, "
+                f"links={n(self.links)}, policies={list(self.summary['policy'])})")
+
+
+def _frame(buffers: list[Any], fields: tuple, head: list[tuple] | None = None) -> pd.DataFrame:
+    """One table from the record buffers of every policy (and leading rows ``head``).
+
+    Rows that never left their tuple lists build the DataFrame exactly as before
+    streaming existed; otherwise the typed chunks are concatenated.
+    """
+    head = head or []
+    if not any(b.spilled for b in buffers):
+        return pd.DataFrame(head + [r for b in buffers for r in b.rows], columns=list(fields))
+    import pyarrow as pa
+
+    from .records import schema, to_batch
+
+    sch = schema(fields)
+    batches = [to_batch(fields, head, sch)] if head else []
+    for b in buffers:
+        batches += [c.cast(sch) if c.schema != sch else c for c in b.chunks]
+        if b.rows:
+            batches.append(to_batch(b.fields, b.rows, sch) if tuple(b.fields) == tuple(fields) else
+                           to_batch(fields, b.rows, sch))
+    return pa.Table.from_batches(batches, schema=sch).to_pandas()
 
 
 def tables_from(result: Any) -> Results:
-    """Turn a :class:`~simoffload.sim.scenario.RunResult` into DataFrames."""
+    """Turn a :class:`~simoffload.sim.scenario.RunResult` into DataFrames.
+
+    Tables that streamed into a directory (``result.sink``) are completed and
+    closed there instead, and left ``None``; the summary of a streamed tasks
+    table is computed from its file (:func:`summarize_file`, equal to
+    :func:`summarize` bit for bit).
+    """
+    sink = getattr(result, "sink", None)
+    streamed = tuple(name for name in ("tasks", "subtasks", "links") if sink is not None and sink.streamed(name))
     fields = max((run.task_fields for run in result.runs), key=len, default=TASK_FIELDS)
-    tasks = pd.DataFrame([r for run in result.runs for r in run.tasks], columns=list(fields))
-    subtasks = pd.DataFrame([r for run in result.runs for r in run.subtasks], columns=list(SUBTASK_FIELDS))
-    links = pd.DataFrame(result.link_rows() + [r for run in result.runs for r in run.links], columns=list(LINK_FIELDS))
-    task_ints = ("task_id", "device", "site") + (("variant",) if "variant" in tasks else ())
+    frames: dict[str, pd.DataFrame | None] = dict.fromkeys(("tasks", "subtasks", "links"))
+    if "tasks" not in streamed:
+        frames["tasks"] = _frame([run.tasks for run in result.runs], fields)
+    if "subtasks" not in streamed:
+        frames["subtasks"] = _frame([run.subtasks for run in result.runs], SUBTASK_FIELDS)
+    if "links" not in streamed:
+        frames["links"] = _frame([run.links for run in result.runs], LINK_FIELDS, result.link_rows())
+    elif sink.bandwidth_written and result.runs and max(r.end_s for r in result.runs) != result.world.system.horizon_s:
+        raise RuntimeError("streamed links table: the run did not end at the horizon, its bandwidth rows are wrong")
+    tasks, subtasks, links = frames["tasks"], frames["subtasks"], frames["links"]
+    task_ints = ("task_id", "device", "site") + (("variant",) if "variant" in fields else ())
     for df, ints in ((tasks, task_ints), (subtasks, ("task_id", "subtask", "place")), (links, ("task_id",))):
+        if df is None:
+            continue
         for c in ints:
             df[c] = df[c].astype("int64")
     order = [run.policy for run in result.runs]
-    summary = summarize(tasks, order)
+    if sink is not None:
+        sink.close()
+    if tasks is None:
+        summary = summarize_file(sink.files["tasks"].path, order, "accuracy" in fields)
+    else:
+        summary = summarize(tasks, order)
     # wall-clock timings differ from run to run: they go to meta.json, never into a table, so the
     # same scenario and seed give byte-identical tables
     timing = {}
@@ -99,7 +151,7 @@ def tables_from(result: Any) -> Results:
         sites = pd.DataFrame([r for run in result.runs for r in getattr(run, "sites", [])], columns=list(SITE_FIELDS))
         sites["miss_rate"] = sites["missed"] / sites["tasks"].where(sites["tasks"] > 0)
         sites["failure_rate"] = sites["failed"] / sites["tasks"].where(sites["tasks"] > 0)
-    return Results(tasks, subtasks, links, summary, meta, sites)
+    return Results(tasks, subtasks, links, summary, meta, sites, streamed)
 
 
 def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
@@ -141,11 +193,110 @@ def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFra
         if "accuracy" in t:
             rows[-1]["mean_accuracy"] = float(done["accuracy"].mean()) if len(done) else np.nan
             rows[-1]["below_req"] = float((done["accuracy"] < done["accuracy_req"]).mean()) if len(done) else np.nan
+    return _normalised(rows)
+
+
+def _normalised(rows: list[dict]) -> pd.DataFrame:
     s = pd.DataFrame(rows)
     for col in ("mean_latency_s", "p50_latency_s", "p95_latency_s", "p99_latency_s", "mean_energy_j"):
         best = s[col].min()
         s[col.removesuffix("_s").removesuffix("_j") + "_norm"] = s[col] / best if best and best > 0 else np.nan
     return s
+
+
+def _task_chunks(path: Path, columns: list[str]) -> Any:
+    """The columns of a written tasks table, one chunk (row group / CSV block) at a time, as numpy arrays."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        for df in pd.read_csv(path, usecols=columns, chunksize=1 << 16, keep_default_na=True,
+                              dtype={c: str for c in ("policy", "status") if c in columns}):
+            yield {c: df[c].to_numpy() for c in columns}
+        return
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    for i in range(pf.num_row_groups):
+        t = pf.read_row_group(i, columns=columns)
+        yield {c: t.column(c).to_numpy() for c in columns}
+
+
+def summarize_file(path: str | Path, order: list[str], accuracy: bool = False) -> pd.DataFrame:
+    """:func:`summarize` of a tasks table written to ``path``, read in chunks, never whole.
+
+    Equal to ``summarize(load(path), order)`` bit for bit: counts are exact;
+    means replay numpy's pairwise summation (:class:`~simoffload.sim.records.PairwiseSum`);
+    percentiles come from exact order statistics
+    (:func:`~simoffload.sim.records.percentiles`). Memory: one chunk plus a few
+    histograms per policy, whatever the number of tasks; the file is read a few
+    times (one pass for the counts and sums, up to five for the percentiles).
+    """
+    from .records import PairwiseSum, percentiles
+
+    cols = ["policy", "status", "latency_s", "decision_s", "energy_j"] + (["accuracy", "accuracy_req"] if accuracy else [])
+    stats: dict[str, dict[str, int]] = {p: dict.fromkeys(("tasks", "completed", "unfinished", "missed", "dropped",
+                                                           "failed", "below"), 0) for p in order}
+    def policies_in(pol: np.ndarray) -> list:
+        if not len(pol):
+            return []
+        return [pol[0]] if (pol == pol[0]).all() else list(dict.fromkeys(pol.tolist()))
+
+    for c in _task_chunks(path, cols):
+        pol, status = c["policy"], c["status"]
+        for p in policies_in(pol):
+            if p not in stats:
+                continue
+            mine = pol == p
+            st = status[mine]
+            d = stats[p]
+            d["tasks"] += int(mine.sum())
+            done = (st == "done") | (st == "missed")
+            d["completed"] += int(done.sum())
+            for k in ("unfinished", "missed", "dropped", "failed"):
+                d[k] += int((st == k).sum())
+            if accuracy:
+                d["below"] += int((c["accuracy"][mine][done] < c["accuracy_req"][mine][done]).sum())
+
+    def done_values(p: str, col: str) -> Any:
+        def gen() -> Any:
+            for c in _task_chunks(path, ["policy", "status", col]):
+                st = c["status"]
+                sel = (c["policy"] == p) & ((st == "done") | (st == "missed"))
+                if sel.any():
+                    yield np.asarray(c[col][sel], dtype=np.float64)
+        return gen
+
+    mean_cols = ("latency_s", "decision_s", "energy_j") + (("accuracy",) if accuracy else ())
+    adders = {p: {col: PairwiseSum(stats[p]["completed"]) for col in mean_cols} for p in order}
+    for c in _task_chunks(path, ["policy", "status", *mean_cols]):
+        st = c["status"]
+        done = (st == "done") | (st == "missed")
+        for p in policies_in(c["policy"]):
+            if p not in adders:
+                continue
+            sel = done & (c["policy"] == p)
+            if sel.any():
+                for col in mean_cols:
+                    adders[p][col].add(np.asarray(c[col][sel], dtype=np.float64))
+    rows = []
+    for p in order:
+        d = stats[p]
+        n, k = d["tasks"], d["completed"]
+        sums = {col: adders[p][col].total() / k if k else np.nan for col in mean_cols}
+        q = percentiles(done_values(p, "latency_s"), k, [50, 95, 99]) if k else [np.nan] * 3
+        rows.append({
+            "policy": p, "tasks": n, "completed": k, "unfinished": d["unfinished"],
+            "mean_latency_s": float(sums["latency_s"]) if k else np.nan,
+            "p50_latency_s": np.float64(q[0]), "p95_latency_s": np.float64(q[1]), "p99_latency_s": np.float64(q[2]),
+            "mean_decision_s": float(sums["decision_s"]) if k else np.nan,
+            "mean_energy_j": float(sums["energy_j"]) if k else np.nan,
+            "missed": d["missed"], "dropped": d["dropped"], "failed": d["failed"],
+            "miss_rate": (d["missed"] + d["dropped"]) / n if n else np.nan,
+            "failure_rate": d["failed"] / n if n else np.nan,
+        })
+        if accuracy:
+            rows[-1]["mean_accuracy"] = float(sums["accuracy"]) if k else np.nan
+            rows[-1]["below_req"] = float(d["below"] / k) if k else np.nan
+    return _normalised(rows)
 
 
 def current_umask() -> int:
@@ -350,6 +501,8 @@ def write_tables(res: Results, out: Path, fmt: str = "parquet", scenario_yaml: s
     out = Path(out)
     suffix = ".csv" if fmt == "csv" else ".parquet"
     for name in TABLES:
+        if name in res.streamed:  # already written there while the run went
+            continue
         write_table(getattr(res, name), out / f"{name}{suffix}")
     if res.sites is not None:
         write_table(res.sites, out / f"sites{suffix}")
@@ -374,6 +527,42 @@ def write_results(res: Results, out: Path, fmt: str = "parquet", scenario_yaml: 
     with StagedDirectory(out) as stage:
         write_tables(res, stage, fmt, scenario_yaml)
         write_meta(res, stage, fmt)
+
+
+#: a streamed run with more task rows than this draws no plots (they would load the tables)
+PLOT_ROWS = 2_000_000
+
+
+def plottable(res: Results, directory: str | Path) -> Results | None:
+    """``res`` with the columns the run plots need, read back for streamed tables; None if too big.
+
+    In-memory tables are used as they are.
+    """
+    if not res.streamed:
+        return res
+    d = Path(directory)
+    suffix = ".csv" if (d / "tasks.csv").exists() or (d / "links.csv").exists() else ".parquet"
+    out = Results(res.tasks, res.subtasks, res.links, res.summary, res.meta, res.sites)
+    if "tasks" in res.streamed:
+        if int(res.summary["tasks"].sum()) > PLOT_ROWS:
+            return None
+        out.tasks = _read_table(d / f"tasks{suffix}")
+    if "links" in res.streamed:
+        if suffix == ".csv":
+            links = pd.concat([c[c["kind"] == "bandwidth"] for c in pd.read_csv(d / "links.csv", chunksize=1 << 16)])
+        else:
+            links = pd.read_parquet(d / "links.parquet", filters=[("kind", "==", "bandwidth")])
+        out.links = links
+    return out
+
+
+def _read_table(p: Path) -> pd.DataFrame:
+    if p.suffix == ".csv":
+        df = pd.read_csv(p, dtype={"placement": str}, keep_default_na=True)
+        if "placement" in df:
+            df["placement"] = df["placement"].fillna("")
+        return df
+    return pd.read_parquet(p)
 
 
 def load_results(directory: str | Path) -> Results:

@@ -434,15 +434,33 @@ class RunResult:
     prepare_s: dict[str, float] = field(default_factory=dict)  # wall clock of each policy's prepare (meta.json only)
     policies: list[tuple[str, Any]] = field(default_factory=list)  # (label, policy object) as run
 
+    sink: Any = None  # the RunSink the records streamed through (None: in memory)
+
     def link_rows(self) -> list[tuple]:
         """Bandwidth offered by each link over the run (once: identical for every policy)."""
         if not self.world.system.record_links:
             return []
         end = max([r.end_s for r in self.runs] + [1e-9])
-        rows: list[tuple] = []
-        for name, model in self.world.bandwidth.items():
-            rows += bandwidth_rows(name, model, end)
-        return rows
+        return _bandwidth_rows(self.world, end)
+
+
+def _bandwidth_rows(world: World, end: float) -> list[tuple]:
+    rows: list[tuple] = []
+    for name, model in world.bandwidth.items():
+        rows += bandwidth_rows(name, model, end)
+    return rows
+
+
+def predicted_link_rows(world: World) -> list[tuple]:
+    """The bandwidth rows of a run of ``world``, known before it ends.
+
+    Every policy's run that completes ends at the horizon (SimPy's ``run(until=)``),
+    so the rows over [0, horizon] are those :meth:`RunResult.link_rows` gives for
+    any run with at least one completed policy (:func:`tables_from` checks it).
+    """
+    if not world.system.record_links:
+        return []
+    return _bandwidth_rows(world, max(float(world.system.horizon_s), 1e-9))
 
 
 def _site_simulation() -> Any:
@@ -452,32 +470,54 @@ def _site_simulation() -> Any:
 
 
 def run_world(world: World, policies: list[tuple[str, Any]],
-              on_task_done: Callable[[], None] | None = None) -> RunResult:
+              on_task_done: Callable[[], None] | None = None, sink: Any = None) -> RunResult:
     """Run every policy on the same world, one after another.
 
     A policy that fails (raises, or returns an invalid placement) is recorded in
     ``failed`` and the others still run.
+
+    ``sink`` (a :class:`~simoffload.sim.records.RunSink`) streams the records
+    into a directory as they fill (a failed or interrupted policy's rows are cut
+    back out); without one they stay in memory.
     """
     runs, failed = [], {}
     for label, pol in policies:
-        log.info("running policy %s on %d tasks", label, len(world.system.tasks))
+        log.info("running policy %s", label)
+        sim = None
         try:
             sim_class = Simulation if world.system.topology is None else _site_simulation()
-            runs.append(sim_class(world.system, pol, label, on_task_done).run())
+            sim = sim_class(world.system, pol, label, on_task_done)
+            if sink is not None:
+                sink.begin(sim.rec)
+            runs.append(sim.run())
+            if sink is not None:
+                sink.end(sim.rec, True)
         except PolicyError as exc:
             log.debug("%s", exc)
             failed[label] = str(exc)
+            if sink is not None and sim is not None:
+                sink.end(sim.rec, False)
         except KeyboardInterrupt:
-            return RunResult(world, runs, failed, interrupted=True)  # keep what finished
-    return RunResult(world, runs, failed)
+            if sink is not None and sim is not None:
+                sink.end(sim.rec, False)
+            result = RunResult(world, runs, failed, interrupted=True)  # keep what finished
+            result.sink = sink
+            return result
+    result = RunResult(world, runs, failed)
+    result.sink = sink
+    return result
 
 
 def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False,
-                 notify: Callable[[str], None] | None = None) -> RunResult:
+                 notify: Callable[[str], None] | None = None, stream_to: Any = None,
+                 fmt: str = "parquet") -> RunResult:
     """Build the world for ``seed`` (default: the scenario's) and run all its policies.
 
     ``notify`` receives a line for each learned model that must be trained first
-    (default: logged as a warning); see :func:`make_policies`.
+    (default: logged as a warning); see :func:`make_policies`. ``stream_to``: a
+    directory (the run's staging directory) into which the records stream as
+    ``fmt`` tables while the run goes (:class:`~simoffload.sim.records.RunSink`);
+    without it they stay in memory.
     """
     from .._progress import bar as progress_bar
     from .._progress import shown
@@ -486,8 +526,13 @@ def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False,
     world = build_world(sc, seed)
     prepare_s: dict[str, float] = {}
     policies = make_policies(sc, seed, prepare_s, notify)
+    sink = None
+    if stream_to is not None:
+        from .records import RunSink
+
+        sink = RunSink(stream_to, fmt, lambda: predicted_link_rows(world))
     if not shown(progress):
-        result = run_world(world, policies)
+        result = run_world(world, policies, sink=sink)
     else:
         total = len(world.system.tasks) * len(policies)
         with progress_bar(total=total, desc=sc.name, unit="task", mininterval=0.5, leave=False) as bar:
@@ -499,7 +544,7 @@ def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False,
                     bar.update(counter[0])
                     counter[0] = 0
 
-            result = run_world(world, policies, tick)
+            result = run_world(world, policies, tick, sink=sink)
             bar.update(counter[0])
     result.prepare_s = prepare_s
     result.policies = policies
