@@ -374,6 +374,10 @@ def check_batch_decision(answer: Any, graph: TaskGraph, B: int, n_variants: int 
 
 def check_placement(place: Any, graph: TaskGraph, places: int = 3) -> np.ndarray:
     """Validate a policy's answer: an int array of shape (n,) with values in 0..places-1 (default {0, 1, 2})."""
+    if type(place) is np.ndarray and place.dtype.kind in "iu" and place.shape == (graph.n,):
+        codes = place.tolist()  # the usual answer, checked in plain Python (called on every decision)
+        if min(codes) >= 0 and max(codes) < places:
+            return place.astype(np.int64)
     p = np.asarray(place)
     if p.shape != (graph.n,) or not np.issubdtype(p.dtype, np.integer) and not np.all(np.mod(p, 1) == 0):
         raise ValueError(f"a placement must be {graph.n} integers, got {place!r}")

@@ -643,6 +643,8 @@ class Simulation:
             self._ops_take_variants = "n_variants" in inspect.signature(policy.decision_ops).parameters
         except (TypeError, ValueError):
             self._ops_take_variants = False
+        # a chain task runs as one flat generator unless a subclass changes how chains run
+        self._flat_chain = all(getattr(type(self), m) is getattr(Simulation, m) for m in ("_run_chain", "_move", "_execute"))
         self._has_latency = any(link.latency is not None for link in (*self.w_up, *self.w_down, self.wan_up, self.wan_down))
         self._tx_w = spec.objective.tx_power_w
         self._rx_w = spec.objective.rx_power_w
@@ -753,19 +755,14 @@ class Simulation:
             obs.lat1_down_s, obs.lat2_down_s = lat(self.w_down[dev]), lat(self.wan_down)
         return obs
 
-    def _ask_policy(self, st: _TaskState, obs: Observation) -> Iterator[simpy.Event]:
-        """The policy's answer to ``obs`` and the wall-clock seconds it took (0 for an external agent).
+    def _ask_policy(self, st: _TaskState, obs: Observation) -> tuple[Any, float]:
+        """The policy's answer to ``obs`` and the wall-clock seconds it took.
 
-        An external controller (a Gymnasium agent) answers through an event; a
-        policy's own exception ends its run as a :class:`PolicyError`.
+        A policy's own exception ends its run as a :class:`PolicyError`. An external
+        controller answers through an event instead: :meth:`_ask_external`.
         """
         if self._observing:
             st.obs = obs
-        if self._external:  # the decision comes from outside the simulation (a Gymnasium agent)
-            ev = self.env.event()
-            self.policy.submit(obs, ev)
-            place = yield ev
-            return place, 0.0
         w0 = _time.perf_counter()
         try:
             place = self.policy.decide(obs)
@@ -776,6 +773,15 @@ class Simulation:
         self.rec.decide_wall_s += wall
         self.rec.decisions += 1
         return place, wall
+
+    def _ask_external(self, st: _TaskState, obs: Observation) -> Iterator[simpy.Event]:
+        """The answer of an external controller (a Gymnasium agent) through an event; it takes 0 s of wall clock."""
+        if self._observing:
+            st.obs = obs
+        ev = self.env.event()
+        self.policy.submit(obs, ev)
+        place = yield ev
+        return place, 0.0
 
     def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
         spec, env = self.spec, self.env
@@ -811,7 +817,10 @@ class Simulation:
                 yield wait
             st.core_held = True
         obs = self._observe(st)
-        place, wall = yield from self._ask_policy(st, obs)
+        if self._external:  # the decision comes from outside the simulation (a Gymnasium agent)
+            place, wall = yield from self._ask_external(st, obs)
+        else:
+            place, wall = self._ask_policy(st, obs)
         try:
             st.variant, st.placement = check_decision(place, st.graph, n_var)
         except ValueError as exc:
@@ -840,6 +849,13 @@ class Simulation:
     # ---- task processes ---------------------------------------------------------------
 
     def _task(self, st: _TaskState) -> Iterator[simpy.Event]:
+        """The task's process: a chain's one flat generator (:meth:`_chain_task`) when this engine's
+        ``_run_chain``, ``_move`` and ``_execute`` are the ones below, else :meth:`_task_steps`."""
+        if self._flat_chain and st.graph.is_chain:
+            return self._chain_task(st)
+        return self._task_steps(st)
+
+    def _task_steps(self, st: _TaskState) -> Iterator[simpy.Event]:
         env = self.env
         yield from self._decide(st)
         if st.dead:
@@ -854,7 +870,11 @@ class Simulation:
             yield from self._run_dag_parallel(st)
         if st.dead:
             return
-        st.finish_s = env.now
+        self._done(st)
+
+    def _done(self, st: _TaskState) -> None:
+        """The task's output is back on the device now."""
+        st.finish_s = self.env.now
         st.held = None
         self._leave(st)
         if self.on_task_done is not None:
@@ -912,6 +932,108 @@ class Simulation:
         n = len(place)
         if prev != DEVICE and data[n] > 0 and not st.dead:
             yield from self._move(st, float(data[n]), prev, DEVICE)
+
+    def _chain_task(self, st: _TaskState) -> Iterator[simpy.Event]:
+        """A chain task's whole process in one generator: :meth:`_task_steps` with
+        :meth:`_run_chain`, :meth:`_move` and :meth:`_execute` written out inline.
+
+        This is the engine's hot path: each ``yield from`` level costs every event's
+        resumption a frame, so the chain's steps are done here, exactly as those methods do
+        them, step by step and in the same order (the DAG paths and subclasses use the
+        methods). Once the task is dead nothing further starts, as there.
+        """
+        yield from self._decide(st)
+        if st.dead:
+            return
+        env = self.env
+        st.start_s = env.now
+        st.decision_s = st.start_s - st.spec.arrival_s
+        s = st.spec
+        dev, tid = s.device, s.task_id
+        held, timings = st.held, st.timings
+        rec = self.rec.subtasks if self.spec.record_subtasks else None
+        name = self.name
+        w_up, w_down, wan_up, wan_down = self.w_up[dev], self.w_down[dev], self.wan_up, self.wan_down
+        dcpu, ecpu = self.dev_cpu[dev], self.edge_cpu
+        tx_w, rx_w = self._tx_w, self._rx_w
+        kappa = self.spec.objective.kappa
+        cloud_hz = self.spec.cloud_hz
+        cloud_timed = math.isfinite(cloud_hz)
+        place = st.placement.tolist()
+        cycles = st.cycles.tolist()
+        data = st.data.tolist()
+        n = len(place)
+        prev = DEVICE
+        for v in range(n + 1):
+            p = place[v] if v < n else DEVICE  # v == n: the output goes back to the device
+            if p != prev and data[v] > 0:  # ---- the move (see _move)
+                if st.dead:
+                    return
+                nbytes = float(data[v])
+                if prev < p:
+                    if prev == DEVICE:
+                        t0 = env.now
+                        ev = w_up.transfer(nbytes, tid)
+                        held.append((w_up, ev))
+                        yield ev
+                        st.energy_j += tx_w * (env.now - t0)
+                        if w_up.delay is not None:
+                            yield env.timeout(w_up.delay(env.now))
+                    if p == CLOUD:
+                        if st.dead:
+                            return
+                        ev = wan_up.transfer(nbytes, tid)
+                        held.append((wan_up, ev))
+                        yield ev
+                        if wan_up.delay is not None:
+                            yield env.timeout(wan_up.delay(env.now))
+                else:
+                    if prev == CLOUD:
+                        ev = wan_down.transfer(nbytes, tid)
+                        held.append((wan_down, ev))
+                        yield ev
+                        if wan_down.delay is not None:
+                            yield env.timeout(wan_down.delay(env.now))
+                    if p == DEVICE:
+                        if st.dead:
+                            return
+                        t0 = env.now
+                        ev = w_down.transfer(nbytes, tid)
+                        held.append((w_down, ev))
+                        yield ev
+                        st.energy_j += rx_w * (env.now - t0)
+                        if w_down.delay is not None:
+                            yield env.timeout(w_down.delay(env.now))
+            if v == n:
+                break
+            if st.dead:  # ---- the execution (see _execute)
+                return
+            c = float(cycles[v])
+            ready = start = env.now
+            if c > 0:
+                if p == DEVICE:
+                    ev = dcpu.run(c / dcpu.speed_hz)
+                    held.append((dcpu, ev))
+                    yield ev
+                    start = ev.start_s
+                    st.energy_j += kappa * dcpu.speed_hz ** 2 * c
+                elif p == EDGE:
+                    ev = ecpu.run(c / ecpu.speed_hz)
+                    held.append((ecpu, ev))
+                    yield ev
+                    start = ev.start_s
+                elif cloud_timed:
+                    yield env.timeout(c / cloud_hz)
+                    if st.dead:
+                        return
+            if rec is not None:
+                rec.append((name, tid, v, p, ready, start, env.now))
+            if timings is not None:
+                timings[v] = (ready, start, env.now)
+            prev = p
+        if st.dead:
+            return
+        self._done(st)
 
     def _place_of(self, st: _TaskState, node: int) -> int:
         return DEVICE if node < 0 or node >= st.graph.n else int(st.placement[node])

@@ -417,7 +417,10 @@ class SiteSimulation(Simulation):
                 yield wait
             st.core_held = True
         obs = self._observe_at(st, site)
-        place, wall = yield from self._ask_policy(st, obs)
+        if self._external:
+            place, wall = yield from self._ask_external(st, obs)
+        else:
+            place, wall = self._ask_policy(st, obs)
         others = self.reachable[site]
         try:
             st.variant, st.placement = check_decision(place, st.graph, n_var, 3 + len(others))
