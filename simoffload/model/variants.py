@@ -33,6 +33,7 @@ import numpy as np
 
 _ONE = np.ones(1)
 _ONE.setflags(write=False)
+_F64 = np.dtype(np.float64)
 
 #: variant rules understood by :func:`pick_variant`
 VARIANT_RULES = ("cheapest", "most-accurate")
@@ -75,11 +76,13 @@ class Variants:
     def single(cls, cycles: Any, data: Any) -> "Variants":
         """The one implicit variant of a task without variants: its sizes, accuracy 1.0."""
         # built on every decision of a task without variants: skip the validation (nothing to check)
+        # and the frozen dataclass's __setattr__ (fill the instance dict directly)
         v = object.__new__(cls)
-        object.__setattr__(v, "accuracy", _ONE)
-        object.__setattr__(v, "cycles", np.asarray(cycles, dtype=float)[None, :])
-        object.__setattr__(v, "data", np.asarray(data, dtype=float)[None, :])
-        object.__setattr__(v, "names", ("",))
+        d = v.__dict__
+        d["accuracy"] = _ONE
+        d["cycles"] = (cycles if type(cycles) is np.ndarray and cycles.dtype == _F64 else np.asarray(cycles, dtype=float))[None, :]
+        d["data"] = (data if type(data) is np.ndarray and data.dtype == _F64 else np.asarray(data, dtype=float))[None, :]
+        d["names"] = ("",)
         return v
 
     def __len__(self) -> int:

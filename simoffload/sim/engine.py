@@ -129,11 +129,13 @@ class Cpu:
             ev = env.timeout(seconds)
             ev.start_s = env.now
             ev.callbacks.append(self._release)
-            self._notify()
+            if self.on_queue is not None:
+                self._notify()
             return ev
         ev = env.event()
         self.queue.append((ev, seconds))
-        self._notify()
+        if self.on_queue is not None:
+            self._notify()
         return ev
 
     @property
@@ -153,7 +155,8 @@ class Cpu:
                 ev.timer = t  # for cancel()
         else:
             self.free += 1
-        self._notify()
+        if self.on_queue is not None:
+            self._notify()
 
     def _finish_queued(self, ev: simpy.Event, _: Any) -> None:
         self._release()
@@ -279,11 +282,16 @@ class Link:
 
     def transfer(self, nbytes: float, task_id: int = -1) -> simpy.Event:
         """Start sending ``nbytes`` (> 0); the returned event fires when the last byte arrives."""
-        now = self.env.now
-        ev = self.env.event()
+        env = self.env
+        now = env.now
+        ev = env.event()
         if self._fair:
-            self._advance(now)
-            heapq.heappush(self.flows, _Flow(nbytes, self._v + nbytes, ev, now, task_id))
+            flows = self.flows
+            c = self.model.cumulative(now)  # _advance(now), inline
+            if flows and c > self._c_last:
+                self._v += (c - self._c_last) / len(flows)
+            self._c_last = c
+            heapq.heappush(flows, _Flow(nbytes, self._v + nbytes, ev, now, task_id))
             self._replan(now)
         else:
             c = self.model.cumulative(now)
@@ -342,13 +350,13 @@ class Link:
 
     def _replan(self, now: float) -> None:
         self._version += 1
-        if not self.active:
+        flows = self.flows
+        if len(flows) == self._head:  # no active flow
             return
         if self._fair:
-            top = self.flows[0]
-            target = self._c_last + max(top.tag - self._v, 0.0) * len(self.flows)
+            target = self._c_last + max(flows[0].tag - self._v, 0.0) * len(flows)
         else:
-            target = self.flows[self._head].tag
+            target = flows[self._head].tag
         t1 = self.model.time_at(target)
         if math.isinf(t1):
             return  # the link never delivers that much: the flows stay unfinished
@@ -360,11 +368,15 @@ class Link:
             return  # superseded by a later re-plan
         now = self.env.now
         if self._fair:
-            self._advance(now)
-            done = [heapq.heappop(self.flows)]
-            while self.flows and self.flows[0].tag - self._v <= 1e-9 * self.flows[0].nbytes:
-                done.append(heapq.heappop(self.flows))  # flows finishing at the same instant
-            if not self.flows:
+            flows = self.flows
+            c = self.model.cumulative(now)  # _advance(now), inline
+            if flows and c > self._c_last:
+                self._v += (c - self._c_last) / len(flows)
+            self._c_last = c
+            done = [heapq.heappop(flows)]
+            while flows and flows[0].tag - self._v <= 1e-9 * flows[0].nbytes:
+                done.append(heapq.heappop(flows))  # flows finishing at the same instant
+            if not flows:
                 self._v = 0.0  # an idle link restarts its virtual clock (keeps tags small)
         else:
             done = [self.flows[self._head]]
@@ -378,9 +390,10 @@ class Link:
         if self.on_flows is not None:
             self.on_flows(self.name, now, self.active)
         self._replan(now)
+        on_transfer = self.on_transfer
         for f in done:
-            if self.on_transfer is not None:
-                self.on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
+            if on_transfer is not None:
+                on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
             f.event.succeed()
 
     def __repr__(self) -> str:
@@ -739,15 +752,12 @@ class Simulation:
         est = spec.estimator
         d = spec.devices[dev]
         t = env.now
-        obs = Observation(
-            graph=st.graph, cycles=st.spec.cycles, data=st.spec.data,
-            p1_hz=d.cpu_hz, p2_hz=spec.edge_hz,
-            b1_Bps=est.estimate(self.w_up[dev].model, t), b2_Bps=est.estimate(self.wan_up.model, t),
-            b1_down_Bps=est.estimate(self.w_down[dev].model, t), b2_down_Bps=est.estimate(self.wan_down.model, t),
-            p3_hz=spec.cloud_hz, edge_queue=self.edge_cpu.waiting, edge_busy=self.edge_cpu.busy,
-            edge_cores=spec.edge_cores, time_s=t, device=dev, objective=spec.objective,
-            active_devices=self._active_devices,
-            variants=st.spec.variants, accuracy_req=st.spec.accuracy_req,
+        obs = Observation(  # positional up to ``objective`` (keywords cost a microsecond on every decision)
+            st.graph, st.spec.cycles, st.spec.data, d.cpu_hz, spec.edge_hz,
+            est.estimate(self.w_up[dev].model, t), est.estimate(self.wan_up.model, t),
+            est.estimate(self.w_down[dev].model, t), est.estimate(self.wan_down.model, t),
+            spec.cloud_hz, self.edge_cpu.waiting, self.edge_cpu.busy, spec.edge_cores, t, dev, spec.objective,
+            active_devices=self._active_devices, variants=st.spec.variants, accuracy_req=st.spec.accuracy_req,
         )
         if self._has_latency:
             lat = lambda link: 0.0 if link.latency is None else link.latency.estimate(t)  # noqa: E731
