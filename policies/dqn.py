@@ -129,6 +129,7 @@ class DQNPolicy(LearnedPolicy):
         try:
             with torch.random.fork_rng(devices=[]):
                 torch.set_num_threads(torch_threads())  # default 1: small batches run fastest on one thread
+                used_threads = torch.get_num_threads()
                 model = DQN(
                     "MlpPolicy", env, learning_rate=float(self.learning_rate), batch_size=int(self.batch_size),
                     buffer_size=int(self.buffer_size), learning_starts=int(self.learning_starts),
@@ -153,6 +154,7 @@ class DQNPolicy(LearnedPolicy):
             "seed": int(self.seed),
             "metrics": {"timesteps": int(self.timesteps)},
             "timing_s": {"setup": t1 - t0, "training": t2 - t1},
+            "torch_threads": used_threads,
             "params": count_params(sizes), "macs": count_macs(sizes),
             "versions": {"torch": torch.__version__, "numpy": np.__version__},
         }

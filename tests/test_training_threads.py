@@ -105,3 +105,37 @@ def test_the_estimate_scales_with_the_work():
     assert LargeDILPolicy(samples=10_000, epochs=20).estimate_training_s() == pytest.approx(2 * small, rel=1e-9)
     # the paper's teacher: 90K training samples x 30 epochs x 274,432 multiply-adds x 3, at 1.6e10/s: about 2.3 min
     assert LargeDILPolicy().estimate_training_s() == pytest.approx(30 * (90_000 * 274_432 * 3 / 1.6e10 + 176 * 1e-3), rel=1e-6)
+
+
+def _train_cli(args: list[str], env_threads: str | None, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "SIMOFFLOAD_TORCH_THREADS"}
+    if env_threads is not None:
+        env["SIMOFFLOAD_TORCH_THREADS"] = env_threads
+    env.update(SIMOFFLOAD_CACHE=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "simoffload", "-q", "train", *args], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=600)
+
+
+def test_train_threads_flag_sets_torch_threads_in_the_training_process(tmp_path):
+    """``train --threads 3`` trains with torch.get_num_threads() == 3 (the model file records what torch had),
+    over a variable saying 2; without the flag the variable (2) holds; with neither, 1."""
+    from simoffload.learn.io import load_model
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("samples: 200\nepochs: 2\nhidden: [8]\n")
+    for flag, env_threads, want in ((["--threads", "3"], "2", 3), ([], "2", 2), ([], None, 1)):
+        out = tmp_path / f"m{want}.pt"
+        proc = _train_cli(["baseline-dil", "--config", str(cfg), "--out", str(out), *flag], env_threads, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert load_model(out).meta["torch_threads"] == want
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5", "", " ", "1e3", "99999999999", "2000"])
+def test_train_threads_flag_refuses_bad_values_in_one_line(bad, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SIMOFFLOAD_TORCH_THREADS", "1")  # restored afterwards even if the command set it
+    rc = main(["train", "baseline-dil", "--quick", "--threads", bad, "--out", str(tmp_path / "m.pt")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and err.startswith("error: --threads: expected a whole number from 1 to 1024")
+    assert not (tmp_path / "m.pt").exists()

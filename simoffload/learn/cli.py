@@ -76,11 +76,36 @@ def _check_model_out(path: str) -> Path:
     return out
 
 
+def _set_threads(raw: str) -> int:
+    """Apply ``train --threads N``: torch trains with N threads in this process (and any it starts).
+
+    The count goes through ``$SIMOFFLOAD_TORCH_THREADS``, the one setting every
+    trainer reads (:func:`simoffload.learn.nets.torch_threads`), so the flag and
+    the variable cannot disagree and the run's records show the count used.
+
+    Raises:
+        UserError: ``--threads: ...`` for anything but a whole number from 1 to ``MAX_TORCH_THREADS``.
+    """
+    import os
+
+    from ..yamlio import shorten
+    from .nets import MAX_TORCH_THREADS, TORCH_THREADS_ENV
+
+    text = str(raw).strip()
+    n = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
+    if not 1 <= n <= MAX_TORCH_THREADS:
+        raise UserError(f"--threads: expected a whole number from 1 to {MAX_TORCH_THREADS} (got {shorten(raw)})")
+    os.environ[TORCH_THREADS_ENV] = str(n)
+    return n
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..registry import resolve
 
     if args.policy not in LEARNED:
         raise UserError(f"train: POLICY must be one of {', '.join(LEARNED)}, got {args.policy!r}")
+    if args.threads is not None:
+        _set_threads(args.threads)
     params: dict[str, Any] = {}
     if args.quick:
         params.update(json.loads(json.dumps(QUICK[args.policy])))
@@ -134,6 +159,8 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=None, help="data and training seed (overrides the config)")
     p.add_argument("--samples", type=int, default=None, help="training samples (overrides the config)")
     p.add_argument("--quick", action="store_true", help="tiny training for smoke tests (overridden by --config)")
+    p.add_argument("--threads", metavar="N", default=None,
+                   help="torch threads to train with (a whole number >= 1; default $SIMOFFLOAD_TORCH_THREADS, else 1)")
     p.set_defaults(func=_train)
 
     r = subparsers.add_parser(

@@ -42,10 +42,11 @@ log = logging.getLogger(__name__)
 FEATURES = "logtimes-v2"
 TORCH_THREADS_ENV = "SIMOFFLOAD_TORCH_THREADS"
 DEFAULT_TORCH_THREADS = 1
+MAX_TORCH_THREADS = 1024  # a sanity bound: far above any core count torch can use
 
 
 def torch_threads() -> int:
-    """Threads torch trains with: ``$SIMOFFLOAD_TORCH_THREADS``, default 1.
+    """Threads torch trains with: ``$SIMOFFLOAD_TORCH_THREADS`` (``simoffload train --threads N`` sets it), default 1.
 
     One thread is the default for every network here: these MLPs are small
     enough that one thread is as fast on an idle 2-core machine and many times
@@ -64,8 +65,8 @@ def torch_threads() -> int:
         n = int(raw)
     except ValueError:
         n = 0
-    if n < 1:
-        raise UserError(f"{TORCH_THREADS_ENV}: must be a whole number >= 1 (got {raw!r})")
+    if not 1 <= n <= MAX_TORCH_THREADS:
+        raise UserError(f"{TORCH_THREADS_ENV}: must be a whole number from 1 to {MAX_TORCH_THREADS} (got {raw[:100]!r})")
     return n
 _FLOOR = 1.0  # cycles, bytes, Hz and B/s are floored at 1 before the log
 
@@ -268,7 +269,8 @@ def train_classifier(
 
     Returns:
         The state dict of the epoch with the best validation loss, and the history
-        (per-epoch train/val loss, val per-subtask accuracy, epochs run, best epoch).
+        (per-epoch train/val loss, val per-subtask accuracy, epochs run, best epoch,
+        the torch thread count it trained with).
     """
     import torch
 
@@ -280,7 +282,10 @@ def train_classifier(
     threads = torch.get_num_threads()
     torch.set_num_threads(torch_threads())
     try:
-        return _train(X, Y, soft, sizes, n, epochs, batch_size, lr, weight_decay, val_fraction, patience, seed, progress, desc)
+        used = torch.get_num_threads()
+        res = _train(X, Y, soft, sizes, n, epochs, batch_size, lr, weight_decay, val_fraction, patience, seed, progress, desc)
+        res.history["torch_threads"] = used  # what torch trained with, recorded in the model file's metadata
+        return res
     finally:
         torch.set_num_threads(threads)
 

@@ -138,6 +138,7 @@ class LearnedPolicy(Policy):
                 "n_train": res.history["n_train"], "n_val": res.history["n_val"],
             },
             "timing_s": {"data_and_labels": t1 - t0, "training": t2 - t1},
+            "torch_threads": res.history.get("torch_threads"),
             "params": count_params(sizes), "macs": count_macs(sizes),
             "versions": {"torch": torch.__version__, "numpy": np.__version__},
         }
