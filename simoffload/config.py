@@ -507,6 +507,7 @@ class LimitsConfig(_Strict):
     tasks: int | None = Field(default=None, ge=1)
     subtasks: int | None = Field(default=None, ge=1)
     bandwidth_steps: int | None = Field(default=None, ge=1)
+    mobility_samples: int | None = Field(default=None, ge=1)
     trace_bytes: int | None = Field(default=None, ge=1)
     sweep_runs: int | None = Field(default=None, ge=1)
 

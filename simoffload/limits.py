@@ -12,7 +12,7 @@ Each limit can be raised (or lowered) in two ways:
 
 * in the scenario, a ``limits:`` section, e.g. ``limits: {tasks: 5000000}``
   (the workload limits only: ``tasks``, ``subtasks``, ``bandwidth_steps``,
-  ``trace_bytes``, ``sweep_runs``);
+  ``mobility_samples``, ``trace_bytes``, ``sweep_runs``);
 * in the environment, ``SIMOFFLOAD_LIMIT_<NAME>=N`` (e.g.
   ``SIMOFFLOAD_LIMIT_TASKS=5000000``); this is the only way for the YAML limits
   (``yaml_bytes``, ``yaml_nodes``, ``yaml_depth``), which apply before the
@@ -35,12 +35,13 @@ DEFAULTS: dict[str, int] = {
     "tasks": 2_000_000,             # expected tasks over all devices within the horizon
     "subtasks": 20_000_000,         # expected tasks x subtasks per task
     "bandwidth_steps": 20_000_000,  # steps of generated bandwidth paths over all links
-    "trace_bytes": 512 * 2**20,     # size of one trace file
+    "mobility_samples": 20_000_000, # device positions on the mobility grid plus random waypoints
+    "trace_bytes": 512 * 2**20,     # size of one trace file (bandwidth, mobility, association)
     "sweep_runs": 100_000,          # sweep points x replicates
 }
 
 #: the limits a scenario's ``limits:`` section may set
-SCENARIO_LIMITS = ("tasks", "subtasks", "bandwidth_steps", "trace_bytes", "sweep_runs")
+SCENARIO_LIMITS = ("tasks", "subtasks", "bandwidth_steps", "mobility_samples", "trace_bytes", "sweep_runs")
 
 
 def env_name(name: str) -> str:
@@ -58,6 +59,7 @@ class Limits:
     tasks: int = DEFAULTS["tasks"]
     subtasks: int = DEFAULTS["subtasks"]
     bandwidth_steps: int = DEFAULTS["bandwidth_steps"]
+    mobility_samples: int = DEFAULTS["mobility_samples"]
     trace_bytes: int = DEFAULTS["trace_bytes"]
     sweep_runs: int = DEFAULTS["sweep_runs"]
 
@@ -189,6 +191,52 @@ def check_scenario(sc: object) -> None:
                                           f"{steps / n_links:.3g} steps over {horizon:g} s)", total, lim)
         if msg:
             raise UserError(f"{sc.where(*loc, spec.kind)}: {msg}")
+    _check_topology(sc, lim)
+    dec = getattr(sc, "decision", None)
+    if dec is not None and dec.time == "calibrated" and dec.costs:
+        _check_file(sc, ("decision", "costs"), dec.costs, "decision cost file", lim,
+                    "write one with: simoffload calibrate SCENARIO --out FILE")
+
+
+def mobility_samples(spec: object, n_dev: int, horizon_s: float) -> tuple[float, str, str]:
+    """Device positions a mobility spec makes over ``horizon_s`` (grid samples plus random waypoints), its kind,
+    and the field that makes most of them (``step``, or ``speed`` for the waypoints).
+
+    Random waypoint: a leg between two uniform points of a ``w x h`` rectangle is on average at least
+    ``max(w, h) / 3`` long (``a / 3`` on a segment of length ``a``; 0.52 ``a`` on a square), so a device
+    makes at most about ``horizon / (max(w, h) / 3 / speed_max + pause)`` legs on average.
+    """
+    kind = "random_waypoint" if spec.random_waypoint is not None else "trace"
+    sub = getattr(spec, kind)
+    grid_n = math.ceil(horizon_s / sub.step) + 1.0
+    legs = 0.0
+    if kind == "random_waypoint":
+        leg_s = max(sub.area) / 3.0 / max(sub.speed) + sub.pause
+        legs = horizon_s / leg_s + 2.0 if leg_s > 0 else math.inf
+    return n_dev * (grid_n + legs), kind, "speed" if legs > grid_n else "step"
+
+
+def _check_topology(sc: object, lim: Limits) -> None:
+    """Mobility and association: trace files present and within ``trace_bytes``; positions within ``mobility_samples``."""
+    from .errors import UserError
+
+    topo = getattr(sc, "topology", None)
+    if topo is None:
+        return
+    mob = topo.mobility
+    if mob is not None:
+        if mob.trace is not None:
+            _check_file(sc, ("topology", "mobility", "trace", "file"), mob.trace.file, "mobility trace", lim)
+        n, kind, field = mobility_samples(mob, sc.devices.count, sc.horizon)
+        sub = getattr(mob, kind)
+        msg = exceeded("mobility_samples", f"device positions to compute ({sc.devices.count} device(s) x "
+                                           f"{n / sc.devices.count:.3g} samples and waypoints, step {sub.step:g} s, "
+                                           f"over {sc.horizon:g} s)", n, lim)
+        if msg:
+            raise UserError(f"{sc.where('topology', 'mobility', kind, field)}: {msg}")
+    assoc = getattr(topo, "association", None)
+    if assoc is not None and assoc.trace is not None:
+        _check_file(sc, ("topology", "association", "trace"), assoc.trace, "association trace", lim)
 
 
 def bandwidth_specs(model: object, loc: tuple = ()) -> list[tuple[tuple, object]]:
@@ -214,20 +262,25 @@ def bandwidth_specs(model: object, loc: tuple = ()) -> list[tuple[tuple, object]
 
 def _check_trace_file(sc: object, loc: tuple, spec: object, lim: Limits) -> None:
     """The trace file a link names exists, is a file, and is within ``trace_bytes``."""
+    _check_file(sc, (*loc, "trace", "file"), spec.trace.file, "trace file", lim)
+
+
+def _check_file(sc: object, loc: tuple, file: str, what: str, lim: Limits,
+                hint: str = "relative paths are relative to the scenario file") -> None:
+    """The file at scenario field ``loc`` exists, is a file, and is within ``trace_bytes``."""
     from pathlib import Path
 
     from .errors import UserError
 
-    where = sc.where(*loc, "trace", "file")
-    path = Path(spec.trace.file).expanduser()
+    where = sc.where(*loc)
+    path = Path(file).expanduser()
     if not path.is_absolute():
         path = Path(sc.base_dir) / path
     if not path.exists():
-        raise UserError(f"{where}: trace file {spec.trace.file[:100]!r} not found (relative paths are "
-                        f"relative to the scenario file)")
+        raise UserError(f"{where}: {what} {file[:100]!r} not found ({hint})")
     if not path.is_file():
-        raise UserError(f"{where}: {spec.trace.file[:100]!r} is not a file")
+        raise UserError(f"{where}: {file[:100]!r} is not a file")
     size = path.stat().st_size
     if size > lim.trace_bytes:
-        raise UserError(f"{where}: the trace file has {size:,} bytes, above the limit of "
+        raise UserError(f"{where}: the {what} has {size:,} bytes, above the limit of "
                         f"{lim.trace_bytes:,} ({how_to_raise('trace_bytes')})")

@@ -136,7 +136,14 @@ BAD = {
                              exhaustive={"seconds": 0}), "101 values"),
     "unknown-field": (head(edge={"secs": 1}, optimal={"seconds": 0}, exhaustive={"seconds": 0}), "unknown field"),
     "format": ({"format": "other", "version": 1, "default": {"seconds": 0}}, "not a decision cost file"),
-    "yaml": ("format: [unclosed\n", "YAML error"),
+    "yaml": ("format: [unclosed\n", "costs.yaml:2: YAML:"),
+    "duplicate-key": ("format: simoffload-decision-costs\nformat: simoffload-decision-costs\n",
+                      "costs.yaml:2: YAML: duplicate key 'format' (first on line 1)"),
+    "alias-bomb": ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [" + ", ".join(["*a"] * 10) + "]\n"
+                   "c: &c [" + ", ".join(["*b"] * 10) + "]\nd: &d [" + ", ".join(["*c"] * 10) + "]\n"
+                   "e: &e [" + ", ".join(["*d"] * 10) + "]\nf: [" + ", ".join(["*e"] * 10) + "]\n",
+                   "costs.yaml:6: YAML: expands to more than 1,000,000 nodes"),
+    "deep": ("a: " + "[" * 100 + "]" * 100 + "\n", "YAML: nesting deeper than 64 levels"),
     "list": ("- 1\n- 2\n", "a YAML mapping"),
     "subtasks": ({**head(), "subtasks": 4, "default": {"seconds": 0}}, "measured for 4-subtask"),
 }
@@ -173,4 +180,5 @@ def test_calibrated_needs_a_cost_file_and_a_missing_one_is_one_line(tmp_path: Pa
     p.write_text(yaml.safe_dump(sc))
     assert main(["validate", str(p)]) == 2
     err = capsys.readouterr().err
-    assert "no such decision cost file" in err and err.count("\n") == 1
+    assert err.count("\n") == 1 and f"error: {p}:" in err, err  # the scenario's line naming the file
+    assert "decision.costs: decision cost file 'nope.yaml' not found (write one with: simoffload calibrate" in err

@@ -129,8 +129,13 @@ def test_cli_dag(tmp_path) -> None:
     (["--dist", "paper-9"], "--dist: unknown distribution 'paper-9'"),
     (["--out", "{tmp}/x.txt"], "unknown file type '.txt'"),
     (["--out", "{tmp}/no/such/dir/x.csv"], "does not exist"),
-    (["--dist", "{tmp}/missing.yaml"], "missing.yaml: no such file"),
-    (["--dist", "{tmp}/bad.yaml"], "bad.yaml:2: invalid YAML"),
+    (["--dist", "{tmp}/missing.yaml"], "missing.yaml:1: distribution file: no such file"),
+    (["--dist", "{tmp}/bad.yaml"], "bad.yaml:2: YAML:"),
+    # the bounded safe loader, as for scenarios: duplicate keys, alias bombs, NUL bytes
+    (["--dist", "{tmp}/dup.yaml"], "dup.yaml:3: YAML: duplicate key 'distribution' (first on line 1)"),
+    (["--dist", "{tmp}/bomb.yaml"], "bomb.yaml:6: YAML: expands to more than 1,000,000 nodes"),
+    (["--dist", "{tmp}/nul.yaml"], "nul.yaml:2: YAML: a NUL byte"),
+    (["--dist", "{tmp}/list.yaml"], "list.yaml:1: (top level): needs a top-level 'distribution:' mapping"),
     (["--dist", "{tmp}/nodist.yaml"], "nodist.yaml:1: workload: unknown field"),  # not a distribution: read as a scenario
     (["--dist", "{tmp}/badfield.yaml"], "distribution: unknown field(s) ['cpu']"),
     (["--objective", "weighted", "--latency-weight", "0", "--energy-weight", "0"], "not both 0"),
@@ -140,6 +145,13 @@ def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv: list[str
     (tmp_path / "bad.yaml").write_text("distribution:\n  cycles: a: b\n")  # error on line 2
     (tmp_path / "nodist.yaml").write_text("workload: {}\n")
     (tmp_path / "badfield.yaml").write_text("distribution:\n  base: paper-5.1\n  cpu: 1\n")
+    (tmp_path / "dup.yaml").write_text("distribution:\n  base: paper-5.1\ndistribution:\n  base: paper-5.2\n")
+    bomb = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+    for prev, name in zip("abcd", "bcde"):
+        bomb += f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]\n"
+    (tmp_path / "bomb.yaml").write_text(bomb + "distribution: [" + ", ".join(["*e"] * 10) + "]\n")
+    (tmp_path / "nul.yaml").write_text("distribution:\n  base: paper\x00-5.1\n")
+    (tmp_path / "list.yaml").write_text("- 1\n")
     base = {"--dist": "paper-5.1", "-n": "5", "--out": str(tmp_path / "ok.csv")}
     args = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     for k, v in base.items():

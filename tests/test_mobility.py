@@ -141,3 +141,18 @@ def test_city_scenario_effective_yaml_round_trips(tmp_path):
     a, b = build_world(sc), build_world(again)
     assert a.system.topology.handovers == b.system.topology.handovers
     assert [d.up.rates.tolist() for d in a.system.devices] == [d.up.rates.tolist() for d in b.system.devices]
+
+
+def test_nearest_sites_in_blocks_equals_a_brute_force():
+    """Nearest site by a plain loop over (time, device) and squared distances; ties go to the lower index."""
+    rng = np.random.default_rng(5)
+    t = np.arange(7.0)
+    xy = rng.integers(0, 4, size=(7, 5, 2)).astype(float)  # integer grid: many exact ties
+    sites = np.array([[0.0, 0.0], [2.0, 2.0], [3.0, 0.0], [0.0, 3.0]])
+    want = np.empty((7, 5), dtype=int)
+    for k in range(7):
+        for i in range(5):
+            d2 = [(xy[k, i, 0] - sx) ** 2 + (xy[k, i, 1] - sy) ** 2 for sx, sy in sites]
+            want[k, i] = d2.index(min(d2))
+    for chunk in (1, 8, 40, 2**22):  # one time row at a time ... everything at once
+        assert mob.nearest_sites(mob.Positions(t, xy), sites, chunk_values=chunk).tolist() == want.tolist()

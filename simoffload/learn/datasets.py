@@ -309,27 +309,20 @@ class ScenarioDistribution:
 def load_distribution(spec: str) -> RequirementDistribution | ScenarioDistribution:
     """A paper distribution by name, a YAML file with a ``distribution:`` mapping, or a scenario file."""
     if spec.lower().endswith((".yaml", ".yml")):
-        import yaml
+        from ..yamlio import load_yaml
 
+        doc = load_yaml(spec, "distribution file")  # the bounded safe loader: errors are FILE:LINE: field
         p = Path(spec)
-        if not p.is_file():
-            raise UserError(f"{spec}: no such file")
-        try:
-            doc = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{spec}:{mark.line + 1}" if mark is not None else spec
-            raise UserError(f"{where}: invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
-        if isinstance(doc, Mapping) and "distribution" not in doc:
+        if isinstance(doc.data, Mapping) and "distribution" not in doc.data:
             from ..config import load_scenario
 
             return ScenarioDistribution(load_scenario(p))  # a scenario file
-        if not isinstance(doc, Mapping):
-            raise UserError(f"{spec}: needs a top-level 'distribution:' mapping, or a scenario")
+        if not isinstance(doc.data, Mapping):
+            raise UserError(f"{doc.where(())}: (top level): needs a top-level 'distribution:' mapping, or a scenario")
         try:
-            return RequirementDistribution.from_spec(doc["distribution"])
+            return RequirementDistribution.from_spec(doc.data["distribution"])
         except (ValueError, TypeError) as exc:
-            raise UserError(f"{spec}: distribution: {exc}") from None
+            raise UserError(f"{doc.where(('distribution',))}: distribution: {exc}") from None
     try:
         return RequirementDistribution.from_spec(spec)
     except ValueError as exc:

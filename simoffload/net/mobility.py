@@ -13,7 +13,7 @@ The engine only replays it.
 * Traces: a CSV with a header ``time,device,x,y`` (device = 0-based index; positions linearly
   interpolated between a device's rows, held before its first and after its last), or SUMO's FCD export
   (``sumo --fcd-output``: ``<timestep time=..><vehicle id=.. x=.. y=../></timestep>``; vehicles are mapped
-  to devices in order of first appearance; parsed with the standard library's ``xml.etree``).
+  to devices in order of first appearance; parsed with the standard library's expat, no DTD allowed).
 * Radio: Shannon capacity over a log-distance path loss, no interference (an SNR, not an SINR, model):
   ``PL(dB) = A + B log10(d / 1 km)`` with the 3GPP TR 36.814 (v9.0.0, Table A.2.1.1-2) macro-cell values
   A = 128.1, B = 37.6 by default; ``SNR = P_tx - PL - (N0 + 10 log10(W) + NF)`` in dB with thermal noise
@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from ..errors import UserError
+from ..strict import StrictModel
 from ..units import UnitError, parse_quantity
 from .bandwidth import PiecewiseBandwidth
 
@@ -49,8 +50,8 @@ def _seconds(v: Any) -> float:
 Seconds = Annotated[float, BeforeValidator(_seconds)]
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Spec(StrictModel):
+    """Unknown fields, booleans as numbers and non-finite numbers are refused (:mod:`simoffload.strict`)."""
 
 
 class RandomWaypointSpec(_Spec):
@@ -177,12 +178,14 @@ def random_waypoint(spec: RandomWaypointSpec, n_dev: int, horizon_s: float, rngs
     return Positions(t, xy)
 
 
-def _interp_tracks(tracks: dict[int, list[tuple[float, float, float]]], n_dev: int, t: np.ndarray, where: str) -> Positions:
+def _interp_tracks(tracks: dict[int, list[tuple[float, float, float]]], n_dev: int, t: np.ndarray, path: Path,
+                   last_line: int) -> Positions:
     xy = np.empty((len(t), n_dev, 2))
     for i in range(n_dev):
         rows = tracks.get(i)
         if not rows:
-            raise UserError(f"{where}: no positions for device {i} (the scenario has {n_dev} devices)")
+            raise _err(path, last_line, "device", f"no positions for device {i} (the scenario has {n_dev} devices; "
+                                                  f"a trace needs rows for devices 0..{n_dev - 1})")
         rows.sort(key=lambda r: r[0])
         tt = [r[0] for r in rows]
         xy[:, i, 0] = np.interp(t, tt, [r[1] for r in rows])
@@ -190,71 +193,164 @@ def _interp_tracks(tracks: dict[int, list[tuple[float, float, float]]], n_dev: i
     return Positions(t, xy)
 
 
-def read_csv_positions(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Positions:
-    """Positions from a CSV with header ``time,device,x,y`` (errors name the file and line)."""
-    tracks: dict[int, list[tuple[float, float, float]]] = {}
+def _err(path: Path, line: int, field: str, msg: str) -> UserError:
+    """A one-line error naming ``FILE:LINE: field`` of a mobility or association trace."""
+    from ..errors import shown_path
+
+    return UserError(f"{shown_path(path)}:{line}: {field}: {msg}")
+
+
+def _got(text: str) -> str:
+    from ..yamlio import shorten
+
+    return shorten(text)
+
+
+def _open_trace(path: Path, what: str) -> Any:
+    """Open a mobility/association trace for reading text (a missing file, a directory or a file beyond
+    the ``trace_bytes`` limit is one line naming the file)."""
+    from ..limits import current, how_to_raise
+
     try:
-        f = path.open(newline="", encoding="utf-8")
+        if path.is_dir():
+            raise _err(path, 1, "file", "is a directory, not a file")
+        size = path.stat().st_size
+        lim = current().trace_bytes
+        if size > lim:
+            raise _err(path, 1, "file", f"{size:,} bytes, above the limit of {lim:,} for a {what} "
+                                        f"({how_to_raise('trace_bytes')})")
+        return path.open(newline="", encoding="utf-8-sig", errors="strict")
+    except FileNotFoundError:
+        raise _err(path, 1, "file", f"{what} not found") from None
     except OSError as exc:
-        raise UserError(f"{path}: cannot read mobility trace ({exc.strerror})") from None
+        raise _err(path, 1, "file", f"cannot read the {what} ({exc.strerror or exc})") from None
+
+
+def _csv_rows(path: Path, what: str, header: list[str]) -> Any:
+    """``(line, row)`` of a CSV trace after checking its header; bad UTF-8 and NUL bytes name their line."""
+    f = _open_trace(path, what)
+    line = 1
     with f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != ["time", "device", "x", "y"]:
-            raise UserError(f"{path}:1: header: expected time,device,x,y (got {','.join(header or [])!r})")
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
+        try:
+            first = next(reader, None)
+            if first is None or [h.strip() for h in first] != header:
+                raise _err(path, 1, "header", f"expected {','.join(header)} (got {_got(','.join(first or []))})")
+            for row in reader:
+                line = reader.line_num
+                if row:
+                    yield line, row
+        except UnicodeDecodeError as exc:
+            raise _err(path, line + 1, "file", f"not valid UTF-8 ({exc.reason})") from None
+        except csv.Error as exc:
+            raise _err(path, reader.line_num or line, "row", f"not valid CSV ({exc})") from None
+
+
+def _number(text: str, kind: type) -> float:
+    """A finite number (``kind`` float) or a whole number (``kind`` int) from a CSV field."""
+    t = text.strip()
+    v = kind(t)
+    if kind is float and not math.isfinite(v):
+        raise ValueError(f"not a finite number: {t!r}")
+    return v
+
+
+def read_csv_positions(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Positions:
+    """Positions from a CSV with header ``time,device,x,y`` (errors name ``FILE:LINE: field``)."""
+    tracks: dict[int, list[tuple[float, float, float]]] = {}
+    line = 1
+    for line, row in _csv_rows(path, "mobility trace", ["time", "device", "x", "y"]):
+        if len(row) != 4:
+            raise _err(path, line, "row", f"expected 4 fields time,device,x,y, got {len(row)} (got {_got(','.join(row))})")
+        for k, (name, kind) in enumerate((("time", float), ("device", int), ("x", float), ("y", float))):
             try:
-                if len(row) != 4:
-                    raise ValueError(f"expected 4 fields, got {len(row)}")
-                tm, dev, x, y = float(row[0]), int(row[1]), float(row[2]), float(row[3])
-                if not (math.isfinite(tm) and math.isfinite(x) and math.isfinite(y)) or tm < 0 or dev < 0:
-                    raise ValueError("time >= 0, device >= 0 and finite x, y required")
-            except ValueError as exc:
-                raise UserError(f"{path}:{line}: row: {exc} (got {','.join(row)!r})") from None
-            if dev < n_dev:
-                tracks.setdefault(dev, []).append((tm, x, y))
-    return _interp_tracks(tracks, n_dev, grid(horizon_s, step_s), str(path))
+                v = _number(row[k], kind)
+            except ValueError:
+                want = "a whole number" if kind is int else "a finite number"
+                raise _err(path, line, name, f"expected {want} (got {_got(row[k])})") from None
+            if name in ("time", "device") and v < 0:
+                raise _err(path, line, name, f"must be >= 0 (got {_got(row[k])})")
+        tm, dev, x, y = float(row[0]), int(row[1]), float(row[2]), float(row[3])
+        if dev < n_dev:
+            tracks.setdefault(dev, []).append((tm, x, y))
+    return _interp_tracks(tracks, n_dev, grid(horizon_s, step_s), path, line)
 
 
 def read_sumo_fcd(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Positions:
-    """Positions from SUMO's FCD XML export; vehicles (and persons) become devices in order of first appearance."""
-    import xml.etree.ElementTree as ET
+    """Positions from SUMO's FCD XML export; vehicles (and persons) become devices in order of first appearance.
+
+    Parsed with the standard library's expat, streamed in 1 MiB chunks; a document type declaration
+    (and so any entity definition: the "billion laughs") is refused, as FCD files never have one.
+    """
+    from xml.parsers import expat
 
     ids: dict[str, int] = {}
     tracks: dict[int, list[tuple[float, float, float]]] = {}
+    now: list[float | None] = [None]
+    parser = expat.ParserCreate()
+
+    def fail(field: str, msg: str) -> UserError:
+        return _err(path, parser.CurrentLineNumber, field, msg)
+
+    def number(attrs: dict, key: str, tag: str) -> float:
+        raw = attrs.get(key)
+        try:
+            v = float(raw)
+        except (TypeError, ValueError):
+            v = math.nan
+        if not math.isfinite(v):
+            raise fail(f"{tag}.{key}", f"expected a finite number (got {_got(str(raw))})")
+        return v
+
+    def start(tag: str, attrs: dict) -> None:
+        if tag == "timestep":
+            now[0] = number(attrs, "time", tag)
+        elif tag in ("vehicle", "person"):
+            if now[0] is None:
+                raise fail(tag, f"<{tag}> outside a <timestep time=...>")
+            vid = attrs.get("id", "")
+            if vid not in ids:
+                ids[vid] = len(ids)
+            i = ids[vid]
+            x, y = number(attrs, "x", tag), number(attrs, "y", tag)
+            if i < n_dev:
+                tracks.setdefault(i, []).append((now[0], x, y))
+
+    def no_dtd(*_: Any) -> None:
+        raise fail("DOCTYPE", "a document type declaration is not allowed in an FCD file (entities could expand "
+                              "without bound)")
+
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = no_dtd
+    parser.EntityDeclHandler = no_dtd
+    f = _open_trace(path, "mobility trace")
+    f.close()
     try:
-        it = ET.iterparse(str(path), events=("start", "end"))
-        now = None
-        for ev, el in it:
-            if ev == "start" and el.tag == "timestep":
-                now = float(el.get("time", "nan"))
-            elif ev == "end" and el.tag in ("vehicle", "person"):
-                if now is None or not math.isfinite(now):
-                    raise UserError(f"{path}: {el.tag} outside a timestep with a time")
-                vid = el.get("id", "")
-                if vid not in ids:
-                    ids[vid] = len(ids)
-                i = ids[vid]
-                if i < n_dev:
-                    tracks.setdefault(i, []).append((now, float(el.get("x", "nan")), float(el.get("y", "nan"))))
-                el.clear()
-            elif ev == "end" and el.tag == "timestep":
-                el.clear()
-    except ET.ParseError as exc:
-        raise UserError(f"{path}:{exc.position[0]}: not valid FCD XML ({exc})") from None
+        with path.open("rb") as fb:
+            while chunk := fb.read(2**20):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        raise _err(path, exc.lineno or 1, "XML", f"not valid FCD XML ({expat.ErrorString(exc.code)})") from None
     except OSError as exc:
-        raise UserError(f"{path}: cannot read mobility trace ({exc.strerror})") from None
-    except ValueError as exc:
-        raise UserError(f"{path}: bad number in FCD XML ({exc})") from None
-    return _interp_tracks(tracks, n_dev, grid(horizon_s, step_s), str(path))
+        raise _err(path, 1, "file", f"cannot read the mobility trace ({exc.strerror or exc})") from None
+    return _interp_tracks(tracks, n_dev, grid(horizon_s, step_s), path, max(parser.CurrentLineNumber, 1))
 
 
-def nearest_sites(pos: Positions, sites_xy: np.ndarray) -> np.ndarray:
-    """(T, D) index of the nearest site (ties: lowest index) at every grid time."""
-    d = np.linalg.norm(pos.xy[:, :, None, :] - sites_xy[None, None, :, :], axis=-1)
-    return np.argmin(d, axis=2)
+def nearest_sites(pos: Positions, sites_xy: np.ndarray, chunk_values: int = 2**22) -> np.ndarray:
+    """(T, D) index of the nearest site (ties: lowest index) at every grid time.
+
+    Computed over blocks of grid times so the (times, devices, sites) distances never take more than
+    about ``chunk_values`` numbers at once.
+    """
+    T, D = pos.xy.shape[:2]
+    S = len(sites_xy)
+    out = np.empty((T, D), dtype=np.intp)
+    rows = max(1, chunk_values // max(1, D * S * 2))
+    for a in range(0, T, rows):
+        d = np.linalg.norm(pos.xy[a:a + rows, :, None, :] - sites_xy[None, None, :, :], axis=-1)
+        out[a:a + rows] = np.argmin(d, axis=2)
+    return out
 
 
 def association_changes(times: np.ndarray, assoc: np.ndarray) -> tuple[list[int], list[tuple[float, int, int]]]:
@@ -270,39 +366,46 @@ def association_changes(times: np.ndarray, assoc: np.ndarray) -> tuple[list[int]
 
 
 def read_association(path: Path, n_dev: int, n_sites: int, names: list[str]) -> tuple[list[int], list[tuple[float, int, int]]]:
-    """An association trace: CSV ``time,device,site`` (site by name or index); a device's first row must be at time 0."""
+    """An association trace: CSV ``time,device,site`` (site by name or index); a device's first row must be at time 0.
+
+    Errors name ``FILE:LINE: field`` (``time``, ``device``, ``site``, ``row``, ``header``).
+    """
     initial: list[int | None] = [None] * n_dev
     changes: list[tuple[float, int, int]] = []
-    try:
-        f = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read association trace ({exc.strerror})") from None
-    with f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != ["time", "device", "site"]:
-            raise UserError(f"{path}:1: header: expected time,device,site (got {','.join(header or [])!r})")
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            try:
-                if len(row) != 3:
-                    raise ValueError(f"expected 3 fields, got {len(row)}")
-                tm, dev, s = float(row[0]), int(row[1]), row[2].strip()
-                site = names.index(s) if s in names else int(s)
-                if not (0 <= site < n_sites) or tm < 0 or not math.isfinite(tm) or dev < 0:
-                    raise ValueError("time >= 0, device >= 0 and a known site required")
-            except ValueError as exc:
-                raise UserError(f"{path}:{line}: row: {exc} (got {','.join(row)!r})") from None
-            if dev >= n_dev:
-                continue
-            if tm == 0 and initial[dev] is None:
-                initial[dev] = site
-            else:
-                changes.append((tm, dev, site))
+    line = 1
+    for line, row in _csv_rows(path, "association trace", ["time", "device", "site"]):
+        if len(row) != 3:
+            raise _err(path, line, "row", f"expected 3 fields time,device,site, got {len(row)} (got {_got(','.join(row))})")
+        try:
+            tm = _number(row[0], float)
+            if tm < 0:
+                raise ValueError
+        except ValueError:
+            raise _err(path, line, "time", f"expected a finite number >= 0 (got {_got(row[0])})") from None
+        try:
+            dev = _number(row[1], int)
+            if dev < 0:
+                raise ValueError
+        except ValueError:
+            raise _err(path, line, "device", f"expected a whole number >= 0 (got {_got(row[1])})") from None
+        s = row[2].strip()
+        try:
+            site = names.index(s) if s in names else int(s)
+            if not 0 <= site < n_sites:
+                raise ValueError
+        except ValueError:
+            raise _err(path, line, "site", f"expected a site name ({', '.join(names)}) or an index 0..{n_sites - 1} "
+                                           f"(got {_got(s)})") from None
+        if dev >= n_dev:
+            continue
+        if tm == 0 and initial[dev] is None:
+            initial[dev] = site
+        else:
+            changes.append((tm, dev, site))
     missing = [i for i, s in enumerate(initial) if s is None]
     if missing:
-        raise UserError(f"{path}: devices {missing[:5]} have no row at time 0")
+        raise _err(path, line, "device", f"devices {missing[:5]}{' ...' if len(missing) > 5 else ''} have no row at "
+                                         f"time 0 (every device of the scenario needs its site at time 0)")
     changes.sort(key=lambda r: (r[0], r[1]))
     return [int(s) for s in initial], changes  # type: ignore[arg-type]
 

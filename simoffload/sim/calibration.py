@@ -40,18 +40,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from ..errors import UserError
+from ..strict import StrictModel
 
 FORMAT = "simoffload-decision-costs"
 VERSION = 1
 N_QUANTILES = 101  # 0, 1, ..., 100 %
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(StrictModel):
+    """Unknown fields, booleans as numbers and non-finite numbers are refused (:mod:`simoffload.strict`)."""
 
 
 class CostEntry(_Strict):
@@ -110,31 +110,27 @@ class CostFile(_Strict):
 
 
 def load_costs(path: str | Path) -> CostFile:
-    """Read and validate a decision cost file; errors are one-line UserErrors naming ``file:line``."""
-    from ..config import _format_error
+    """Read and validate a decision cost file.
 
-    p = Path(path)
+    Read with the bounded safe YAML loader (:func:`simoffload.yamlio.load_yaml`: size, depth,
+    alias expansion, duplicate keys, NUL bytes), like a scenario.
+
+    Raises:
+        UserError: one line ``FILE:LINE: field: message (got value)``.
+    """
+    from ..config import _format_error
+    from ..errors import shown_path
+    from ..yamlio import load_yaml
+
+    doc = load_yaml(Path(shown_path(path)), "decision cost file")  # messages name it relative to the working dir
+    if not isinstance(doc.data, dict):
+        got = "an empty file" if doc.data is None else f"a {type(doc.data).__name__}"
+        raise UserError(f"{doc.where(())}: (top level): a decision cost file is a YAML mapping "
+                        f"(format, version, machine, policies), got {got}")
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{p}: no such decision cost file (write one with: simoffload calibrate SCENARIO --out {p})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{p}: cannot read ({exc})") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{p}{line}: YAML error: {(exc.problem or exc.context or 'invalid YAML').strip()}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{p}: YAML error: {exc}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{p}: a decision cost file is a YAML mapping (format, version, machine, policies)")
-    try:
-        return CostFile.model_validate(data)
+        return CostFile.model_validate(doc.data)
     except ValidationError as exc:
-        raise UserError(_format_error(exc.errors()[0], root, str(p))) from None
+        raise UserError(_format_error(exc.errors()[0], doc)) from None
 
 
 def cost_sampler(entry: CostEntry, ops: float, charge: str, rng: np.random.Generator) -> Callable[[], float]:
@@ -296,6 +292,8 @@ def calibrate(scenario_path: str | Path, out: str | Path, count: int = 5000, see
         "observations": count, "repeats": repeats,
         "policies": {label: summarise(times[label]) for label, _ in pols},
     }
+    import yaml
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(doc, sort_keys=False)

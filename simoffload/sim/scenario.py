@@ -182,13 +182,17 @@ def _decision_costs(sc: Scenario, seed: int, graph: TaskGraph) -> Callable[[str,
     path = Path(sc.decision.costs)
     if not path.is_absolute():
         path = sc.base_dir / path
-    costs = load_costs(path)
+    try:
+        costs = load_costs(path)  # errors: the cost file's FILE:LINE, then the scenario line naming it
+    except UserError as exc:
+        raise blame(sc, exc, "decision", "costs") from None
+    where = sc.where("decision", "costs")
     if costs.subtasks is not None and costs.subtasks != graph.n:
-        raise UserError(f"decision.costs: {path} was measured for {costs.subtasks}-subtask tasks, "
+        raise UserError(f"{where}: {path.name} was measured for {costs.subtasks}-subtask tasks, "
                         f"the scenario's have {graph.n} (calibrate again for this scenario)")
     missing = [p.display for p in sc.policies if p.display not in costs.policies and costs.default is None]
     if missing:
-        raise UserError(f"decision.costs: {path} has no entry for policy {missing[0]!r} and no default "
+        raise UserError(f"{where}: {path.name} has no entry for policy {missing[0]!r} and no default "
                         f"(it lists {', '.join(costs.policies) or 'none'}; run simoffload calibrate)")
 
     def factory(label: str, policy: Any) -> Callable[[], float]:

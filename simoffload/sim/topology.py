@@ -36,7 +36,12 @@ def positions(sc: Scenario, seed: int) -> mob.Positions | None:
         return mob.random_waypoint(m.random_waypoint, n, sc.horizon, rngs)
     tr = m.trace
     reader = mob.read_csv_positions if tr.format == "csv" else mob.read_sumo_fcd
-    return reader(_path(sc, tr.file), n, sc.horizon, tr.step)
+    try:
+        return reader(_path(sc, tr.file), n, sc.horizon, tr.step)
+    except UserError as exc:  # the trace's own FILE:LINE, then the scenario line that named it
+        from .scenario import blame
+
+        raise blame(sc, exc, "topology", "mobility", "trace", "file") from None
 
 
 def build_topology(sc: Scenario, seed: int, devices: list[DeviceSpec], models: dict[str, Any],
@@ -80,7 +85,12 @@ def build_topology(sc: Scenario, seed: int, devices: list[DeviceSpec], models: d
         grid_assoc = mob.nearest_sites(pos, xy)
         initial, changes = mob.association_changes(pos.times, grid_assoc)
     else:
-        initial, changes = mob.read_association(_path(sc, assoc_cfg.trace), n_dev, len(sites), names)
+        try:
+            initial, changes = mob.read_association(_path(sc, assoc_cfg.trace), n_dev, len(sites), names)
+        except UserError as exc:
+            from .scenario import blame
+
+            raise blame(sc, exc, "topology", "association", "trace") from None
         if pos is not None:
             grid_assoc = np.tile(np.asarray(initial), (len(pos.times), 1))
             for t, d, s in changes:

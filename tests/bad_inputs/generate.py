@@ -351,6 +351,88 @@ for name, (f, fmt, extra, line) in TRACE_CASES.items():
     BAD[f"tracefile_{name}"] = (f"# expect-file: traces/{f}:{line}\n" + BASE
                                 + f"network:\n  wireless:\n    up: {{trace: {{file: traces/{f}, format: {fmt}{extra}}}}}\n")
 
+# ---------------------------------------------------------------- mobility, association and decision cost files
+# (read by the bounded readers: errors name the file's own line, then the scenario line that named it)
+SITES = "edge:\n  - {name: a, position: [0, 0]}\n  - {name: b, position: [1000, 0]}\n"
+MOB = BASE + SITES + "topology:\n  association: {nearest: true}\n  mobility: {trace: {file: traces/%s%s}}\n"
+ASSOC = BASE + SITES + "topology:\n  association: {trace: traces/%s}\n"
+COSTS = BASE + "decision: {time: calibrated, costs: traces/%s}\n"
+TRACES.update({
+    "mob_header.csv": "t,d\n0,0\n",
+    "mob_empty.csv": "",
+    "mob_x_word.csv": "time,device,x,y\n0,0,0,0\n5,0,abc,0\n",
+    "mob_y_nan.csv": "time,device,x,y\n0,0,0,0\n5,0,1,nan\n",
+    "mob_short_row.csv": "time,device,x,y\n0,0,0\n",
+    "mob_time_neg.csv": "time,device,x,y\n-1,0,0,0\n",
+    "mob_device_float.csv": "time,device,x,y\n0,0.5,0,0\n",
+    "mob_no_device0.csv": "time,device,x,y\n0,5,0,0\n10,5,1,1\n",
+    "mob_quote.csv": 'time,device,x,y\n0,0,"0,0\n',
+    "fcd_malformed.xml": '<fcd-export>\n<timestep time="0">\n<vehicle id="v" x="1" y="1">\n</fcd-export>\n',
+    "fcd_doctype.xml": ('<?xml version="1.0"?>\n<!DOCTYPE fcd [<!ENTITY a "aaaaaaaaaa">'
+                        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>\n<fcd-export><timestep time="0">'
+                        '<vehicle id="&b;" x="1" y="1"/></timestep></fcd-export>\n'),
+    "fcd_bad_number.xml": '<fcd-export>\n<timestep time="0">\n<vehicle id="v" x="1" y="east"/>\n</timestep>\n</fcd-export>\n',
+    "fcd_no_timestep.xml": '<fcd-export>\n<vehicle id="v" x="1" y="1"/>\n</fcd-export>\n',
+    "fcd_time_inf.xml": '<fcd-export>\n<timestep time="inf">\n<vehicle id="v" x="1" y="1"/>\n</timestep>\n</fcd-export>\n',
+    "fcd_no_vehicle.xml": '<fcd-export>\n<timestep time="0">\n</timestep>\n</fcd-export>\n',
+    "assoc_header.csv": "time,device\n0,0\n",
+    "assoc_site.csv": "time,device,site\n0,0,a\n5,0,zz\n",
+    "assoc_site_index.csv": "time,device,site\n0,0,7\n",
+    "assoc_no_zero.csv": "time,device,site\n5,0,a\n",
+    "assoc_time_nan.csv": "time,device,site\nnan,0,a\n",
+    "costs_dup.yaml": "format: simoffload-decision-costs\nversion: 1\nversion: 1\n",
+    "costs_bomb.yaml": ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [" + ", ".join(["*a"] * 10) + "]\n"
+                        "c: &c [" + ", ".join(["*b"] * 10) + "]\nd: &d [" + ", ".join(["*c"] * 10) + "]\n"
+                        "e: &e [" + ", ".join(["*d"] * 10) + "]\nf: [" + ", ".join(["*e"] * 10) + "]\n"),
+    "costs_deep.yaml": "format: " + "[" * 100 + "]" * 100 + "\n",
+    "costs_nul.yaml": "format: simoffload-decision-costs\nversion: \x001\n",
+    "costs_neg.yaml": "format: simoffload-decision-costs\nversion: 1\npolicies:\n  local: {seconds: -1}\n  greedy: {seconds: 0}\n",
+    "costs_inf.yaml": "format: simoffload-decision-costs\nversion: 1\ndefault: {ops_per_s: .inf}\n",
+    "costs_bool.yaml": "format: simoffload-decision-costs\nversion: 1\ndefault: {seconds: true}\n",
+    "costs_list.yaml": "- 1\n- 2\n",
+    "costs_empty.yaml": "",
+    "costs_tag.yaml": "format: !!python/object:os.system ls\n",
+    "costs_unknown.yaml": "format: simoffload-decision-costs\nversion: 1\ndefault: {seconds: 0}\ncolour: blue\n",
+    "costs_subtasks.yaml": "format: simoffload-decision-costs\nversion: 1\nsubtasks: 3\ndefault: {seconds: 0}\n",
+    "costs_no_entry.yaml": "format: simoffload-decision-costs\nversion: 1\npolicies:\n  local: {seconds: 0}\n",
+})
+for name, (f, extra, line) in {
+    "mob_header": ("mob_header.csv", "", 1), "mob_empty": ("mob_empty.csv", "", 1),
+    "mob_x_word": ("mob_x_word.csv", "", 3), "mob_y_nan": ("mob_y_nan.csv", "", 3),
+    "mob_short_row": ("mob_short_row.csv", "", 2), "mob_time_neg": ("mob_time_neg.csv", "", 2),
+    "mob_device_float": ("mob_device_float.csv", "", 2), "mob_no_device0": ("mob_no_device0.csv", "", 3),
+    "mob_quote": ("mob_quote.csv", "", 2),
+    "fcd_malformed": ("fcd_malformed.xml", ", format: sumo-fcd", 4),
+    "fcd_doctype": ("fcd_doctype.xml", ", format: sumo-fcd", 2),
+    "fcd_bad_number": ("fcd_bad_number.xml", ", format: sumo-fcd", 3),
+    "fcd_no_timestep": ("fcd_no_timestep.xml", ", format: sumo-fcd", 2),
+    "fcd_time_inf": ("fcd_time_inf.xml", ", format: sumo-fcd", 2),
+    "fcd_no_vehicle": ("fcd_no_vehicle.xml", ", format: sumo-fcd", 5),
+}.items():
+    BAD[f"mobility_{name.removeprefix('mob_')}"] = f"# expect-file: traces/{f}:{line}\n" + MOB % (f, extra)
+for name, line in (("assoc_header", 1), ("assoc_site", 3), ("assoc_site_index", 2), ("assoc_no_zero", 2),
+                   ("assoc_time_nan", 2)):
+    BAD[f"association_{name.removeprefix('assoc_')}"] = f"# expect-file: traces/{name}.csv:{line}\n" + ASSOC % f"{name}.csv"
+for name, line in (("dup", 3), ("bomb", 6), ("deep", 1), ("nul", 2), ("neg", 4), ("inf", 3), ("bool", 3),
+                   ("list", 1), ("empty", 1), ("tag", 1), ("unknown", 4)):
+    BAD[f"costs_{name}"] = f"# expect-file: traces/costs_{name}.yaml:{line}\n" + COSTS % f"costs_{name}.yaml"
+bad("costs_subtasks", "decision: {time: calibrated, costs: traces/costs_subtasks.yaml}  # <-\n", "3-subtask")
+bad("costs_no_entry", "decision: {time: calibrated, costs: traces/costs_no_entry.yaml}  # <-\n", "no entry for policy")
+bad("costs_missing_file", "decision: {time: calibrated, costs: traces/nope.yaml}  # <-\n", "decision cost file")
+bad("costs_directory", "decision: {time: calibrated, costs: traces}  # <-\n", "decision.costs")
+bad("mobility_missing_file", SITES + "topology:\n  association: {nearest: true}\n"
+    "  mobility: {trace: {file: traces/nope.csv}}  # <-\n", "mobility trace")
+bad("mobility_directory", SITES + "topology:\n  association: {nearest: true}\n"
+    "  mobility: {trace: {file: traces}}  # <-\n", "topology.mobility.trace.file")
+bad("mobility_trace_tiny_step", SITES + "topology:\n  association: {nearest: true}\n"
+    "  mobility: {trace: {file: traces/ok.csv, step: 1.0e-7}}  # <-\n", "mobility_samples")
+bad("mobility_rwp_tiny_step", SITES + "topology:\n  association: {nearest: true}\n  mobility:\n"
+    "    random_waypoint: {area: [100, 100], speed: [1, 2], step: 1.0e-7}  # <-\n", "random_waypoint.step")
+bad("mobility_rwp_fast", SITES + "topology:\n  association: {nearest: true}\n  mobility:\n"
+    "    random_waypoint: {area: [1, 1], speed: [1.0e+6, 1.0e+6]}  # <-\n", "random_waypoint.speed")
+bad("association_missing_file", SITES + "topology:\n  association: {trace: traces/nope.csv}  # <-\n",
+    "association trace")
+
 # ---------------------------------------------------------------- valid edge cases (must run, exit 0)
 GOOD = {
     "zero_bandwidth": BASE + "network:\n  wireless:\n    up: 0\n",
