@@ -797,7 +797,53 @@ def check_sweep_points(sc: Scenario) -> None:
 
 #: at most this many sweep points are validated (each is a full scenario check, a few ms)
 MAX_CHECKED_SWEEP_POINTS = 500
-_PREFIX = re.compile(r"^<sweep point>:\d+: ")
+_SWEEP_LABEL = "<sweep point>"
+
+
+def sweep_value_locations(sc: Scenario, spec: Any, point: dict[str, Any]) -> dict[str, str]:
+    """``FILE:LINE: sweep.AXIS.PATH[i]`` of each swept value of ``point`` in the scenario file.
+
+    Args:
+        sc: the scenario with the ``sweep:`` section (its file gives the lines).
+        spec: its parsed :class:`~simoffload.experiments.sweep.SweepSpec`.
+        point: one point, ``{dotted.path: value}``.
+    """
+    out = {}
+    for path, v in point.items():
+        axis = "grid" if path in spec.grid else "zip"
+        values = (spec.grid if axis == "grid" else spec.zip)[path]
+        i = next((k for k, x in enumerate(values) if x == v), 0)
+        file_line = sc._doc.where(("sweep", axis, path, i)) if sc._doc is not None else "<scenario>:1"
+        out[path] = f"{file_line}: sweep.{axis}.{path}[{i}]"
+    return out
+
+
+def blame_sweep_value(msg: str, where: dict[str, str], label: str = _SWEEP_LABEL) -> str | None:
+    """An error of one sweep point's scenario re-aimed at the sweep file's line of the swept value it is about.
+
+    ``msg`` is ``LABEL:LINE: field: message`` (the point's scenario was parsed under
+    ``label``), or a file's own ``FILE:LINE: field: message (from LABEL:LINE: field)``
+    (a trace the point names). The field is matched against the swept paths (equal,
+    or one inside the other); ``where`` comes from :func:`sweep_value_locations`.
+
+    Returns:
+        ``FILE:LINE: sweep.AXIS.PATH[i]: field: message`` (or the trace's line with
+        ``(from FILE:LINE: sweep.AXIS.PATH[i])``), or ``None`` if no swept value matches.
+    """
+    def hit(field: str) -> str | None:
+        found = [p for p in where if field == p or field.startswith(p + ".") or p.startswith(field + ".")]
+        return found[0] if found else None
+
+    head = re.match(re.escape(label) + r":\d+: ", msg)
+    if head:
+        inner = msg[head.end():]
+        path = hit(inner.split(":", 1)[0])
+        return f"{where[path]}: {inner}" if path else None
+    tail = re.search(r"\(from " + re.escape(label) + r":\d+: ([^()]+)\)$", msg)
+    if tail:
+        path = hit(tail.group(1))
+        return f"{msg[:tail.start()]}(from {where[path]})" if path else None
+    return None
 
 
 def _check_sweep_values(sc: Scenario, spec: Any, base: dict) -> None:
@@ -810,22 +856,19 @@ def _check_sweep_values(sc: Scenario, spec: Any, base: dict) -> None:
 
     from .experiments.sweep import set_path
 
-    axes = {p: ("grid", v) for p, v in spec.grid.items()}
-    axes.update({p: ("zip", v) for p, v in spec.zip.items()})
     for point in spec.points()[:MAX_CHECKED_SWEEP_POINTS]:
+        where = sweep_value_locations(sc, spec, point)
         data = copy.deepcopy(base)
         for path, v in point.items():
-            set_path(data, path, copy.deepcopy(v), f"sweep.{axes[path][0]}.{path}")
+            set_path(data, path, copy.deepcopy(v), where[path].split(": ", 1)[1])
         try:
-            parse_scenario(data, "<sweep point>", base_dir=sc.base_dir)
+            parse_scenario(data, _SWEEP_LABEL, base_dir=sc.base_dir)
         except UserError as exc:
-            inner = _PREFIX.sub("", str(exc))
-            field = inner.split(":", 1)[0]
-            hit = [p for p in point if field == p or field.startswith(p + ".") or p.startswith(field + ".")]
-            path = hit[0] if hit else next(iter(point))
-            axis, values = axes[path]
-            i = next(k for k, x in enumerate(values) if x == point[path])
-            raise UserError(f"{sc._doc.where(('sweep', axis, path, i))}: sweep.{axis}.{path}[{i}]: {inner}") from None
+            msg = blame_sweep_value(str(exc), where)
+            if msg is None:  # about no swept field: name the point's first swept value
+                inner = re.sub(re.escape(_SWEEP_LABEL) + r":\d+: ", "", str(exc))
+                msg = f"{next(iter(where.values()))}: {inner}"
+            raise UserError(msg) from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

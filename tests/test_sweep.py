@@ -198,3 +198,42 @@ def test_zip_and_grid_points_and_quick(tmp_path: Path) -> None:
     assert len(q.jobs) == 2 * 2 and {j["params"]["edge.cores"] for j in q.jobs} == {1, 5}
     assert all(j["scenario"]["horizon"] == "7 s" for j in q.jobs)  # validated when the point runs
     assert _thin(list(range(9)), 3) == [0, 4, 8]
+
+
+def test_failing_point_names_the_sweep_files_line_of_the_swept_value(tmp_path: Path, capsys) -> None:
+    """As for a single run: ``FILE:LINE: field: message``, the line being the swept value's in the sweep file.
+
+    Line numbers by hand: ``edge.cores: [1, 0]`` is line 7 (the value 0 is item 1), the zip's weight list line 10,
+    the trace list line 12; the trace's own bad sample is line 2 of nan.pensieve.
+    """
+    (tmp_path / "ok.pensieve").write_text("0 1.0\n10 2.0\n")
+    (tmp_path / "nan.pensieve").write_text("0 1.0\n1 nan\n")
+    p = tmp_path / "s.yaml"
+    p.write_text("name: x\n"                                                              # 1
+                 "horizon: 60\n"                                                          # 2
+                 "devices: {count: 1, arrivals: {periodic: {interval: 10}}}\n"             # 3
+                 "policies: [local, {name: queue-aware, params: {weight: 1}}]\n"           # 4
+                 "sweep:\n"                                                               # 5
+                 "  grid:\n"                                                              # 6
+                 "    edge.cores: [1, 0]\n"                                               # 7
+                 "    network.wireless.up: [1 MB/s, {trace: {file: nan.pensieve, format: pensieve}}]\n"  # 8
+                 "  zip:\n"                                                               # 9
+                 "    policies.1.params.weight: [-5]\n", encoding="utf-8")                 # 10
+    status = cli_main(["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress", "--no-plots"])
+    assert status == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == f"error: 4 of 4 sweep runs failed (details in {tmp_path / 'o'}/failed/)"
+    lines = sorted(ln.rsplit(" (point ", 1)[0] for ln in err[:-1])
+    weight = (f"error: {p}:10: sweep.zip.policies.1.params.weight[0]: policies.1.params.weight: "
+              f"Input should be greater than or equal to 0 (got -5)")
+    cores = f"error: {p}:7: sweep.grid.edge.cores[1]: edge.cores: Input should be greater than or equal to 1 (got 0)"
+    # which error a point reports first is the validator's order: cores before policies; the weight otherwise
+    assert lines == sorted([cores, cores, weight, weight]), err
+    assert all(" (point " in ln and ", replicate 0)" in ln for ln in err[:-1])
+    # a bad trace named by a swept value: the trace's own line, then the sweep file's line of that value
+    p.write_text(p.read_text().replace("[1, 0]", "[1]").replace("[-5]", "[2]"), encoding="utf-8")
+    assert cli_main(["sweep", str(p), "--out", str(tmp_path / "o2"), "--no-progress", "--no-plots"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[0].startswith(
+        f"error: {tmp_path / 'nan.pensieve'}:2: bandwidth: not finite (got 'nan') (from {p}:8: sweep.grid.network.wireless.up[1]) "
+        "(point "), err

@@ -21,8 +21,9 @@ so every point of replicate ``r`` sees the same random streams (common random
 numbers, the Mesa ``batch_run`` habit), and every policy of one run sees the same
 workload and bandwidth. A dotted path addresses any scenario field; a path that
 does not exist is a one-line :class:`~simoffload.errors.UserError` naming it.
-Values are validated when the point runs: a bad value fails that point only
-(`simoffload validate` checks every point beforehand and names the bad value's line).
+Values are validated when the point runs: a bad value fails that point only, and
+its error names the sweep file's line of the swept value (as ``simoffload validate``,
+which checks every point beforehand, does).
 
 Layout of the output directory::
 
@@ -264,7 +265,7 @@ def plan_sweep(path: Any, quick: bool = False, replicates: int | None = None) ->
 
     ``replicates`` overrides the file's count (studies that add replicates until their CIs are tight).
     """
-    from ..config import Scenario, load_scenario, scenario_dict
+    from ..config import Scenario, load_scenario, scenario_dict, sweep_value_locations
     from ..sim.provenance import provenance
 
     if isinstance(path, Scenario):
@@ -294,12 +295,14 @@ def plan_sweep(path: Any, quick: bool = False, replicates: int | None = None) ->
         for k, v in point.items():
             set_path(data, k, copy.deepcopy(v), f"{path}: sweep")
         record = provenance(data, base_dir=sc.base_dir, cache=hashes)
+        where = sweep_value_locations(sc, spec, point)  # a failing point names its swept values' lines
         for r in range(reps):
             seed = sc.seed + r
             key = json.dumps({"scenario": data, "seed": seed}, sort_keys=True, default=str)
             pid = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
             jobs.append({"id": pid, "index": idx, "replicate": r, "seed": seed, "params": _jsonable(point),
-                         "scenario": data, "base_dir": str(sc.base_dir), "file": str(path), "classes": classes})
+                         "scenario": data, "base_dir": str(sc.base_dir), "file": str(path), "classes": classes,
+                         "where": where})
             inputs[pid] = record
     return Plan(str(path), str(sc.base_dir), spec.params, jobs, [p.display for p in sc.policies], quick, inputs)
 
@@ -321,8 +324,9 @@ def _run_point(job: dict[str, Any]) -> dict[str, Any]:
 
     _CLASSES.update(job.get("classes") or {})
     t0 = time.perf_counter()
+    label = f"{job['file']} [sweep point {job['id']}]"
     try:
-        sc = parse_scenario(job["scenario"], f"{job['file']} [sweep point {job['id']}]", base_dir=Path(job["base_dir"]))
+        sc = parse_scenario(job["scenario"], label, base_dir=Path(job["base_dir"]))
         result = run_scenario(sc, seed=job["seed"])
         if result.interrupted:
             raise KeyboardInterrupt
@@ -339,8 +343,27 @@ def _run_point(job: dict[str, Any]) -> dict[str, Any]:
         return {"id": job["id"], "ok": True, "tasks": tasks, "summary": summary,
                 "wall_s": time.perf_counter() - t0}
     except Exception as exc:  # noqa: BLE001 - a failing point must not stop the sweep
-        return {"id": job["id"], "ok": False, "error": f"{type(exc).__name__}: {exc}",
+        return {"id": job["id"], "ok": False, "error": point_error(exc, job, label),
                 "traceback": traceback.format_exc(), "wall_s": time.perf_counter() - t0}
+
+
+def point_error(exc: BaseException, job: dict[str, Any], label: str) -> str:
+    """One line for a failed point, as for a single run: ``FILE:LINE: field: message (point ID, replicate R)``.
+
+    The line is that of the swept value the error is about in the sweep file
+    (:func:`simoffload.config.blame_sweep_value`); an error about no swept field
+    names the point's first swept value and keeps its own text.
+    """
+    from ..config import blame_sweep_value
+
+    where = job.get("where") or {}
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    msg = blame_sweep_value(text, where, label) if isinstance(exc, UserError) else None
+    if msg is None:
+        text = text.replace(f"{label}:", f"{job['file']}:")
+        kind = "" if isinstance(exc, UserError) else f"{type(exc).__name__}: "
+        msg = f"{next(iter(where.values()))}: {kind}{text}" if where else f"{kind}{text}"
+    return f"{msg} (point {job['id']}, replicate {job['replicate']})"
 
 
 def _decision_hold_s(sc: Any, world: Any, label: str, tasks: Any) -> float:
@@ -575,7 +598,7 @@ def run_sweep(path: Any, out: str | Path, jobs: int = 1, scheduler: str | None =
             _save(out, job, res, plan.inputs.get(job["id"]))
             if not res["ok"]:
                 failed[job["id"]] = res["error"]
-                log.warning("sweep point %s failed: %s", job["id"], res["error"])
+                log.debug("sweep point %s failed: %s", job["id"], res["error"])
             if bar is not None:
                 bar.update(1)
     finally:
@@ -664,9 +687,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for p in plot_sweep(load_sweep(oc.out), oc.out):
             print(f"plot: {p}")
     if oc.failed:
-        print(f"error: {len(oc.failed)} of {oc.total} sweep runs failed (details in {oc.out}/failed/):", file=sys.stderr)
-        for pid, err in oc.failed.items():
-            print(f"  {pid}: {err.splitlines()[0] if err else ''}", file=sys.stderr)
+        for pid, err in oc.failed.items():  # one line per failed run, naming the swept value's line
+            print(f"error: {err.splitlines()[0] if err else pid}", file=sys.stderr)
+        print(f"error: {len(oc.failed)} of {oc.total} sweep runs failed (details in {oc.out}/failed/)", file=sys.stderr)
         return 1
     return 0
 
