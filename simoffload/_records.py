@@ -67,12 +67,13 @@ def input_files(sc: Any, policies: Iterable[tuple[str, Any]] = ()) -> list[Path]
 
     :func:`simoffload.sim.provenance.input_files` (every existing file the scenario
     names, and the source of every importable policy class), plus the scenario file
-    itself, policy modules found beside the scenario, and the model files learned
+    itself, policy modules found beside the scenario and the local modules they import, and the model files learned
     policies loaded (from ``weights`` or the model cache).
     """
     from .config import policy_module_dir
     from .registry import PolicyNotFound, locate
     from .sim.provenance import input_files as named_files
+    from .sim.provenance import local_imports
 
     files = set(named_files(sc))
     if getattr(sc, "source", None):
@@ -89,6 +90,7 @@ def input_files(sc: Any, policies: Iterable[tuple[str, Any]] = ()) -> list[Path]
             continue
         if loc.file is not None:
             files.add(loc.file.resolve())
+            files.update(local_imports(loc.file, loc.module_dir or loc.file.parent))  # its helpers beside it
     for _, pol in policies:
         f = getattr(pol, "model_file_", None)
         if f and os.path.isfile(f):

@@ -154,3 +154,64 @@ def test_provenance_record_has_version() -> None:
     rec = provenance({"policies": ["local"]})
     assert rec["simoffload"] == simoffload.__version__
     assert [Path(p).name for p in rec["inputs"]] == ["static.py"]
+
+
+HELPED = '''
+import json
+import numpy as np
+from simoffload.policy import Policy
+from .helper import PLACE
+
+class Helped(Policy):
+    name = "helped-plugin"
+    def decide(self, obs):
+        from .lazy import offset  # imported inside a function: found all the same
+        return np.full(obs.graph.n, PLACE + offset())
+    def decision_ops(self, graph):
+        return 0.0
+'''
+
+
+@pytest.fixture
+def helped(tmp_path: Path):
+    """A plug-in package beside the scenario whose module imports helpers beside it (one of them through another)."""
+    name = "helppkg_" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:10]
+    pkg = tmp_path / name
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    (pkg / "pol.py").write_text(HELPED, encoding="utf-8")
+    (pkg / "helper.py").write_text("from . import deep\nPLACE = 1 + deep.ZERO\n", encoding="utf-8")
+    (pkg / "deep.py").write_text("ZERO = 0\n", encoding="utf-8")
+    (pkg / "lazy.py").write_text("def offset():\n    return 0\n", encoding="utf-8")
+    (pkg / "unrelated.py").write_text("X = 1\n", encoding="utf-8")  # beside it, never imported
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "link.txt").write_text(_trace(8.0), encoding="utf-8")
+    sc = tmp_path / "s.yaml"
+    sc.write_text(SCENARIO.format(plugin=f"{name}.pol:Helped"), encoding="utf-8")
+    return tmp_path, sc, pkg
+
+
+def test_local_imports_follow_a_plugins_helpers_and_nothing_else(helped) -> None:
+    from simoffload.sim.provenance import local_imports
+
+    root, _, pkg = helped
+    want = sorted(p.resolve() for p in (pkg / "__init__.py", pkg / "helper.py", pkg / "deep.py", pkg / "lazy.py"))
+    assert local_imports(pkg / "pol.py", root) == want  # json, numpy, simoffload: not under root; unrelated: not imported
+    assert local_imports(pkg / "deep.py", root) == []
+
+
+def test_editing_a_helper_module_beside_a_plugin_reruns_its_points(helped) -> None:
+    from simoffload._records import input_files as run_inputs
+
+    root, sc, pkg = helped
+    assert (pkg / "deep.py").resolve() in set(run_inputs(load_scenario(sc)))  # meta.json of a run lists it
+    msgs: list[str] = []
+    assert run_sweep(sc, root / "out", progress=False, notify=msgs.append).ran == 2
+    oc = run_sweep(sc, root / "out", progress=False, notify=msgs.append)
+    assert oc.skipped == 2 and oc.ran == 0 and not msgs
+    (pkg / "deep.py").write_text("ZERO = 0  # edited\n", encoding="utf-8")  # reached only through helper.py
+    oc = run_sweep(sc, root / "out", progress=False, notify=msgs.append)
+    assert oc.ran == 2 and oc.skipped == 0
+    assert len(msgs) == 2 and all("input deep.py changed" in m for m in msgs), msgs
+    (pkg / "unrelated.py").write_text("X = 2\n", encoding="utf-8")  # not imported: nothing reruns
+    assert run_sweep(sc, root / "out", progress=False, notify=msgs.append).skipped == 2

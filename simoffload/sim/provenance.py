@@ -10,7 +10,11 @@ place:
   parameters such as ``weights:`` against the working directory; both are
   tried, so a file named anywhere in the scenario is found);
 * the source file of every policy class the scenario names (a plug-in
-  ``package.module:Class`` or a built-in one).
+  ``package.module:Class`` or a built-in one), and for a plug-in found beside
+  the scenario (or in its ``module_dir``) the local modules it imports, found
+  statically by :func:`local_imports` (every ``import`` statement, also inside
+  functions, followed through the modules it reaches), so editing a helper
+  module beside a plug-in reruns its points.
 
 :func:`provenance` returns ``{"simoffload": version, "inputs": {path: sha256}}``
 for ``meta.json`` and the sweep's point records; :func:`changed_inputs` says
@@ -53,26 +57,112 @@ def _as_dict(scenario: Any) -> tuple[Any, Path]:
     return scenario.model_dump(mode="json", exclude={"base_dir"}), Path(getattr(scenario, "base_dir", "."))
 
 
-def _policy_names(data: Any) -> list[str]:
+def _policy_names(data: Any, base: Path | None = None) -> list[tuple[str, Path | None]]:
+    """``(name, module_dir)`` of each policy of a scenario dict (``module_dir``: where its module is looked for first)."""
+    from ..config import policy_module_dir
+
     out = []
     for p in (data.get("policies") or []) if isinstance(data, Mapping) else []:
         name = p.get("name") if isinstance(p, Mapping) else p
+        mdir = p.get("module_dir") if isinstance(p, Mapping) else None
         if isinstance(name, str):
-            out.append(name)
+            out.append((name, policy_module_dir(mdir if isinstance(mdir, str) else None, base)))
     return out
 
 
-def policy_source_files(names: Iterable[str]) -> list[Path]:
-    """Source files of the policy classes ``names`` resolve to (names that do not resolve are skipped)."""
-    from ..registry import PolicyNotFound, resolve
+#: at most this many local modules are followed from one plug-in
+MAX_LOCAL_IMPORTS = 1000
+
+
+def _module_files(base: Path, dotted: str) -> list[Path]:
+    """Candidate files of module ``dotted`` under ``base``: each package's ``__init__.py`` on the way, and the module."""
+    out, here = [], base
+    for part in dotted.split("."):
+        if not part.isidentifier():
+            return out
+        out += [here / part / "__init__.py", here / f"{part}.py"]
+        here = here / part
+    return out
+
+
+def local_imports(file: str | Path, root: str | Path) -> list[Path]:
+    """Source files under ``root`` that ``file`` imports, directly or through each other, resolved and sorted.
+
+    Static (the source is parsed with :mod:`ast`, nothing is executed): every
+    ``import a.b``, ``from a.b import c`` (``c`` may be a module) and relative
+    ``from .x import y`` anywhere in the file, also inside functions. Absolute
+    names are looked up in ``root`` (the directory a plug-in is loaded from);
+    relative ones from the importing file's package. Files outside ``root`` (the
+    standard library, installed packages, simoffload) are not followed; a file
+    that cannot be read or parsed is kept but not followed. ``file`` itself is
+    not in the result.
+    """
+    import ast
+
+    root_r = Path(root).resolve()
+    start = Path(file).resolve()
+    seen: set[Path] = {start}
+    todo = [start]
+    while todo and len(seen) <= MAX_LOCAL_IMPORTS:
+        f = todo.pop()
+        try:
+            tree = ast.parse(f.read_bytes(), filename=str(f))
+        except (OSError, SyntaxError, ValueError):
+            continue
+        cands: list[Path] = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    cands += _module_files(root_r, a.name)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = f.parent
+                    for _ in range(node.level - 1):
+                        base = base.parent
+                else:
+                    base = root_r
+                mod = node.module or ""
+                cands += _module_files(base, mod) if mod else [base / "__init__.py"]
+                here = base.joinpath(*mod.split(".")) if mod else base
+                for a in node.names:
+                    if a.name != "*" and a.name.isidentifier():
+                        cands += [here / a.name / "__init__.py", here / f"{a.name}.py"]
+        for c in cands:
+            try:
+                if not c.is_file():
+                    continue
+                c = c.resolve()
+                c.relative_to(root_r)
+            except (OSError, ValueError):
+                continue
+            if c not in seen:
+                seen.add(c)
+                todo.append(c)
+    seen.discard(start)
+    return sorted(seen)
+
+
+def policy_source_files(names: Iterable[str | tuple[str, Path | None]]) -> list[Path]:
+    """Source files of the policies ``names`` resolve to (names that do not resolve are skipped).
+
+    Each name may come with the directory its module is looked for first (a
+    plug-in beside the scenario); such a plug-in adds the local modules it
+    imports (:func:`local_imports`).
+    """
+    from ..registry import PolicyNotFound, locate
 
     out = []
-    for name in names:
+    for item in names:
+        name, mdir = item if isinstance(item, tuple) else (item, None)
         try:
-            cls = resolve(name)
+            loc = locate(name, mdir)
         except PolicyNotFound:
             continue
-        f = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        if loc.file is not None:
+            out.append(loc.file.resolve())
+            out += local_imports(loc.file, loc.module_dir or loc.file.parent)
+            continue
+        f = getattr(sys.modules.get(loc.cls.__module__), "__file__", None)
         if f and os.path.isfile(f):
             out.append(Path(f).resolve())
     return out
@@ -99,7 +189,7 @@ def input_files(scenario: Any, base_dir: str | Path | None = None) -> list[Path]
                     found.add(cand.resolve())
             except OSError:
                 continue
-    found.update(policy_source_files(_policy_names(data)))
+    found.update(policy_source_files(_policy_names(data, base)))
     return sorted(found)
 
 
