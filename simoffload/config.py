@@ -506,6 +506,7 @@ class LimitsConfig(_Strict):
 
     tasks: int | None = Field(default=None, ge=1)
     subtasks: int | None = Field(default=None, ge=1)
+    memory_bytes: int | None = Field(default=None, ge=1, description="memory a run may plan to hold (bytes)")
     bandwidth_steps: int | None = Field(default=None, ge=1)
     mobility_samples: int | None = Field(default=None, ge=1)
     trace_bytes: int | None = Field(default=None, ge=1)

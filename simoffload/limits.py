@@ -11,7 +11,7 @@ of memory.
 Each limit can be raised (or lowered) in two ways:
 
 * in the scenario, a ``limits:`` section, e.g. ``limits: {tasks: 5000000}``
-  (the workload limits only: ``tasks``, ``subtasks``, ``bandwidth_steps``,
+  (the workload limits only: ``tasks``, ``subtasks``, ``memory_bytes``, ``bandwidth_steps``,
   ``mobility_samples``, ``trace_bytes``, ``sweep_runs``);
 * in the environment, ``SIMOFFLOAD_LIMIT_<NAME>=N`` (e.g.
   ``SIMOFFLOAD_LIMIT_TASKS=5000000``); this is the only way for the YAML limits
@@ -19,6 +19,19 @@ Each limit can be raised (or lowered) in two ways:
   scenario's own ``limits:`` section can be read.
 
 The scenario's section wins over the environment, which wins over the default.
+
+Memory. What decides whether a big workload may run is the memory it would
+hold, not its task count: :func:`memory_estimate` multiplies the expected tasks
+by the bytes each holds (the workload, and the result rows of every policy that
+are kept until the tables are written, per the ``output.record`` switches),
+with the per-item sizes in :data:`MEMORY_MODEL` (measured by
+``analysis/bench_memory.py``; adjust them there when the engine changes how it
+holds records). A scenario is refused only when that estimate exceeds
+``memory_bytes``, by default :data:`MEMORY_FRACTION` of the memory this process
+can use (physical memory, or the address-space limit ``ulimit -v`` less the
+libraries' virtual overhead, whichever is smaller). The ``tasks`` and
+``subtasks`` limits stay as coarse caps far above what fits (they catch
+``horizon: 1.0e+15`` before any arithmetic on it matters).
 """
 
 from __future__ import annotations
@@ -27,13 +40,57 @@ import math
 import os
 from dataclasses import dataclass, fields
 
+#: bytes a run holds in memory, per item; measured with ``analysis/bench_memory.py`` (peak RSS slopes,
+#: README "Bad input"; the measured value in brackets), rounded up. Edit these when the engine holds its records differently (e.g. streamed
+#: to disk: ``task_row``, ``subtask_row`` and ``link_row`` then drop towards 0).
+MEMORY_MODEL: dict[str, float] = {
+    "base": 250 * 2**20,  # the interpreter, numpy, pandas, pyarrow, SimPy and a small run (measured 207-227 MiB)
+    "task": 1400,         # one task of the drawn workload, held for the whole run, shared by all policies (1310)
+    "task_row": 800,      # one row of the tasks table, per policy (always recorded) (745)
+    "subtask_row": 300,   # one row of the subtasks table per subtask, per policy (output.record.subtasks) (269)
+    "link_row": 150,      # one row of the links table, per policy (output.record.links) (edge: 2044 B a task)
+    "device": 5500,       # one device (its CPU, links and streams), beyond its tasks (5174)
+}
+
+#: rows of the links table a task adds per policy, at most in the usual case: its upload and its download
+#: (``output.record.links``), plus with ``output.record.queues`` a flows row at each start and end of those
+#: transfers and a queue row at each start and end of each subtask run on the edge
+LINK_ROWS_PER_TASK = 2
+QUEUE_ROWS_PER_TASK = 4
+QUEUE_ROWS_PER_SUBTASK = 2
+
+#: the share of usable memory a run may plan to hold (the estimate is rough: leave room)
+MEMORY_FRACTION = 0.8
+
+#: address space a run reserves beyond what it touches (measured: VmPeak - VmHWM of a 60K-task run, 1.3 GB)
+VIRTUAL_OVERHEAD_BYTES = 3 * 2**29
+
+
+def usable_memory_bytes() -> int:
+    """Physical memory, or the address-space limit (``ulimit -v``) less the virtual overhead if smaller."""
+    try:
+        phys = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        phys = 8 * 2**30  # unknown: assume a modest machine
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            phys = min(phys, max(soft - VIRTUAL_OVERHEAD_BYTES, soft // 4))
+    except (ImportError, ValueError, OSError):
+        pass
+    return phys
+
+
 #: default limits; see the module docstring and README "Bad input"
 DEFAULTS: dict[str, int] = {
     "yaml_bytes": 16 * 2**20,       # size of a scenario / config file
     "yaml_nodes": 1_000_000,        # YAML nodes after alias expansion (alias bombs)
     "yaml_depth": 64,               # nesting depth of YAML collections
-    "tasks": 2_000_000,             # expected tasks over all devices within the horizon
-    "subtasks": 20_000_000,         # expected tasks x subtasks per task
+    "tasks": 100_000_000,           # expected tasks over all devices within the horizon (a coarse cap)
+    "subtasks": 1_000_000_000,      # expected tasks x subtasks per task (a coarse cap)
+    "memory_bytes": int(MEMORY_FRACTION * usable_memory_bytes()),  # what a run may plan to hold
     "bandwidth_steps": 20_000_000,  # steps of generated bandwidth paths over all links
     "mobility_samples": 20_000_000, # device positions on the mobility grid plus random waypoints
     "trace_bytes": 512 * 2**20,     # size of one trace file (bandwidth, mobility, association)
@@ -41,7 +98,8 @@ DEFAULTS: dict[str, int] = {
 }
 
 #: the limits a scenario's ``limits:`` section may set
-SCENARIO_LIMITS = ("tasks", "subtasks", "bandwidth_steps", "mobility_samples", "trace_bytes", "sweep_runs")
+SCENARIO_LIMITS = ("tasks", "subtasks", "memory_bytes", "bandwidth_steps", "mobility_samples", "trace_bytes",
+                   "sweep_runs")
 
 
 def env_name(name: str) -> str:
@@ -58,6 +116,7 @@ class Limits:
     yaml_depth: int = DEFAULTS["yaml_depth"]
     tasks: int = DEFAULTS["tasks"]
     subtasks: int = DEFAULTS["subtasks"]
+    memory_bytes: int = DEFAULTS["memory_bytes"]
     bandwidth_steps: int = DEFAULTS["bandwidth_steps"]
     mobility_samples: int = DEFAULTS["mobility_samples"]
     trace_bytes: int = DEFAULTS["trace_bytes"]
@@ -146,6 +205,58 @@ def bandwidth_steps(spec: object, horizon_s: float) -> float:
     return 0.0
 
 
+def memory_estimate(sc: object, tasks: float | None = None) -> tuple[float, str]:
+    """Bytes a run of ``sc`` would hold at its peak, and how that was counted (for messages).
+
+    ``base + devices * device + tasks * (task + policies * rows)``, where ``rows`` is the
+    bytes of result rows one task leaves per policy under the scenario's
+    ``output.record`` switches (:data:`MEMORY_MODEL`, :data:`LINK_ROWS_PER_TASK`, ...).
+    Several applications count with the largest task structure.
+
+    Args:
+        sc: a validated :class:`~simoffload.config.Scenario`.
+        tasks: the expected tasks (default: computed from the arrivals).
+    """
+    m = MEMORY_MODEL
+    if tasks is None:
+        tasks = expected_tasks(sc)
+    n_sub = max_subtasks(sc)
+    rec = sc.output.record
+    row = m["task_row"]
+    if rec.subtasks:
+        row += n_sub * m["subtask_row"]
+    if rec.links:
+        links = LINK_ROWS_PER_TASK + (QUEUE_ROWS_PER_TASK + QUEUE_ROWS_PER_SUBTASK * n_sub if rec.queues else 0)
+        row += links * m["link_row"]
+    n_pol = len(sc.policies)
+    total = m["base"] + sc.devices.count * m["device"] + tasks * (m["task"] + n_pol * row)
+    how = (f"{tasks:.3g} tasks x ({_size(m['task'])} + {n_pol} "
+           f"polic{'y' if n_pol == 1 else 'ies'} x {_size(row)} of result rows)")
+    return float(total), how
+
+
+def _size(n: float) -> str:
+    """Bytes in a short human form: ``980 B``, ``3.1 KB``, ``58.2 GB`` (powers of 1000)."""
+    for unit, k in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= k:
+            return f"{n / k:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def max_subtasks(sc: object) -> int:
+    """Subtasks of the largest task structure of ``sc`` (``task.subtasks`` or its applications')."""
+    apps = getattr(sc, "applications", None)
+    if apps:
+        return max(int(a.task.subtasks) for a in apps)
+    return int(sc.task.subtasks)
+
+
+def expected_tasks(sc: object) -> float:
+    """Expected tasks of all devices within the horizon (from ``devices.arrivals`` and ``max_tasks``)."""
+    dev = sc.devices
+    return expected_tasks_per_device(dev.arrivals, sc.horizon, dev.max_tasks) * dev.count
+
+
 def check_scenario(sc: object) -> None:
     """Refuse a scenario whose workload exceeds the limits, before anything is drawn.
 
@@ -177,6 +288,11 @@ def check_scenario(sc: object) -> None:
     msg = exceeded("subtasks", f"expected subtasks ({tasks:.3g} tasks x {n_sub} subtasks)", tasks * n_sub, lim)
     if msg:
         raise UserError(f"{sc.where(*blame)}: {msg}")
+    need, how = memory_estimate(sc, tasks)
+    if need > lim.memory_bytes:
+        raise UserError(f"{sc.where(*blame)}: expected memory ({how}, {n_sub} subtasks each): about {_size(need)}, "
+                        f"above the limit of {_size(lim.memory_bytes)} (fewer tasks or policies, "
+                        f"output.record switches off, or {how_to_raise('memory_bytes')})")
     net = sc.network
     cells = 1 if net.shared_cell else dev.count
     total = 0.0

@@ -45,3 +45,10 @@ def test_bench_split_quick(tmp_path):
     res = json.loads((tmp_path / "s.json").read_text())
     assert res["tables_identical"] is True and res["tasks_per_policy"] > 0
     assert "speed-up" in out
+
+
+def test_bench_memory_quick(tmp_path):
+    run("analysis/bench_memory.py", "--quick", "--out", str(tmp_path / "m.json"))
+    res = json.loads((tmp_path / "m.json").read_text())
+    assert set(res["configs"]) == {"off-1", "off-2", "on-local", "on-edge", "devices"}
+    assert all(len(c["peak_bytes"]) == 2 and min(c["peak_bytes"]) > 0 for c in res["configs"].values())
