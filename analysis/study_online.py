@@ -9,8 +9,9 @@ replicates) and compares, per point and replicate (paired: the same workload and
   expected edge queueing delay);
 * ``optimal`` / ``queue-aware`` - the exact best feasible (variant x placement) of the snapshot;
 * the static policies and greedy (cheapest variant meeting the requirement);
-* any policy of the scenario whose label starts with ``online`` (the online learning agents, once
-  registered: ``python -m simoffload policies``; add them to ``scenarios/study_online.yaml``).
+* the online learners, labelled ``online-*`` in the scenario (any policy whose label starts with
+  ``online``): ``online-tabular-q`` (tabular-q) and ``online-dqn`` (over all 7 variants), which start
+  empty at every run and learn from the outcomes of that run only.
 
 Statistics are over tasks arriving after a warm-up (the first 10 % of the horizon). Per replicate:
 mean latency of completed tasks, unfinished share, mean accuracy, share below the requirement; then
@@ -168,9 +169,9 @@ def plots(tab: pd.DataFrame, out: Path) -> list[Path]:
              "Lower mean response time than placement-only offloading"),
             ("acc_loss_pts", "accuracy loss vs placement-only (points), 95% CI", "accuracy_loss_vs_requirement.png",
              "Accuracy given up for it")):
-        fig, axes = plt.subplots(1, len(nets), figsize=(5.5 * len(nets), 4.2), sharey=True, squeeze=False)
+        fig, axes = plt.subplots(1, len(nets), figsize=(max(8.0, 5.5 * len(nets)), 4.2), sharey=True, squeeze=False)
         for ax, net in zip(axes[0], nets):
-            sub = tab[tab["name"] == net]
+            sub = tab[(tab["name"] == net) & ~tab["overloaded"]]  # as in the averages: flagged pairs left out
             users = sorted(sub["devices.count"].unique())
             for i, p in enumerate(pols):
                 for j, u in enumerate(users):
@@ -184,7 +185,8 @@ def plots(tab: pd.DataFrame, out: Path) -> list[Path]:
             ax.set_xlabel("accuracy requirement (%)")
         axes[0][0].set_ylabel(ylabel)
         axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-        fig.suptitle(title + " (grey: the paper's 35 % / 0.9 %)")
+        fig.suptitle(title + " (grey: the paper's 35 % / 0.9 %;\n(point, policy) pairs with > 1 % unfinished "
+                     "tasks omitted, see numbers.csv)", fontsize=9)
         fig.tight_layout()
         p = out / fname
         fig.savefig(p, dpi=110)

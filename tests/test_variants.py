@@ -413,3 +413,8 @@ def test_study_online_quick_mode_writes_plots_and_findings(tmp_path):
     tab = pd.read_csv(tmp_path / "numbers.csv")
     base = tab[tab["policy"] == "placement-only"]
     assert (base["ratio"] == 1.0).all() and (base["acc_loss_pts"] == 0.0).all()
+    # the online learners are compared with the exact and static policies on the same points and replicates
+    assert findings["online_agents"] == ["online-dqn", "online-tabular-q"]
+    for agent in findings["online_agents"]:
+        rows = tab[tab["policy"] == agent]
+        assert len(rows) == len(base) and rows["n"].eq(base["n"].to_numpy()).all()
