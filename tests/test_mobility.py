@@ -156,3 +156,25 @@ def test_nearest_sites_in_blocks_equals_a_brute_force():
             want[k, i] = d2.index(min(d2))
     for chunk in (1, 8, 40, 2**22):  # one time row at a time ... everything at once
         assert mob.nearest_sites(mob.Positions(t, xy), sites, chunk_values=chunk).tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "sumo-fcd"])
+def test_a_trace_holds_at_most_mobility_samples_positions(tmp_path, monkeypatch, fmt):
+    """Rows of the scenario's devices are counted while reading: the 4th of 3 allowed is refused on its own line."""
+    from simoffload.errors import UserError
+
+    monkeypatch.setenv("SIMOFFLOAD_LIMIT_MOBILITY_SAMPLES", "3")
+    if fmt == "csv":
+        f = tmp_path / "m.csv"  # line 1 header; device 9 is not in the scenario and does not count
+        f.write_text("time,device,x,y\n0,0,0,0\n0,9,0,0\n1,0,1,0\n2,0,2,0\n3,0,3,0\n")
+        read, line = mob.read_csv_positions, 6
+    else:
+        f = tmp_path / "m.xml"
+        f.write_text('<fcd-export>\n' + "".join(f'<timestep time="{t}"><vehicle id="v" x="{t}" y="0"/></timestep>\n'
+                                                for t in range(4)) + '</fcd-export>\n')
+        read, line = mob.read_sumo_fcd, 5
+    with pytest.raises(UserError, match=rf"^m\.\w+:{line}: row: more than 3 positions .*SIMOFFLOAD_LIMIT_MOBILITY_SAMPLES=N"):
+        monkeypatch.chdir(tmp_path)
+        read(f, 1, 10.0, 1.0)
+    monkeypatch.setenv("SIMOFFLOAD_LIMIT_MOBILITY_SAMPLES", "4")
+    assert read(f, 1, 10.0, 1.0).xy.shape == (10, 1, 2)

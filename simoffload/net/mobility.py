@@ -246,6 +246,20 @@ def _csv_rows(path: Path, what: str, header: list[str]) -> Any:
             raise _err(path, reader.line_num or line, "row", f"not valid CSV ({exc})") from None
 
 
+def _positions_cap() -> int:
+    """Positions a trace may hold in memory for the scenario's devices: the ``mobility_samples`` limit."""
+    from ..limits import current
+
+    return current().mobility_samples
+
+
+def _too_many(path: Path, line: int, cap: int) -> UserError:
+    from ..limits import how_to_raise
+
+    return _err(path, line, "row", f"more than {cap:,} positions of the scenario's devices in the trace "
+                                   f"(the mobility_samples limit; {how_to_raise('mobility_samples')})")
+
+
 def _number(text: str, kind: type) -> float:
     """A finite number (``kind`` float) or a whole number (``kind`` int) from a CSV field."""
     t = text.strip()
@@ -258,7 +272,7 @@ def _number(text: str, kind: type) -> float:
 def read_csv_positions(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Positions:
     """Positions from a CSV with header ``time,device,x,y`` (errors name ``FILE:LINE: field``)."""
     tracks: dict[int, list[tuple[float, float, float]]] = {}
-    line = 1
+    line, kept, cap = 1, 0, _positions_cap()
     for line, row in _csv_rows(path, "mobility trace", ["time", "device", "x", "y"]):
         if len(row) != 4:
             raise _err(path, line, "row", f"expected 4 fields time,device,x,y, got {len(row)} (got {_got(','.join(row))})")
@@ -273,6 +287,9 @@ def read_csv_positions(path: Path, n_dev: int, horizon_s: float, step_s: float) 
         tm, dev, x, y = float(row[0]), int(row[1]), float(row[2]), float(row[3])
         if dev < n_dev:
             tracks.setdefault(dev, []).append((tm, x, y))
+            kept += 1
+            if kept > cap:
+                raise _too_many(path, line, cap)
     return _interp_tracks(tracks, n_dev, grid(horizon_s, step_s), path, line)
 
 
@@ -287,6 +304,7 @@ def read_sumo_fcd(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Po
     ids: dict[str, int] = {}
     tracks: dict[int, list[tuple[float, float, float]]] = {}
     now: list[float | None] = [None]
+    kept, cap = [0], _positions_cap()
     parser = expat.ParserCreate()
 
     def fail(field: str, msg: str) -> UserError:
@@ -315,6 +333,9 @@ def read_sumo_fcd(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Po
             x, y = number(attrs, "x", tag), number(attrs, "y", tag)
             if i < n_dev:
                 tracks.setdefault(i, []).append((now[0], x, y))
+                kept[0] += 1
+                if kept[0] > cap:
+                    raise _too_many(path, parser.CurrentLineNumber, cap)
 
     def no_dtd(*_: Any) -> None:
         raise fail("DOCTYPE", "a document type declaration is not allowed in an FCD file (entities could expand "
