@@ -272,7 +272,8 @@ class Link:
         self._head = 0  # fifo: index of the first unfinished flow in ``flows``
         self._c_last = 0.0  # cumulative capacity at the last update (fair)
         self._v = 0.0  # virtual clock (fair): bytes received by each active flow
-        self._version = 0
+        self._version = 0  # of the plan: a completion timer of an older plan does nothing
+        self._fire_cb = self._fire  # bound once (a callback per planned completion)
         self.on_transfer, self.on_flows = on_transfer, on_flows
 
     @property
@@ -361,10 +362,11 @@ class Link:
         if math.isinf(t1):
             return  # the link never delivers that much: the flows stay unfinished
         timer = self.env.timeout(max(t1 - now, 0.0))
-        timer.callbacks.append(partial(self._fire, self._version))
+        timer.link_version = self._version
+        timer.callbacks.append(self._fire_cb)
 
-    def _fire(self, version: int, _: Any) -> None:
-        if version != self._version:
+    def _fire(self, timer: simpy.Event) -> None:
+        if timer.link_version != self._version:
             return  # superseded by a later re-plan
         now = self.env.now
         if self._fair:
@@ -639,6 +641,7 @@ class Simulation:
         self._window: deque[_TaskState] = deque()  # arrived tasks whose row is not yet emitted, in arrival order
         self._quiet: dict[int, float] = {}  # abandoned task id -> when its last withdrawn job would have ended
         self._draw_cost = None
+        self._modelled = spec.decision_time == "modelled"
         if spec.decision_time == "calibrated":
             if spec.decision_cost is None:
                 raise ValueError("calibrated decision time needs decision_cost")
@@ -760,9 +763,9 @@ class Simulation:
             active_devices=self._active_devices, variants=st.spec.variants, accuracy_req=st.spec.accuracy_req,
         )
         if self._has_latency:
-            lat = lambda link: 0.0 if link.latency is None else link.latency.estimate(t)  # noqa: E731
-            obs.lat1_s, obs.lat2_s = lat(self.w_up[dev]), lat(self.wan_up)
-            obs.lat1_down_s, obs.lat2_down_s = lat(self.w_down[dev]), lat(self.wan_down)
+            lat = [0.0 if link.latency is None else link.latency.estimate(t)
+                   for link in (self.w_up[dev], self.wan_up, self.w_down[dev], self.wan_down)]
+            obs.lat1_s, obs.lat2_s, obs.lat1_down_s, obs.lat2_down_s = lat
         return obs
 
     def _ask_policy(self, st: _TaskState, obs: Observation) -> tuple[Any, float]:
@@ -809,7 +812,7 @@ class Simulation:
                 if st.dead:
                     return
         n_var = 1 if st.spec.variants is None else len(st.spec.variants)
-        if spec.decision_time == "modelled":
+        if self._modelled:
             if n_var > 1 and self._ops_take_variants:
                 ops = float(self.policy.decision_ops(st.graph, n_variants=n_var))
             else:
