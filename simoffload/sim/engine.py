@@ -564,6 +564,16 @@ class RunRecords:
                 b.flush()
 
 
+class _NoWork:
+    """The work entry of a chain task before its first step: nothing to withdraw."""
+
+    def cancel(self, ev: Any) -> None:
+        pass
+
+
+_NO_WORK = _NoWork()
+
+
 class _TaskState:
     __slots__ = ("spec", "graph", "placement", "decision_s", "energy_j", "finish_s", "start_s", "site", "dead",
                  "status", "reason", "held", "core_held", "obs", "timings", "variant", "cycles", "data")
@@ -585,7 +595,7 @@ class _TaskState:
         self.dead = False  # abandoned (dropped or failed): no further step starts
         self.status = ""  # set when abandoned; otherwise decided from finish_s and the deadline at the end
         self.reason = ""
-        self.held: list | None = []  # (resource, event) of every request made while the task lives
+        self.held: list | None = []  # (resource, event) of the requests made while the task lives (see _chain_task)
         self.core_held = False  # holds an edge core for its decision
 
 
@@ -660,6 +670,8 @@ class Simulation:
         except (TypeError, ValueError):
             self._ops_take_variants = False
         # a chain task runs as one flat generator unless a subclass changes how chains run
+        self._instant = (type(self)._decide is Simulation._decide and not self._external
+                         and not spec.request_bytes > 0 and not spec.reply_bytes > 0)
         self._flat_chain = all(getattr(type(self), m) is getattr(Simulation, m) for m in ("_run_chain", "_move", "_execute"))
         self._has_latency = any(link.latency is not None for link in (*self.w_up, *self.w_down, self.wan_up, self.wan_down))
         self._tx_w = spec.objective.tx_power_w
@@ -811,17 +823,26 @@ class Simulation:
                 yield env.timeout(self.w_up[dev].delay(env.now))
                 if st.dead:
                     return
-        n_var = 1 if st.spec.variants is None else len(st.spec.variants)
+        yield from self._decide_held(st, self._decision_hold(st))
+
+    def _decision_hold(self, st: _TaskState) -> float | None:
+        """Seconds the decision holds its core: modelled or calibrated; ``None`` when measured (the wall clock)."""
         if self._modelled:
+            spec = self.spec
+            n_var = 1 if st.spec.variants is None else len(st.spec.variants)
             if n_var > 1 and self._ops_take_variants:
                 ops = float(self.policy.decision_ops(st.graph, n_variants=n_var))
             else:
                 ops = float(self.policy.decision_ops(st.graph))
-            hold = ops * spec.cycles_per_op / spec.edge_hz
-        elif self._draw_cost is not None:
-            hold = self._draw_cost()
-        else:
-            hold = None
+            return ops * spec.cycles_per_op / spec.edge_hz
+        if self._draw_cost is not None:
+            return self._draw_cost()
+        return None
+
+    def _decide_held(self, st: _TaskState, hold: float | None) -> Iterator[simpy.Event]:
+        """The decision after its request has arrived: wait for a core, observe, ask, hold, reply."""
+        spec, env = self.spec, self.env
+        dev = st.spec.device
         use_core = spec.decision_on_edge_cpu and (hold is None or hold > 0)
         if use_core:
             wait = self.edge_cpu.acquire(urgent=spec.decision_priority)
@@ -834,13 +855,7 @@ class Simulation:
             place, wall = yield from self._ask_external(st, obs)
         else:
             place, wall = self._ask_policy(st, obs)
-        try:
-            st.variant, st.placement = check_decision(place, st.graph, n_var)
-        except ValueError as exc:
-            raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
-        if st.variant:
-            st.cycles = st.spec.variants.cycles[st.variant]
-            st.data = st.spec.variants.data[st.variant]
+        self._accept(st, place)
         if hold is None:
             hold = wall
         if hold > 0:
@@ -858,6 +873,17 @@ class Simulation:
             st.energy_j += self._rx_w * (env.now - t0)
             if self.w_down[dev].delay is not None:
                 yield env.timeout(self.w_down[dev].delay(env.now))
+
+    def _accept(self, st: _TaskState, place: Any) -> None:
+        """Check the policy's answer and take its variant and placement."""
+        n_var = 1 if st.spec.variants is None else len(st.spec.variants)
+        try:
+            st.variant, st.placement = check_decision(place, st.graph, n_var)
+        except ValueError as exc:
+            raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
+        if st.variant:
+            st.cycles = st.spec.variants.cycles[st.variant]
+            st.data = st.spec.variants.data[st.variant]
 
     # ---- task processes ---------------------------------------------------------------
 
@@ -955,7 +981,16 @@ class Simulation:
         them, step by step and in the same order (the DAG paths and subclasses use the
         methods). Once the task is dead nothing further starts, as there.
         """
-        yield from self._decide(st)
+        if self._instant:  # nothing to send for the decision: it may need no event at all
+            if st.dead:
+                return
+            hold = self._decision_hold(st)
+            if hold is not None and not hold > 0:  # no core, no hold: decided at once (as _decide_held does)
+                self._accept(st, self._ask_policy(st, self._observe(st))[0])
+            else:
+                yield from self._decide_held(st, hold)
+        else:
+            yield from self._decide(st)
         if st.dead:
             return
         env = self.env
@@ -963,7 +998,12 @@ class Simulation:
         st.decision_s = st.start_s - st.spec.arrival_s
         s = st.spec
         dev, tid = s.device, s.task_id
-        held, timings = st.held, st.timings
+        timings = st.timings
+        # the work under way: a chain task waits for one request at a time, and a finished request
+        # needs no withdrawing, so one entry of ``st.held`` is overwritten step by step (as if each
+        # step were appended: :meth:`abandon` cancels the live one and skips finished ones)
+        now_held = [_NO_WORK, None]
+        st.held.append(now_held)
         rec = self.rec.subtasks if self.spec.record_subtasks else None
         name = self.name
         w_up, w_down, wan_up, wan_down = self.w_up[dev], self.w_down[dev], self.wan_up, self.wan_down
@@ -987,7 +1027,7 @@ class Simulation:
                     if prev == DEVICE:
                         t0 = env.now
                         ev = w_up.transfer(nbytes, tid)
-                        held.append((w_up, ev))
+                        now_held[0], now_held[1] = w_up, ev
                         yield ev
                         st.energy_j += tx_w * (env.now - t0)
                         if w_up.delay is not None:
@@ -996,14 +1036,14 @@ class Simulation:
                         if st.dead:
                             return
                         ev = wan_up.transfer(nbytes, tid)
-                        held.append((wan_up, ev))
+                        now_held[0], now_held[1] = wan_up, ev
                         yield ev
                         if wan_up.delay is not None:
                             yield env.timeout(wan_up.delay(env.now))
                 else:
                     if prev == CLOUD:
                         ev = wan_down.transfer(nbytes, tid)
-                        held.append((wan_down, ev))
+                        now_held[0], now_held[1] = wan_down, ev
                         yield ev
                         if wan_down.delay is not None:
                             yield env.timeout(wan_down.delay(env.now))
@@ -1012,7 +1052,7 @@ class Simulation:
                             return
                         t0 = env.now
                         ev = w_down.transfer(nbytes, tid)
-                        held.append((w_down, ev))
+                        now_held[0], now_held[1] = w_down, ev
                         yield ev
                         st.energy_j += rx_w * (env.now - t0)
                         if w_down.delay is not None:
@@ -1026,13 +1066,13 @@ class Simulation:
             if c > 0:
                 if p == DEVICE:
                     ev = dcpu.run(c / dcpu.speed_hz)
-                    held.append((dcpu, ev))
+                    now_held[0], now_held[1] = dcpu, ev
                     yield ev
                     start = ev.start_s
                     st.energy_j += kappa * dcpu.speed_hz ** 2 * c
                 elif p == EDGE:
                     ev = ecpu.run(c / ecpu.speed_hz)
-                    held.append((ecpu, ev))
+                    now_held[0], now_held[1] = ecpu, ev
                     yield ev
                     start = ev.start_s
                 elif cloud_timed:
