@@ -158,6 +158,9 @@ class SiteSimulation(Simulation):
             self._ops_take_places = "places" in inspect.signature(policy.decision_ops).parameters
         except (TypeError, ValueError):
             self._ops_take_places = False
+        # a chain task runs as one flat generator unless a subclass changes how chains run here
+        self._flat_chain = all(getattr(type(self), m) is getattr(SiteSimulation, m)
+                               for m in ("_run_chain", "_move", "_execute", "_execute_site", "_fixed", "_wireless"))
         self._plain_wireless = (topo.handover == "continue" or not topo.handovers) and not topo.wireless_latency_s > 0
         self.wl_lat = topo.wireless_latency_s
         self._latency = self.wl_lat > 0 or any(x.wan_latency_s > 0 for x in topo.sites) or any(
@@ -463,6 +466,113 @@ class SiteSimulation(Simulation):
         n = len(place)
         if prev != DEVICE and data[n] > 0 and not self._dead(st):
             yield from self._move(st, float(data[n]), prev, DEVICE)
+
+    def _chain_task(self, st: _TaskState) -> Iterator[simpy.Event]:
+        """A chain task's whole process: :meth:`Simulation._task_steps` with this engine's :meth:`_run_chain`,
+        its executions and the first part of each :meth:`_move` written out inline (the hot path; see
+        :meth:`Simulation._chain_task`). Hops over the MAN or a WAN and wireless transfers under a handover
+        rule or a latency still go through :meth:`_fixed` and :meth:`_wireless`. Step for step what the
+        methods do, in the same order."""
+        yield from self._decide(st)
+        if st.dead:
+            return
+        env = self.env
+        st.start_s = env.now
+        st.decision_s = st.start_s - st.spec.arrival_s
+        s = st.spec
+        dev, tid = s.device, s.task_id
+        place = self._abs[tid]
+        data = st.data
+        cycles = st.cycles
+        rec = self.rec.subtasks if self.spec.record_subtasks else None
+        name = self.name
+        plain_up = self._plain_wireless
+        assoc = self.assoc
+        dcpu = self.dev_cpu[dev]
+        kappa = self.spec.objective.kappa
+        cloud_hz = self.spec.cloud_hz
+        cloud_timed = math.isfinite(cloud_hz)
+        n = len(place)
+        prev = DEVICE
+        for v in range(n + 1):
+            if v < n:
+                p = place[v]
+                move = p != prev and data[v] > 0
+            else:  # the output goes back to the device (see _run_chain)
+                p = DEVICE
+                move = prev != DEVICE and data[n] > 0 and not st.dead
+            if move:  # ---- _move(st, nbytes, prev, p)
+                nbytes = float(data[v])
+                a, b = prev, p
+                if a == DEVICE:
+                    if plain_up:
+                        link = self.w_up[dev]
+                        t0 = env.now
+                        ev = link.transfer(nbytes, tid)
+                        st.held.append((link, ev))
+                        yield ev
+                        st.energy_j += self._tx_w * (env.now - t0)
+                    else:
+                        yield from self._wireless(st, nbytes, up=True)
+                    a = 3 + assoc[dev]
+                    if b == a or st.dead:
+                        b = None  # arrived (or dead): the move is over
+                if b == DEVICE:
+                    while a != 3 + assoc[dev]:  # follow the device over the MAN until it stays put
+                        if st.dead:
+                            break
+                        target = 3 + assoc[dev]
+                        yield from self._fixed(st, nbytes, a, target)
+                        a = target
+                    else:
+                        if not st.dead:
+                            yield from self._wireless(st, nbytes, up=False)
+                elif b is not None:
+                    yield from self._fixed(st, nbytes, a, b)
+            if v == n:
+                break
+            if not st.dead:  # ---- the execution (Simulation._execute / _execute_site; nothing once dead)
+                c = float(cycles[v])
+                ready = start = env.now
+                if p >= 3:
+                    si = p - 3
+                    ok = True
+                    if c > 0:
+                        cpu = self.site_cpu[si]
+                        secs = c / cpu.speed_hz
+                        ev = cpu.run(secs)
+                        st.held.append((cpu, ev))
+                        yield ev
+                        if st.dead:
+                            ok = False
+                        else:
+                            start = ev.start_s
+                            self.site_busy_s[si] += secs
+                    if ok:
+                        self.site_subtasks[si] += 1
+                        if rec is not None:
+                            rec.append((name, tid, v, int(st.placement[v]), ready, start, env.now))
+                else:
+                    ok = True
+                    if c > 0:
+                        if p == DEVICE:
+                            ev = dcpu.run(c / dcpu.speed_hz)
+                            st.held.append((dcpu, ev))
+                            yield ev
+                            start = ev.start_s
+                            st.energy_j += kappa * dcpu.speed_hz ** 2 * c
+                        elif cloud_timed:  # p == CLOUD (the own-site code 1 is resolved to 3 + site)
+                            yield env.timeout(c / cloud_hz)
+                            ok = not st.dead
+                    if ok:
+                        if rec is not None:
+                            rec.append((name, tid, v, p, ready, start, env.now))
+                        if st.timings is not None:
+                            st.timings[v] = (ready, start, env.now)
+            prev = p
+        if st.dead:
+            return
+        self._done(st)
 
     def _site_at_arrival(self, st: _TaskState) -> int:
         return self.assoc[st.spec.device]
