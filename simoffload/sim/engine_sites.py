@@ -271,6 +271,8 @@ class SiteSimulation(Simulation):
     def _move(self, st: _TaskState, nbytes: float, a: int, b: int) -> Iterator[simpy.Event]:
         dev = st.spec.device
         if a == DEVICE:
+            if self._dead(st):  # a dropped or failed task sends nothing more (as Simulation._move)
+                return
             if self._plain_wireless:  # the common case inline (no handover rule to apply, no latency)
                 env, link = self.env, self.w_up[dev]
                 t0 = env.now
@@ -504,7 +506,9 @@ class SiteSimulation(Simulation):
             if move:  # ---- _move(st, nbytes, prev, p)
                 nbytes = float(data[v])
                 a, b = prev, p
-                if a == DEVICE:
+                if a == DEVICE and st.dead:
+                    b = None  # a dropped or failed task sends nothing more (see _move)
+                elif a == DEVICE:
                     if plain_up:
                         link = self.w_up[dev]
                         t0 = env.now
