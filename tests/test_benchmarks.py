@@ -52,3 +52,13 @@ def test_bench_memory_quick(tmp_path):
     res = json.loads((tmp_path / "m.json").read_text())
     assert set(res["configs"]) == {"off-1", "off-2", "on-local", "on-edge", "devices"}
     assert all(len(c["peak_bytes"]) == 2 and min(c["peak_bytes"]) > 0 for c in res["configs"].values())
+
+
+def test_bench_scale_quick(tmp_path):
+    # the quick mode's sizes (10K, 100K) take about a minute on a busy machine; the test runs smaller ones
+    out = run("analysis/bench_scale.py", "--quick", "--sizes", "2000", "6000", "--out", str(tmp_path / "s.json"))
+    res = json.loads((tmp_path / "s.json").read_text())
+    on = [p for p in res["points"] if p["records"]]
+    assert [p["tasks"] for p in on] == [2000, 6000] and all(p["rows"]["tasks"] == p["tasks"] for p in on)
+    assert all(p["rows"]["subtasks"] == 6 * p["tasks"] for p in on)  # every subtask of the all-edge 6-chain
+    assert set(res["on_over_off"]) == {"2000", "6000"} and "throughput ratio" in out

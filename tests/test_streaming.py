@@ -215,3 +215,99 @@ def test_record_buffer_moves_full_chunks_out_and_keeps_order():
     assert list(b) == rows and b[3] == rows[3]
     df = b.frame()
     assert df.task_id.tolist() == list(range(10)) and str(df.task_id.dtype) == "int64"
+
+
+# ----------------------------------------------------------------------------- the workload streams
+
+
+def _eager_tasks(sc, seed):
+    """The workload drawn the way build_world drew it before streaming: every task at once, then one sort."""
+    import math
+
+    from simoffload.model.task import Dist
+    from simoffload.rng import rng_for
+    from simoffload.sim.scenario import _arrival_times, _requirements, app_of_device, task_graphs
+
+    graphs, apps = task_graphs(sc), sc.apps()
+    dev_app = app_of_device(sc, seed)
+    dev_deadline = (Dist(sc.devices.deadline, "s").sample(rng_for(seed, "deadlines/devices"), sc.devices.count)
+                    if sc.devices.deadline is not None else None)
+    per_dev = []
+    for i in range(sc.devices.count):
+        j = int(dev_app[i])
+        app, g = apps[j], graphs[j]
+        cdist, ddist = app.task.dists()
+        t = _arrival_times(sc, rng_for(seed, f"arrivals/device{i}"), app.arrivals, app.max_tasks)
+        rng = rng_for(seed, f"tasks/device{i}")
+        cyc, dat = cdist.sample(rng, (len(t), g.n)), ddist.sample(rng, (len(t), g.m))
+        if app.task.deadline is not None:
+            dl = Dist(app.task.deadline, "s").sample(rng_for(seed, f"deadlines/device{i}"), len(t))
+        else:
+            dl = np.full(len(t), math.inf if dev_deadline is None else float(dev_deadline[i]))
+        per_dev.append((t, cyc, dat, dl, _requirements(sc, i, len(t), seed, app.task)))
+    order = sorted((float(t), i, k) for i, (ts, *_) in enumerate(per_dev) for k, t in enumerate(ts))
+    return [(tid, i, t, per_dev[i][1][k].tobytes(), per_dev[i][2][k].tobytes(), float(per_dev[i][3][k]),
+             float(per_dev[i][4][k]), int(dev_app[i])) for tid, (t, i, k) in enumerate(order)]
+
+
+WORKLOADS = {
+    "periodic_ties": {  # every device arrives at the same instants: ties broken by device
+        "name": "p", "horizon": 100,
+        "task": {"subtasks": 3, "distribution": "paper-5.1", "deadline": {"exponential": {"mean": 3}}},
+        "devices": {"count": 5, "cpu": 1e9, "arrivals": {"periodic": {"interval": 0.7}}}, "policies": ["local"]},
+    "poisson_deadlines": {
+        "name": "m", "horizon": 900,
+        "task": {"subtasks": 4, "distribution": {"cycles": {"exponential": {"mean": 1e8}},
+                                                 "bytes": {"normal": {"mean": 1e5, "std": 5e4}}},
+                 "deadline": {"uniform": [1, 2]}},
+        "devices": {"count": 7, "cpu": 1e9, "arrivals": {"poisson": {"rate": 1.3}}}, "policies": ["local"]},
+    "choice_capped": {  # a choice distribution: that device's arrays are drawn whole
+        "name": "c", "horizon": 300,
+        "task": {"subtasks": 2, "distribution": {"cycles": {"choice": [1e8, 2e8, 5e8]}, "bytes": {"uniform": [0, 1e5]}}},
+        "devices": {"count": 3, "cpu": 1e9, "arrivals": {"poisson": {"rate": 2.0}}, "max_tasks": 150,
+                    "deadline": 4.0},
+        "policies": ["local"]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+@pytest.mark.parametrize("block", [1, 7, 4096])
+def test_streamed_workload_equals_the_eager_draw(monkeypatch, name, block):
+    import simoffload.sim.workload as W
+    from simoffload.sim.scenario import build_world
+
+    monkeypatch.setattr(W, "CACHE_TASKS", 0)  # stream even a small workload
+    monkeypatch.setattr(W, "BLOCK", block)
+    sc = parse_scenario(copy.deepcopy(WORKLOADS[name]))
+    want = _eager_tasks(sc, sc.seed)
+    tasks = build_world(sc).system.tasks
+    got = [(t.task_id, t.device, t.arrival_s, t.cycles.tobytes(), t.data.tobytes(), t.deadline_s, t.accuracy_req, t.app)
+           for t in tasks]
+    assert len(want) > 100 and len(tasks) == len(want)
+    assert got == want
+    assert [t.task_id for t in tasks] == list(range(len(want)))  # a second pass draws the same tasks again
+
+
+def test_poisson_blocks_carry_the_cumulative_sum_exactly():
+    from simoffload.rng import rng_for
+    from simoffload.sim.scenario import _arrival_times
+    from simoffload.sim.workload import arrival_blocks
+
+    sc = parse_scenario({"name": "x", "horizon": 5000, "task": {"subtasks": 1},
+                         "devices": {"count": 1, "arrivals": {"poisson": {"rate": 3.0}}}, "policies": ["local"]})
+    want = _arrival_times(sc, rng_for(1, "a"), None, None)
+    for block in (1, 3, 1000, 10 ** 6):
+        got = np.concatenate(list(arrival_blocks(sc, rng_for(1, "a"), None, None, block)))
+        assert got.tobytes() == want.tobytes()
+
+
+def test_lazy_load_gives_dataset_views_of_the_same_rows(tmp_path, monkeypatch):
+    import pyarrow.dataset as ds
+
+    monkeypatch.setenv("SIMOFFLOAD_CHUNK_ROWS", "50")
+    f = _write(tmp_path, BUSY)
+    assert main(["run", str(f), "--out", str(tmp_path / "out"), "-q", "--no-plots"]) == 0
+    full, lazy = load_results(tmp_path / "out"), load_results(tmp_path / "out", lazy=True)
+    edge = lazy.tasks.to_table(filter=ds.field("policy") == "edge").to_pandas()
+    pd.testing.assert_frame_equal(edge, full.tasks[full.tasks.policy == "edge"].reset_index(drop=True))
+    assert lazy.subtasks.count_rows() == len(full.subtasks)

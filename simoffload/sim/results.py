@@ -28,6 +28,21 @@ Tables (one row per ...):
 * ``summary`` - one row per policy (see :func:`summarize`).
 * ``sites`` - only with several edge sites: one row per policy and site (columns
   :data:`simoffload.sim.engine_sites.SITE_FIELDS`): load, tasks associated at arrival, missed and failed.
+
+Streaming (docs/scale.md): records are kept in typed columnar chunks
+(:mod:`simoffload.sim.records`, 65,536 rows each). ``simoffload run`` writes
+each full chunk as a Parquet row group (or CSV block) into the run's hidden
+staging directory while the run goes; the directory is moved into place only
+when complete. Columns, dtypes, meanings and row order are those of the
+in-memory tables (tasks in arrival order per policy: a task's row is emitted
+once it and every earlier task have left the system). Tables that never fill
+a chunk are written in one piece exactly as before (same bytes). The summary
+of a streamed tasks table is computed from its file in a few passes
+(:func:`summarize_file`): counts exact, means with numpy's pairwise summation
+replayed, percentiles from exact order statistics, so it equals
+:func:`summarize` bit for bit without holding a per-task array.
+:func:`load_results` returns the same DataFrames either way; ``lazy=True``
+returns :mod:`pyarrow.dataset` views of the tables for big runs.
 """
 
 from __future__ import annotations
@@ -565,8 +580,15 @@ def _read_table(p: Path) -> pd.DataFrame:
     return pd.read_parquet(p)
 
 
-def load_results(directory: str | Path) -> Results:
-    """Load the tables a ``simoffload run`` wrote."""
+def load_results(directory: str | Path, lazy: bool = False) -> Results:
+    """Load the tables a ``simoffload run`` wrote.
+
+    Args:
+        directory: the run directory.
+        lazy: return ``tasks``, ``subtasks`` and ``links`` as :class:`pyarrow.dataset.Dataset`
+            views (filter and project before loading: ``res.tasks.to_table(columns=[...],
+            filter=pyarrow.dataset.field("policy") == "edge")``) instead of DataFrames.
+    """
     d = Path(directory)
     meta_path = d / "meta.json"
     if not meta_path.exists():
@@ -576,6 +598,17 @@ def load_results(directory: str | Path) -> Results:
         logging.getLogger(__name__).warning("%s: the run was interrupted; only policies %s finished", d, meta["policies"])
     suffix = ".csv" if meta.get("format") == "csv" else ".parquet"
     frames = {}
+    if lazy:
+        import pyarrow.dataset as ds
+
+        fmt = "csv" if suffix == ".csv" else "parquet"
+        for name in ("tasks", "subtasks", "links"):
+            frames[name] = ds.dataset(d / f"{name}{suffix}", format=fmt)
+        frames["summary"] = _read_table(d / f"summary{suffix}")
+        p = d / f"sites{suffix}"
+        if p.exists():
+            frames["sites"] = _read_table(p)
+        return Results(meta=meta, **frames)
     for name in TABLES:
         p = d / f"{name}{suffix}"
         frames[name] = pd.read_csv(p, dtype={"placement": str}, keep_default_na=True) if suffix == ".csv" else pd.read_parquet(p)

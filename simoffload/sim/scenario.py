@@ -236,32 +236,12 @@ def build_world(sc: Scenario, seed: int | None = None) -> World:
     dev_deadline = (Dist(sc.devices.deadline, "s").sample(rng_for(seed, "deadlines/devices"), n_dev)
                     if sc.devices.deadline is not None else None)
     task_deadline = [Dist(a.task.deadline, "s") if a.task.deadline is not None else None for a in apps]
-    per_dev = []
-    for i in range(n_dev):
-        j = int(dev_app[i])
-        app, g, (cdist, ddist) = apps[j], graphs[j], dists[j]
-        t = _arrival_times(sc, rng_for(seed, f"arrivals/device{i}"), app.arrivals, app.max_tasks)
-        rng = rng_for(seed, f"tasks/device{i}")
-        cyc, dat = cdist.sample(rng, (len(t), g.n)), ddist.sample(rng, (len(t), g.m))
-        if task_deadline[j] is not None:  # its own stream: adding deadlines changes no other draw
-            dl = task_deadline[j].sample(rng_for(seed, f"deadlines/device{i}"), len(t))
-        else:
-            dl = np.full(len(t), math.inf if dev_deadline is None else float(dev_deadline[i]))
-        per_dev.append((t, cyc, dat, dl))
-    order = sorted(((float(t), i, k) for i, (ts, *_) in enumerate(per_dev) for k, t in enumerate(ts)))
-    req = [_requirements(sc, i, len(ts), seed, apps[int(dev_app[i])].task) for i, (ts, *_) in enumerate(per_dev)]
-    if any(a.task.variants for a in apps):  # cycles and data of a task are its variant 0's
-        var = [task_variants(sc, graphs[int(dev_app[i])], c, d, apps[int(dev_app[i])].task)
-               for i, (_, c, d, _) in enumerate(per_dev)]
-        tasks = [TaskSpec(tid, i, t, var[i][k].cycles[0], var[i][k].data[0], float(per_dev[i][3][k]),
-                          var[i][k], float(req[i][k]), app=int(dev_app[i])) if var[i] is not None else
-                 TaskSpec(tid, i, t, per_dev[i][1][k], per_dev[i][2][k], float(per_dev[i][3][k]), None,
-                          float(req[i][k]), app=int(dev_app[i]))
-                 for tid, (t, i, k) in enumerate(order)]
-    else:
-        tasks = [TaskSpec(tid, i, t, per_dev[i][1][k], per_dev[i][2][k], float(per_dev[i][3][k]), None,
-                          float(req[i][k]), app=int(dev_app[i]))
-                 for tid, (t, i, k) in enumerate(order)]
+    from .workload import Workload
+
+    # drawn lazily, block by block, when the engine iterates it (same draws as drawing every task at once)
+    tasks = Workload(sc, seed, graphs, apps, dev_app, dists, dev_deadline, task_deadline)
+    for _ in zip(range(1), tasks):  # draw the first block now: a bad draw fails here, not mid-run
+        pass
 
     horizon = sc.horizon
 

@@ -1,0 +1,165 @@
+"""Scale: peak memory and throughput of long runs with every record streamed to Parquet.
+
+The workload of issue 14: the paper's 6-subtask chain (``scenarios/quickstart.yaml``'s
+task, paper-5.1 sizes), all-edge, 20 devices (Poisson arrivals, one task per
+20 minutes each: the edge core is lightly loaded, as in ``bench_engine.py``),
+every record on (subtasks, transfers, flows, queues), run through the real
+command (``simoffload run FILE --out DIR --no-plots``: streamed Parquet row
+groups in the staging directory, the one-pass summary, the atomic move into
+place). Each point is a fresh child process (``resource.getrusage`` max RSS,
+so an earlier point's memory never counts); tasks/s is tasks over the wall
+time of the whole command inside the child (build, simulate, write, summarise).
+
+The baseline is the same command with the subtask/link/queue records off
+(only the tasks table), measured in the same run at every size up to 1M; 10M
+tasks run with records on only (the records-off point would take as long
+again). The import of simoffload and pandas alone is measured too.
+
+Results: ``analysis/results/bench_scale.json`` and ``bench_scale.png``
+(``--quick``: 10K and 100K tasks, ``bench_scale_quick.json``, no plot).
+
+Usage: ``nice python analysis/bench_scale.py [--quick] [--sizes 10000 100000 ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def scenario(n_tasks: int, records: bool) -> dict:
+    """The scale scenario for ``n_tasks`` tasks (20 devices x n/20 each)."""
+    per = n_tasks // 20
+    return {
+        "name": "scale", "seed": 1, "horizon": 1200.0 * per * 2 + 1e4,  # every device's arrivals end before
+        "task": {"subtasks": 6, "distribution": "paper-5.1"},
+        "devices": {"count": 20, "cpu": "550 MHz", "arrivals": {"poisson": {"rate": 1 / 1200}}, "max_tasks": per},
+        "edge": {"cores": 1, "cpu": "2.75 GHz"},
+        "network": {"wireless": {"up": "1 MB/s"}, "wan": {"up": "1.5 MB/s"}},
+        "output": {"record": {"subtasks": records, "links": records, "queues": records}},
+        "limits": {"tasks": max(2 * n_tasks, 2_000_000), "subtasks": max(12 * n_tasks, 20_000_000)},
+        "policies": ["edge"],
+    }
+
+
+def _child(path: str, out: str) -> None:
+    t0 = time.perf_counter()
+    from simoffload.cli import main
+
+    rc = main(["run", path, "--out", out, "--no-plots", "-q"])
+    wall = time.perf_counter() - t0
+    meta = json.loads((Path(out) / "meta.json").read_text())
+    print(json.dumps({"rc": rc, "wall_s": wall, "run_s": meta["wall_clock"]["edge"]["run_s"],
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def point(n_tasks: int, records: bool, tmp: Path) -> dict:
+    import yaml
+
+    f = tmp / f"scale-{n_tasks}-{int(records)}.yaml"
+    f.write_text(yaml.safe_dump(scenario(n_tasks, records)))
+    out = tmp / f"out-{n_tasks}-{int(records)}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, __file__, "--child", str(f), str(out)], capture_output=True, text=True,
+                       env=env, cwd=ROOT)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    import pyarrow.parquet as pq
+
+    res["rows"] = {t: pq.ParquetFile(out / f"{t}.parquet").metadata.num_rows for t in ("tasks", "subtasks", "links")}
+    res["row_groups"] = {t: pq.ParquetFile(out / f"{t}.parquet").num_row_groups for t in ("tasks", "subtasks", "links")}
+    res["bytes_on_disk"] = sum(p.stat().st_size for p in out.iterdir())
+    res.update(tasks=n_tasks, records=records, tasks_per_s=n_tasks / res["wall_s"])
+    import shutil
+
+    shutil.rmtree(out)
+    return res
+
+
+def import_rss() -> float:
+    r = subprocess.run([sys.executable, "-c", "import resource, simoffload.sim.scenario, simoffload.sim.results, pandas,"
+                        " pyarrow.parquet; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
+                       capture_output=True, text=True, check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return float(r.stdout)
+
+
+def plot(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    on = [p for p in res["points"] if p["records"]]
+    off = [p for p in res["points"] if not p["records"]]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    a.plot([p["tasks"] for p in on], [p["peak_rss_mb"] for p in on], "o-", label="every record, streamed to Parquet")
+    a.plot([p["tasks"] for p in off], [p["peak_rss_mb"] for p in off], "s--", label="records off (tasks table only)")
+    a.axhline(res["import_rss_mb"], color="0.5", lw=0.8, ls=":", label="import only")
+    a.axhline(500, color="C3", lw=0.8, label="target at 1M: 500 MB")
+    a.set_xscale("log")
+    a.set_ylim(0, max(600, max(p["peak_rss_mb"] for p in res["points"]) * 1.15))
+    a.set_xlabel("tasks in the run")
+    a.set_ylabel("peak RSS (MB)")
+    a.set_title("memory (fresh process per point)")
+    a.legend(fontsize=7.5, loc="lower right")
+    b.plot([p["tasks"] for p in on], [p["tasks_per_s"] for p in on], "o-", label="every record, streamed")
+    b.plot([p["tasks"] for p in off], [p["tasks_per_s"] for p in off], "s--", label="records off")
+    b.set_xscale("log")
+    b.set_ylim(0, max(p["tasks_per_s"] for p in res["points"]) * 1.2)
+    b.set_xlabel("tasks in the run")
+    b.set_ylabel("tasks / s (whole run command)")
+    b.set_title("throughput (6-chain, all-edge, 20 devices)")
+    b.legend(fontsize=7.5, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2], sys.argv[3])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="10K and 100K tasks only (tests)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None)
+    ap.add_argument("--off-up-to", type=int, default=1_000_000, help="records-off baseline up to this size")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    sizes = args.sizes or ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000, 10_000_000])
+    out = Path(args.out or ROOT / "analysis" / "results" / f"bench_scale{'_quick' if args.quick else ''}.json")
+    res = {"import_rss_mb": import_rss(), "points": [], "machine_load": os.getloadavg()}
+    print(f"import only: {res['import_rss_mb']:.0f} MB", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=os.environ.get("TMPDIR")) as tmp:
+        for n in sizes:
+            for records in ((True, False) if n <= args.off_up_to else (True,)):
+                p = point(n, records, Path(tmp))
+                res["points"].append(p)
+                print(f"{n:>11,d} tasks  records={'on ' if records else 'off'}  {p['wall_s']:8.1f} s  "
+                      f"{p['tasks_per_s']:8.0f} tasks/s  peak RSS {p['peak_rss_mb']:6.0f} MB  "
+                      f"rows {sum(p['rows'].values()):,}", flush=True)
+    by = {(p["tasks"], p["records"]): p for p in res["points"]}
+    res["on_over_off"] = {str(n): by[(n, True)]["tasks_per_s"] / by[(n, False)]["tasks_per_s"]
+                          for n in sizes if (n, False) in by}
+    for n, r in res["on_over_off"].items():
+        print(f"{int(n):>11,d} tasks: records on / off throughput ratio {r:.3f}")
+    res["machine_load_after"] = os.getloadavg()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    print(f"results: {out}")
+    if not args.quick:
+        png = out.with_suffix(".png")
+        plot(res, png)
+        print(f"plot: {png}")
+
+
+if __name__ == "__main__":
+    main()
