@@ -42,18 +42,19 @@ DEV = "devices.count"
 SPEED = "topology.mobility.random_waypoint.speed"
 
 
-def per_run(tasks: pd.DataFrame, horizon_s: float) -> pd.DataFrame:
-    """One row per (point, replicate, policy): rates and latency over the tasks of the measured window."""
+def per_run(tasks: pd.DataFrame, horizon_s: float, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per (point, replicate, policy[, by]): rates and latency over the tasks of the measured window.
+
+    Deadline misses, failures and unfinished work follow the one definition of
+    :func:`simoffload.sim.results.deadline_flags` (the same as the run summary's ``miss_rate``).
+    """
+    from simoffload.sim.results import deadline_flags
+
     lo, hi = 0.1 * horizon_s, 0.9 * horizon_s
     t = tasks[(tasks["arrival_s"] >= lo) & (tasks["arrival_s"] < hi)]
-    st = t["status"]
-    unf = st.eq("unfinished")
-    # a task still unfinished at the horizon after its deadline has passed is a miss too (else an overloaded
-    # policy would look better the more work it leaves unfinished)
-    late = unf & (t["arrival_s"] + t["deadline_s"] <= horizon_s)
-    t = t.assign(miss=st.isin(["missed", "dropped"]) | late, fail=st.eq("failed"), unf=unf,
-                 lat=t["latency_s"].where(st.isin(["done", "missed"])))
-    g = t.groupby(["point_index", "replicate", "policy", DEV, SPEED], sort=False)
+    f = deadline_flags(t, horizon_s)
+    t = t.assign(miss=f["miss"], fail=f["failed"], unf=f["unfinished"], lat=t["latency_s"].where(f["finished"]))
+    g = t.groupby(["point_index", "replicate", "policy", *by, DEV, SPEED], sort=False)
     out = g.agg(tasks=("task_id", "size"), miss_rate=("miss", "mean"), failure_rate=("fail", "mean"),
                 unfinished_frac=("unf", "mean"), mean_latency_s=("lat", "mean")).reset_index()
     out["speed_mps"] = out[SPEED].map(lambda s: float(np.mean(json.loads(s) if isinstance(s, str) else s)))
@@ -110,11 +111,13 @@ def miss_by_uplink(horizon_s: float | None) -> list[dict]:
     if horizon_s is not None:
         sc.horizon = horizon_s
     r = run_scenario(sc)
+    from simoffload.sim.results import deadline_flags
+
     t = tables_from(r).tasks
     devs = r.world.system.devices
     t["rate"] = [devs[d].up.rate(a) for d, a in zip(t["device"], t["arrival_s"])]
     t["q"] = pd.qcut(t["rate"], 4, labels=False, duplicates="drop")
-    g = t.assign(miss=t["status"] != "done").groupby("q")
+    g = t.assign(miss=deadline_flags(t, r.world.system.horizon_s)["miss"]).groupby("q")
     return [{"uplink_MBps": [round(float(x.min()) / 1e6, 2), round(float(x.max()) / 1e6, 2)],
              "miss_rate": round(float(m), 4), "tasks": int(n)}
             for (_, x), m, n in zip(g["rate"], g["miss"].mean(), g.size())]

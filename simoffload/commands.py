@@ -53,9 +53,63 @@ def format_sites(sites) -> str:  # noqa: ANN001 - a DataFrame
     """The per-site table (several edge sites) as fixed-width text: one line per policy and site."""
     cols = [("policy", "policy", "{}"), ("site", "site", "{}"), ("cores", "cores", "{:d}"),
             ("utilisation", "util", "{:.3f}"), ("subtasks", "subtasks", "{:d}"), ("tasks", "tasks", "{:d}"),
-            ("miss_rate", "miss", "{:.3f}"), ("failure_rate", "fail", "{:.3f}")]
+            ("unfinished_frac", "unfin", "{:.3f}"), ("miss_rate", "miss", "{:.3f}"), ("failure_rate", "fail", "{:.3f}")]
+    return _fixed_width(sites, cols, left=2)
+
+
+def app_table(tasks, horizon_s: float):  # noqa: ANN001, ANN201 - a DataFrame or a written tasks table's path
+    """Per policy and application: tasks, the shares unfinished / failed / missing their deadline (one
+    definition: :mod:`simoffload.sim.deadlines`) and the mean latency of the finished tasks.
+
+    ``tasks`` is the tasks table or the path of a written one (read in chunks, never whole).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .sim.deadlines import deadline_miss
+    from .sim.results import FINISHED, _task_chunks
+
+    cols = ["policy", "app", "status", "arrival_s", "deadline_s", "latency_s"]
+    chunks = ([{c: tasks[c].to_numpy() for c in cols}] if isinstance(tasks, pd.DataFrame)
+              else _task_chunks(tasks, cols))
+    acc: dict = {}
+    for c in chunks:
+        st = np.asarray(c["status"]).astype(str)
+        miss = deadline_miss(st, c["arrival_s"], c["deadline_s"], horizon_s)
+        fin = np.isin(st, FINISHED)
+        key = pd.MultiIndex.from_arrays([np.asarray(c["policy"]).astype(str), np.asarray(c["app"]).astype(str)])
+        part = pd.DataFrame({"tasks": 1, "deadline_misses": miss.astype(int), "failed": (st == "failed").astype(int),
+                             "unfinished": (st == "unfinished").astype(int), "finished": fin.astype(int),
+                             "lat_sum": np.where(fin, np.asarray(c["latency_s"], dtype=float), 0.0),
+                             "deadline_s": np.asarray(c["deadline_s"], dtype=float)}, index=key)
+        g = part.groupby(level=[0, 1], sort=False).agg({k: ("max" if k == "deadline_s" else "sum") for k in part})
+        for k, row in g.iterrows():
+            a = acc.setdefault(k, dict.fromkeys(g.columns, 0.0))
+            for col, v in row.items():
+                a[col] = max(a[col], v) if col == "deadline_s" else a[col] + v
+    out = pd.DataFrame([{"policy": k[0], "app": k[1], **v} for k, v in acc.items()])
+    n = out["tasks"].where(out["tasks"] > 0)
+    out["miss_rate"] = out["deadline_misses"] / n
+    out["failure_rate"] = out["failed"] / n
+    out["unfinished_frac"] = out["unfinished"] / n
+    out["mean_latency_s"] = out["lat_sum"] / out["finished"].where(out["finished"] > 0)
+    for col in ("tasks", "deadline_misses", "failed", "unfinished", "finished"):
+        out[col] = out[col].astype("int64")
+    return out.drop(columns="lat_sum")
+
+
+def format_apps(table) -> str:  # noqa: ANN001 - a DataFrame from app_table
+    """The per-application table as fixed-width text."""
+    cols = [("policy", "policy", "{}"), ("app", "app", "{}"), ("tasks", "tasks", "{:d}"),
+            ("deadline_s", "deadline s", "{:.4g}"), ("unfinished_frac", "unfin", "{:.3f}"),
+            ("failure_rate", "fail", "{:.3f}"), ("miss_rate", "miss", "{:.3f}"),
+            ("mean_latency_s", "mean s", "{:.4g}")]
+    return _fixed_width(table, cols, left=2)
+
+
+def _fixed_width(df, cols, left: int) -> str:  # noqa: ANN001
     rows = [[h for _, h, _ in cols]]
-    for _, r in sites.iterrows():
+    for _, r in df.iterrows():
         row = []
         for key, _, fmt in cols:
             try:
@@ -64,7 +118,7 @@ def format_sites(sites) -> str:  # noqa: ANN001 - a DataFrame
                 row.append("nan")
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+    lines = ["  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
 
@@ -149,8 +203,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     n = len(result.runs[0].tasks) if result.runs else 0  # rows per policy: every arrived task
     print(f"{sc.name}: seed {sc.seed}, {n} tasks x {len(result.runs)} policies; latency over completed tasks")
     print(format_summary(res.summary))
+    if len(sc.apps()) > 1:
+        src = res.tasks if res.tasks is not None else out / f"tasks{'.csv' if fmt == 'csv' else '.parquet'}"
+        print("per application (deadline = the largest drawn; miss = finished late, dropped, or unfinished after "
+              "its deadline; latency over finished tasks):")
+        print(format_apps(app_table(src, result.world.system.horizon_s)))
     if res.sites is not None:
-        print("per site (tasks = associated at arrival; util = busy core-s / (cores x simulated s)):")
+        print("per site (tasks = associated at arrival; util = busy core-s / (cores x simulated s); "
+              "unfin/miss/fail: shares of those tasks):")
         print(format_sites(res.sites))
     print(f"results: {out}/ (tasks, subtasks, links, summary{', sites' if res.sites is not None else ''} as {fmt}; scenario.yaml)")
     for name in plots:

@@ -35,7 +35,7 @@ from . import limits as _limits
 from .errors import UserError
 from .strict import StrictModel
 from .yamlio import Document, load_yaml, shorten
-from .model.task import PAPER_DISTRIBUTIONS, Dist
+from .model.task import PAPER_DISTRIBUTIONS, Dist, size_dist
 from .units import UnitError, parse_quantity
 
 
@@ -194,10 +194,15 @@ class TaskConfig(_Strict):
         if extra or set(v) != {"cycles", "bytes"}:
             raise ValueError(f"a task distribution mapping has exactly the keys cycles and bytes (got {sorted(v)})")
         for key, kind in (("cycles", "cycles"), ("bytes", "bytes")):
-            try:
-                _finite_dist(v[key], kind)
-            except (ValueError, UnitError, TypeError) as exc:
-                raise ValueError(f"{key}: {exc}") from None
+            specs = v[key] if isinstance(v[key], list) else [v[key]]  # a list: one DIST per subtask / data edge
+            if not specs:
+                raise ValueError(f"{key}: an empty list (give one DIST, or one per {'subtask' if key == 'cycles' else 'data edge'})")
+            for i, spec in enumerate(specs):
+                try:
+                    _finite_dist(spec, kind)
+                except (ValueError, UnitError, TypeError) as exc:
+                    where = f"{key}.{i}" if isinstance(v[key], list) else key
+                    raise ValueError(f"{where}: {exc}") from None
         return v
 
     @model_validator(mode="after")
@@ -206,6 +211,16 @@ class TaskConfig(_Strict):
             for u, w in self.edges:
                 if not (0 <= u < self.subtasks and 0 <= w < self.subtasks) or u == w:
                     raise ValueError(f"edges: edge ({u}, {w}) must join two different subtasks in 0..{self.subtasks - 1}")
+        if isinstance(self.distribution, dict):
+            cyc, byt = self.distribution["cycles"], self.distribution["bytes"]
+            if isinstance(cyc, list) and len(cyc) != self.subtasks:
+                raise ValueError(f"distribution.cycles: {self.subtasks} subtasks need {self.subtasks} distributions "
+                                 f"(got {len(cyc)})")
+            if isinstance(byt, list):
+                m = _data_edges(self.subtasks, self.edges)
+                if m is not None and len(byt) != m:
+                    raise ValueError(f"distribution.bytes: {m} data edges need {m} distributions (got {len(byt)}; "
+                                     f"a chain of n subtasks has n + 1: input, n - 1 between subtasks, output)")
         return self
 
     @field_validator("variants")
@@ -214,20 +229,9 @@ class TaskConfig(_Strict):
         if not v:
             return v
         n = info.data.get("subtasks", 6)
-        edges = info.data.get("edges")
-        m = n + 1
-        if edges is not None:
-            import networkx as nx
-
-            from .model.task import TaskGraph
-
-            g = nx.DiGraph()
-            g.add_nodes_from(range(n))
-            g.add_edges_from(edges)
-            try:
-                m = TaskGraph.from_networkx(g)[0].m
-            except ValueError:
-                return v  # reported where the graph is built
+        m = _data_edges(n, info.data.get("edges"))
+        if m is None:
+            return v  # reported where the graph is built
         for i, var in enumerate(v):
             if var.cycles is not None and len(var.cycles) != n:
                 raise ValueError(f"variant {i}: cycles: {n} subtasks need {n} values, got {len(var.cycles)}")
@@ -235,9 +239,27 @@ class TaskConfig(_Strict):
                 raise ValueError(f"variant {i}: bytes: {m} data edges need {m} values, got {len(var.bytes)}")
         return v
 
-    def dists(self) -> tuple[Dist, Dist]:
+    def dists(self) -> tuple[Any, Any]:
+        """Cycles and bytes: a :class:`Dist` each, or a per-position list (``PositionDists``)."""
         spec = PAPER_DISTRIBUTIONS[self.distribution] if isinstance(self.distribution, str) else self.distribution
-        return Dist(spec["cycles"], "cycles"), Dist(spec["bytes"], "bytes")
+        return size_dist(spec["cycles"], "cycles"), size_dist(spec["bytes"], "bytes")
+
+
+def _data_edges(n: int, edges: list[tuple[int, int]] | None) -> int | None:
+    """Data edges (input, inner, output) of a chain of ``n`` or of the DAG ``edges``; None if not a DAG."""
+    if edges is None:
+        return n + 1
+    import networkx as nx
+
+    from .model.task import TaskGraph
+
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(edges)
+    try:
+        return TaskGraph.from_networkx(g)[0].m
+    except ValueError:
+        return None
 
 
 class DevicesConfig(_Strict):

@@ -107,3 +107,32 @@ def test_effective_scenario_of_applications_reloads(tmp_path):
     f.write_text(scenario_to_yaml(scenario()))
     again = load_scenario(f)
     assert [a.name for a in again.apps()] == ["video", "health"]
+
+
+def test_sizes_may_be_given_per_subtask_and_per_data_edge(tmp_path, capsys):
+    from simoffload.sim.scenario import build_world
+
+    task = {"subtasks": 3, "distribution": {"cycles": ["1 Gcycles", {"uniform": ["2 Gcycles", "3 Gcycles"]}, "5 Mcycles"],
+                                            "bytes": ["10 kB", "20 kB", {"choice": ["30 kB", "35 kB"]}, "40 kB"]}}
+    sc = parse_scenario(dict(BASE, task=task, policies=["local"]))
+    specs = build_world(sc).system.tasks
+    cyc = np.array([s.cycles for s in specs])
+    dat = np.array([s.data for s in specs])
+    assert len(specs) > 10 and (cyc[:, 0] == 1e9).all() and (cyc[:, 2] == 5e6).all()
+    assert ((cyc[:, 1] >= 2e9) & (cyc[:, 1] <= 3e9)).all() and cyc[:, 1].std() > 1e8
+    assert (dat[:, [0, 1, 3]] == [10e3, 20e3, 40e3]).all() and set(dat[:, 2]) == {30e3, 35e3}
+    # all-local at 1 GHz: the latency is each task's own cycles (queueing aside: the first task of each device)
+    t = tables_from(run_scenario(sc)).tasks
+    first = t.sort_values("arrival_s").groupby("device").head(1)
+    exp = {s.task_id: s.cycles.sum() / 1e9 for s in specs}
+    np.testing.assert_allclose(first["latency_s"], first["task_id"].map(exp), rtol=1e-12)
+    # a list of the wrong length is one line naming the field
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump(dict(BASE, task=dict(task, distribution=dict(task["distribution"], bytes=["1 kB"] * 3)))))
+    assert main(["validate", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "distribution.bytes: 4 data edges need 4 distributions (got 3" in err
+    f.write_text(yaml.safe_dump(dict(BASE, task=dict(task, distribution=dict(task["distribution"], cycles=["1 Gcycles", "-1 Gcycles", 0])))))
+    assert main(["validate", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cycles.1" in err

@@ -78,6 +78,25 @@ def test_offered_load_by_hand():
     assert math.isclose(offered_load(res.world, t[t.policy == "cloud"], 0.5)["edge_cpu"], 0.05)
 
 
+def test_offered_load_by_hand_with_two_applications_of_different_structure():
+    # app a: 2-subtask chain (1e9 cycles, 1 MB edges), app b: 4-subtask chain (0.5e9 cycles, 0.5 MB edges); one
+    # device each, a task every 10 s over 400 s: 40 tasks per app. All-edge: (40 x 2e9 + 40 x 2e9) / 1 GHz / 400 s
+    d = system("10 s", ["edge", "cloud"])
+    d.pop("task")
+    d["devices"]["count"] = 2
+    d["applications"] = [
+        {"name": "a", "share": 1, "task": {"subtasks": 2, "distribution": {"cycles": "1e9", "bytes": "1 MB"}}},
+        {"name": "b", "share": 1, "task": {"subtasks": 4, "distribution": {"cycles": "0.5e9", "bytes": "0.5 MB"}}}]
+    res = run_scenario(parse_scenario(d))
+    t = tables_from(res).tasks
+    assert (t[t.policy == "edge"].groupby("app").size() == 40).all()
+    ld = offered_load(res.world, t[t.policy == "edge"], 0.0)
+    assert math.isclose(ld["edge_cpu"], 0.4)
+    # all-cloud: the WAN carries each task's input and output: a 2 x 1 MB, b 2 x 0.5 MB, per direction 40 x 1.5 MB
+    ld = offered_load(res.world, t[t.policy == "cloud"], 0.0)
+    assert math.isclose(ld["wan"], 40 * 1.5e6 / (2e6 * 400)) and ld["edge_cpu"] == 0.0
+
+
 def test_an_overloaded_edge_is_flagged_and_a_light_one_is_not():
     light = parse_scenario(system("10 s", ["edge"], "2000 s"))
     heavy = parse_scenario(system("1.6 s", ["edge"], "2000 s"))  # 2 s of work every 1.6 s: rho 1.25

@@ -99,19 +99,20 @@ def offered_load(world: Any, tasks: Any, hold_s: float) -> dict[str, float]:
         ``{"edge_cpu": rho, "wan": rho, "cell": rho}`` (cell only with a shared cell); rho >= 1 is overload.
     """
     sys_ = world.system
-    g = sys_.graph
     horizon = sys_.horizon_s
     specs = {s.task_id: s for s in sys_.tasks}
     edge_cycles = 0.0
     wan = np.zeros(2)
     cell = np.zeros(2)
-    src, dst = np.asarray(g.src), np.asarray(g.dst)
+    # each application has its own structure (SystemSpec.graphs[task.app])
+    ends = [(g, np.asarray(g.src), np.asarray(g.dst)) for g in (getattr(sys_, "graphs", None) or [sys_.graph])]
     n_dec = 0
     for tid, pl in zip(tasks["task_id"].to_numpy(), tasks["placement"].to_numpy()):
         if not pl:
             continue
         n_dec += 1
         s = specs[int(tid)]
+        g, src, dst = ends[getattr(s, "app", 0)]
         place = np.frombuffer(pl.encode("ascii"), dtype=np.uint8) - 48
         edge_cycles += float(s.cycles[place == 1].sum())
         ext = np.concatenate([place, [0]])  # index -1 / n -> the device

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -410,6 +410,37 @@ class Dist:
 
     def __repr__(self) -> str:
         return f"Dist({self.form}{self.args})"
+
+
+class PositionDists:
+    """One :class:`Dist` per position (per subtask for cycles, per data edge for bytes), drawn independently.
+
+    ``sample(rng, (k, n))`` draws column by column (position 0 first), so a seed fixes the batch.
+    """
+
+    def __init__(self, specs: Sequence[Any], kind: str):
+        self.dists = [Dist(s, kind) for s in specs]
+        self.kind = kind
+
+    def __len__(self) -> int:
+        return len(self.dists)
+
+    def sample(self, rng: np.random.Generator, size: Any) -> np.ndarray:
+        k, n = size
+        if n != len(self.dists):
+            raise ValueError(f"{len(self.dists)} per-position distributions for {n} positions")
+        return np.column_stack([d.sample(rng, k) for d in self.dists]) if n else np.zeros((k, 0))
+
+    def mean(self) -> float:
+        return float(np.mean([d.mean() for d in self.dists]))
+
+    def __repr__(self) -> str:
+        return f"PositionDists({self.dists})"
+
+
+def size_dist(spec: Any, kind: str) -> "Dist | PositionDists":
+    """A task-size spec: one ``DIST`` for every position, or a list with one ``DIST`` per position."""
+    return PositionDists(spec, kind) if isinstance(spec, (list, tuple)) else Dist(spec, kind)
 
 
 # The paper's distributions (DESIGN.md section 3). MB = 1e6 bytes, MHz = 1e6 Hz.

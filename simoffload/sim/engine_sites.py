@@ -41,10 +41,12 @@ import simpy
 from ..model.cost import SiteTopology
 from ..net.bandwidth import BandwidthModel
 from ..policy import Observation, check_decision
+from .deadlines import is_deadline_miss
 from .engine import CLOUD, DEVICE, TASK_FIELDS, Cpu, Link, PolicyError, Simulation, _TaskState
 
 PLACE_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SITE_COL, _PLACE_COL, _STATUS_COL = TASK_FIELDS.index("site"), TASK_FIELDS.index("placement"), TASK_FIELDS.index("status")
+_ARRIVAL_COL, _DEADLINE_COL = TASK_FIELDS.index("arrival_s"), TASK_FIELDS.index("deadline_s")
 
 
 @dataclass
@@ -591,26 +593,26 @@ class SiteSimulation(Simulation):
             c = counts[r[_SITE_COL]]
             status = r[_STATUS_COL]
             c[0] += 1
-            c[1] += status in ("missed", "dropped")
+            c[1] += is_deadline_miss(status, r[_ARRIVAL_COL], r[_DEADLINE_COL], self.spec.horizon_s)
             c[2] += status == "failed"
+            c[3] += status == "unfinished"
         return r
 
     def run(self) -> Any:
         if self.topo.handovers:
             self.env.process(self._mobility())
-        self._site_counts = [[0, 0, 0] for _ in self.topo.sites]  # per site: arrived, missed, failed
+        # per site: arrived, deadline misses (deadlines.is_deadline_miss), failed, unfinished
+        self._site_counts = [[0, 0, 0, 0] for _ in self.topo.sites]
         rec = super().run()
         end = max(rec.end_s, 1e-12)
-        arrived = [c[0] for c in self._site_counts]
-        missed = [c[1] for c in self._site_counts]
-        failed = [c[2] for c in self._site_counts]
         rec.sites = [(self.name, s.name, i, s.cores, self.site_busy_s[i], self.site_busy_s[i] / (s.cores * end),
-                      self.site_subtasks[i], arrived[i], missed[i], failed[i]) for i, s in enumerate(self.topo.sites)]
+                      self.site_subtasks[i], *self._site_counts[i]) for i, s in enumerate(self.topo.sites)]
         return rec
 
 
 #: columns of the ``sites`` table: per policy and site, busy core-seconds (subtasks and decisions), utilisation
 #: (busy / (cores x simulated time)), subtasks run there, tasks whose device was associated with it at
-#: arrival, and how many of those missed their deadline (missed or dropped) or failed
+#: arrival, and how many of those missed their deadline (:func:`~simoffload.sim.deadlines.is_deadline_miss`: the
+#: summary's definition), failed, or were unfinished at the horizon
 SITE_FIELDS = ("policy", "site", "site_index", "cores", "busy_core_s", "utilisation", "subtasks", "tasks",
-               "missed", "failed")
+               "deadline_misses", "failed", "unfinished")

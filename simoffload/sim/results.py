@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
+from .deadlines import deadline_miss
 from .engine import LINK_FIELDS, SUBTASK_FIELDS, TASK_FIELDS
 
 log = logging.getLogger(__name__)
@@ -144,10 +145,11 @@ def tables_from(result: Any) -> Results:
     order = [run.policy for run in result.runs]
     if sink is not None:
         sink.close()
+    horizon = result.world.system.horizon_s
     if tasks is None:
-        summary = summarize_file(sink.files["tasks"].path, order, "accuracy" in fields)
+        summary = summarize_file(sink.files["tasks"].path, order, "accuracy" in fields, horizon)
     else:
-        summary = summarize(tasks, order)
+        summary = summarize(tasks, order, horizon)
     # wall-clock timings differ from run to run: they go to meta.json, never into a table, so the
     # same scenario and seed give byte-identical tables
     timing = {}
@@ -164,20 +166,59 @@ def tables_from(result: Any) -> Results:
         from .engine_sites import SITE_FIELDS
 
         sites = pd.DataFrame([r for run in result.runs for r in getattr(run, "sites", [])], columns=list(SITE_FIELDS))
-        sites["miss_rate"] = sites["missed"] / sites["tasks"].where(sites["tasks"] > 0)
-        sites["failure_rate"] = sites["failed"] / sites["tasks"].where(sites["tasks"] > 0)
+        n = sites["tasks"].where(sites["tasks"] > 0)
+        sites["miss_rate"] = sites["deadline_misses"] / n  # deadlines.is_deadline_miss, as in the summary
+        sites["failure_rate"] = sites["failed"] / n
+        sites["unfinished_frac"] = sites["unfinished"] / n
     return Results(tasks, subtasks, links, summary, meta, sites, streamed)
 
 
-def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
+FINISHED = ("done", "missed")  # statuses of tasks that finished (on time or late)
+
+
+def deadline_flags(tasks: pd.DataFrame, horizon_s: float | None) -> pd.DataFrame:
+    """Per task: ``finished``, ``miss`` (:func:`~simoffload.sim.deadlines.deadline_miss`, the one
+    definition of a deadline miss), ``failed`` and ``unfinished``, booleans on ``tasks``' index.
+
+    Args:
+        tasks: rows of the tasks table (``status``, ``arrival_s``, ``deadline_s``).
+        horizon_s: the simulated horizon; None counts no unfinished task as a miss.
+    """
+    st = tasks["status"]
+    miss = deadline_miss(st.to_numpy(), tasks["arrival_s"].to_numpy(), tasks["deadline_s"].to_numpy(), horizon_s)
+    return pd.DataFrame({"finished": st.isin(FINISHED).to_numpy(), "miss": miss,
+                         "failed": st.eq("failed").to_numpy(), "unfinished": st.eq("unfinished").to_numpy()},
+                        index=tasks.index)
+
+
+def deadline_rates(tasks: pd.DataFrame, horizon_s: float | None, by: list[str]) -> pd.DataFrame:
+    """Counts and rates of :func:`deadline_flags` per group ``by``.
+
+    Returns:
+        One row per group: ``tasks, deadline_misses, failed, unfinished, miss_rate, failure_rate,
+        unfinished_frac`` (rates over all the group's tasks).
+    """
+    f = deadline_flags(tasks, horizon_s)
+    g = pd.concat([tasks[by], f[["miss", "failed", "unfinished"]].astype("int64")], axis=1).groupby(by, sort=False)
+    out = g.agg(tasks=("miss", "size"), deadline_misses=("miss", "sum"), failed=("failed", "sum"),
+                unfinished=("unfinished", "sum")).reset_index()
+    n = out["tasks"].where(out["tasks"] > 0)
+    out["miss_rate"] = out["deadline_misses"] / n
+    out["failure_rate"] = out["failed"] / n
+    out["unfinished_frac"] = out["unfinished"] / n
+    return out
+
+
+def summarize(tasks: pd.DataFrame, order: list[str] | None = None, horizon_s: float | None = None) -> pd.DataFrame:
     """One row per policy.
 
     Latency statistics are over completed tasks only (``done`` and ``missed``:
     both finished); ``unfinished``, ``dropped`` and ``failed`` count the rest (a
     policy that leaves work unfinished looks better on latency than it is, so
     read them together). ``miss_rate`` is the fraction of all tasks that
-    finished after their deadline or were dropped at it; ``failure_rate`` the
-    fraction that failed. ``*_norm`` columns divide by the best policy's value
+    missed their deadline as :mod:`simoffload.sim.deadlines` defines it (finished
+    late, dropped, or unfinished at ``horizon_s`` after the deadline had passed);
+    ``failure_rate`` the fraction that failed. ``*_norm`` columns divide by the best policy's value
     (lowest among the policies) for latency (mean, p50, p95, p99) and energy.
     Decision time is not normalised: the static policies take none.
 
@@ -195,6 +236,8 @@ def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFra
         lat = done["latency_s"].to_numpy()
         q = np.percentile(lat, [50, 95, 99]) if len(lat) else [np.nan] * 3
         n_missed, n_dropped, n_failed = (int((status == k).sum()) for k in ("missed", "dropped", "failed"))
+        timing = (t["arrival_s"].to_numpy(), t["deadline_s"].to_numpy()) if horizon_s is not None else (None, None)
+        n_miss = int(deadline_miss(status.to_numpy(), *timing, horizon_s).sum())
         rows.append({
             "policy": pol, "tasks": len(t), "completed": len(done), "unfinished": int((status == "unfinished").sum()),
             "mean_latency_s": float(lat.mean()) if len(lat) else np.nan,
@@ -202,7 +245,7 @@ def summarize(tasks: pd.DataFrame, order: list[str] | None = None) -> pd.DataFra
             "mean_decision_s": float(done["decision_s"].mean()) if len(done) else np.nan,
             "mean_energy_j": float(done["energy_j"].mean()) if len(done) else np.nan,
             "missed": n_missed, "dropped": n_dropped, "failed": n_failed,
-            "miss_rate": (n_missed + n_dropped) / len(t) if len(t) else np.nan,
+            "miss_rate": n_miss / len(t) if len(t) else np.nan,
             "failure_rate": n_failed / len(t) if len(t) else np.nan,
         })
         if "accuracy" in t:
@@ -235,10 +278,11 @@ def _task_chunks(path: Path, columns: list[str]) -> Any:
         yield {c: t.column(c).to_numpy() for c in columns}
 
 
-def summarize_file(path: str | Path, order: list[str], accuracy: bool = False) -> pd.DataFrame:
+def summarize_file(path: str | Path, order: list[str], accuracy: bool = False,
+                   horizon_s: float | None = None) -> pd.DataFrame:
     """:func:`summarize` of a tasks table written to ``path``, read in chunks, never whole.
 
-    Equal to ``summarize(load(path), order)`` bit for bit: counts are exact;
+    Equal to ``summarize(load(path), order, horizon_s)`` bit for bit: counts are exact;
     means replay numpy's pairwise summation (:class:`~simoffload.sim.records.PairwiseSum`);
     percentiles come from exact order statistics
     (:func:`~simoffload.sim.records.percentiles`). Memory: one chunk plus a few
@@ -247,9 +291,10 @@ def summarize_file(path: str | Path, order: list[str], accuracy: bool = False) -
     """
     from .records import PairwiseSum, percentiles
 
-    cols = ["policy", "status", "latency_s", "decision_s", "energy_j"] + (["accuracy", "accuracy_req"] if accuracy else [])
+    cols = (["policy", "status"] + (["arrival_s", "deadline_s"] if horizon_s is not None else [])
+            + (["accuracy", "accuracy_req"] if accuracy else []))
     stats: dict[str, dict[str, int]] = {p: dict.fromkeys(("tasks", "completed", "unfinished", "missed", "dropped",
-                                                           "failed", "below"), 0) for p in order}
+                                                           "failed", "below", "miss"), 0) for p in order}
     def policies_in(pol: np.ndarray) -> list:
         if not len(pol):
             return []
@@ -268,6 +313,8 @@ def summarize_file(path: str | Path, order: list[str], accuracy: bool = False) -
             d["completed"] += int(done.sum())
             for k in ("unfinished", "missed", "dropped", "failed"):
                 d[k] += int((st == k).sum())
+            timing = (c["arrival_s"][mine], c["deadline_s"][mine]) if horizon_s is not None else (None, None)
+            d["miss"] += int(deadline_miss(st, *timing, horizon_s).sum())
             if accuracy:
                 d["below"] += int((c["accuracy"][mine][done] < c["accuracy_req"][mine][done]).sum())
 
@@ -305,7 +352,7 @@ def summarize_file(path: str | Path, order: list[str], accuracy: bool = False) -
             "mean_decision_s": float(sums["decision_s"]) if k else np.nan,
             "mean_energy_j": float(sums["energy_j"]) if k else np.nan,
             "missed": d["missed"], "dropped": d["dropped"], "failed": d["failed"],
-            "miss_rate": (d["missed"] + d["dropped"]) / n if n else np.nan,
+            "miss_rate": d["miss"] / n if n else np.nan,
             "failure_rate": d["failed"] / n if n else np.nan,
         })
         if accuracy:
