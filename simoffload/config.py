@@ -788,10 +788,17 @@ def _check_workload(sc: Scenario) -> None:
     _limits.check_scenario(sc)
 
 
+def _sweep_base(sc: Scenario) -> dict[str, Any]:
+    """The scenario as plain data for building sweep points: ``task`` or ``applications``, never both."""
+    base = sc.model_dump(mode="json", exclude={"base_dir"})
+    base.pop("task" if sc.applications is not None else "applications", None)
+    return base
+
+
 def _check_sweep(sc: Scenario) -> Any:
     from .experiments.sweep import parse_sweep
 
-    base = sc.model_dump(mode="json", exclude={"base_dir"})
+    base = _sweep_base(sc)
     section = base.pop("sweep")
     try:
         spec = parse_sweep(section, base, "sweep")
@@ -813,7 +820,7 @@ def check_sweep_points(sc: Scenario) -> None:
         return
     from .experiments.sweep import parse_sweep
 
-    base = sc.model_dump(mode="json", exclude={"base_dir"})
+    base = _sweep_base(sc)
     section = base.pop("sweep")
     _check_sweep_values(sc, parse_sweep(section, base, "sweep"), base)
 

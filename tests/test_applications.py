@@ -136,3 +136,13 @@ def test_sizes_may_be_given_per_subtask_and_per_data_edge(tmp_path, capsys):
     assert main(["validate", str(f)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cycles.1" in err
+
+
+def test_a_sweep_over_a_scenario_with_applications_validates(tmp_path, capsys):
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(dict(BASE, applications=APPS, sweep={"grid": {"devices.count": [4, 8]}})))
+    assert main(["validate", str(f)]) == 0, capsys.readouterr().err
+    f.write_text(yaml.safe_dump(dict(BASE, applications=APPS, sweep={"grid": {"devices.count": [4, -1]}})))
+    assert main(["validate", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sweep.grid.devices.count[1]" in err and "not both" not in err
