@@ -1,7 +1,8 @@
 """Topology study: deadline misses, handover failures and latency versus device count and speed.
 
 Runs the sweep of ``scenarios/study_topology.yaml`` (the city of ``scenarios/city.yaml``: four edge sites
-on a metro ring, random-waypoint devices, distance-based wireless, a 1.5 s deadline, handover rule
+on a metro ring, random-waypoint devices, distance-based wireless, two applications with deadlines (AR
+object detection, 300 ms; analytics, 10 s), handover rule
 ``fail``) over the number of devices and their speed, with replicates, and writes to
 ``analysis/results/study_topology/``:
 
@@ -9,15 +10,17 @@ on a metro ring, random-waypoint devices, distance-based wireless, a 1.5 s deadl
 * ``failure_vs_speed.png`` - handover-failure rate per policy vs speed;
 * ``latency_vs_devices.png`` / ``latency_vs_speed.png`` - mean latency of finished tasks, 95 % CI;
 * ``numbers.csv`` (every point: mean, CI, replicates, unfinished fraction, overloaded flag) and
-  ``findings.json``.
+  ``findings.json``; with several applications also ``numbers_by_app.csv`` and, per application,
+  ``miss_vs_devices_<app>.png``, ``latency_vs_devices_<app>.png``, ``latency_vs_speed_<app>.png``.
 
 Statistics are over tasks arriving after a warm-up (the first 10 % of the horizon) and before the
 last 10 % (so tasks cut by the horizon do not bias latency); rates are over all those tasks (a failed
-or unfinished task counts in the denominator). The miss rate counts tasks that finished late, were
-dropped, or were still unfinished at the horizon after their deadline had passed; latency is over the
-tasks that finished, so read it beside the unfinished fraction (``numbers.csv``). A point is flagged overloaded when more than 2 % of its
-tasks are unfinished at the horizon. Replicate r of every point shares the same random streams
-(common random numbers), so differences between policies are paired.
+or unfinished task counts in the denominator). Deadline misses are counted as everywhere in simoffload
+(:mod:`simoffload.sim.deadlines`: finished late, dropped, or still unfinished at the horizon after the
+deadline had passed); latency is over the tasks that finished, so read it beside the unfinished fraction
+(``numbers.csv``). A point is flagged overloaded (open circle on the plots) when more than 2 % of its tasks
+are unfinished at the horizon. Replicate r of every point shares the same random streams (common random
+numbers), so differences between policies are paired.
 
 Usage: ``python analysis/study_topology.py [--quick] [--jobs N] [--scheduler ADDR] [--out DIR]``
 """
@@ -61,7 +64,12 @@ def per_run(tasks: pd.DataFrame, horizon_s: float, by: tuple[str, ...] = ()) -> 
     return out
 
 
-def analyse(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def ci_tables(runs: pd.DataFrame, overloaded: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Mean and 95 % t half-width over replicates of every metric, against each axis; unfinished share and flag.
+
+    A point is flagged ``overloaded`` when more than 2 % of its measured tasks (all applications: the
+    ``overloaded`` table, if given) are unfinished at the horizon.
+    """
     from simoffload.experiments.plots import ci_table
 
     tabs = []
@@ -74,7 +82,17 @@ def analyse(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     tab = pd.concat(tabs, ignore_index=True)
     unf = runs.groupby(["policy", DEV, "speed_mps"])["unfinished_frac"].mean().rename("unfinished_frac").reset_index()
     tab = tab.merge(unf, on=["policy", DEV, "speed_mps"], how="left")
-    tab["overloaded"] = tab["unfinished_frac"] > 0.02
+    if overloaded is None:
+        tab["overloaded"] = tab["unfinished_frac"] > 0.02
+    else:
+        tab = tab.merge(overloaded, on=["policy", DEV, "speed_mps"], how="left")
+    return tab
+
+
+def analyse(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    from simoffload.experiments.plots import ci_table
+
+    tab = ci_tables(runs)
     f: dict = {}
     devs, speeds = sorted(runs[DEV].unique()), sorted(runs["speed_mps"].unique())
     f["devices"], f["speeds_mps"] = [int(d) for d in devs], [float(s) for s in speeds]
@@ -123,6 +141,26 @@ def miss_by_uplink(horizon_s: float | None) -> list[dict]:
             for (_, x), m, n in zip(g["rate"], g["miss"].mean(), g.size())]
 
 
+def analyse_apps(app_runs: pd.DataFrame, tab: pd.DataFrame, f: dict) -> pd.DataFrame:
+    """Per application: the same tables (flags from the pooled points), and findings ``by_app``."""
+    flags = tab[["policy", DEV, "speed_mps", "overloaded"]].drop_duplicates()
+    out = []
+    f["by_app"] = {}
+    devs, speeds = sorted(app_runs[DEV].unique()), sorted(app_runs["speed_mps"].unique())
+    for app, r in app_runs.groupby("app", sort=False):
+        t = ci_tables(r, flags)
+        t.insert(0, "app", app)
+        out.append(t)
+        d = f["by_app"][app] = {}
+        for metric in ("miss_rate", "mean_latency_s"):
+            m = t[(t.metric == metric) & (t.x == DEV)]
+            d[metric] = {p: {f"{int(dv)}@{sp:g}": [round(float(v["mean"].iloc[0]), 4), round(float(v["ci"].iloc[0]), 4)]
+                             for dv in devs for sp in speeds
+                             if len(v := m[(m.policy == p) & (m[DEV] == dv) & (m.speed_mps == sp)])}
+                         for p in dict.fromkeys(m["policy"])}
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
 def findings_text(f: dict) -> str:
     devs, speeds = f["devices"], f["speeds_mps"]
     d0, d1, s0, s1 = devs[0], devs[-1], speeds[0], speeds[-1]
@@ -147,12 +185,18 @@ def findings_text(f: dict) -> str:
         parts.append("In scenarios/city.yaml, optimal's misses by uplink quartile at arrival: " + ", ".join(
             f"{q['uplink_MBps'][0]}-{q['uplink_MBps'][1]} MB/s: {100 * q['miss_rate']:.1f}%" for q in f["miss_by_uplink"])
             + ".")
+    for app, d in f.get("by_app", {}).items():
+        ms, ls = d["miss_rate"], d["mean_latency_s"]
+        parts.append(f"Application {app}: " + "; ".join(
+            f"{p} miss {pc(ms[p][f'{d0}@{s0:g}'])} -> {pc(ms[p][f'{d1}@{s0:g}'])} from {d0} to {d1} devices, "
+            f"mean latency {ls[p][f'{d0}@{s0:g}'][0]:.3g} s -> {ls[p][f'{d1}@{s0:g}'][0]:.3g} s"
+            for p in ("optimal", "cloud", "edge", "local") if p in ms and f"{d1}@{s0:g}" in ms[p]) + ".")
     if f["overloaded"]:
         parts.append("Overloaded points (>2% unfinished at the horizon): " + "; ".join(f["overloaded"]) + ".")
     return " ".join(parts)
 
 
-def plots(tab: pd.DataFrame, out: Path) -> list[Path]:
+def plots(tab: pd.DataFrame, out: Path, app_tab: pd.DataFrame | None = None) -> list[Path]:
     from simoffload.experiments.plots import line_ci
 
     paths = []
@@ -161,14 +205,23 @@ def plots(tab: pd.DataFrame, out: Path) -> list[Path]:
              ("failure_rate", "speed_mps", "failure_vs_speed.png", "handover-failure rate, 95% CI", "mean speed (m/s)"),
              ("mean_latency_s", DEV, "latency_vs_devices.png", "mean latency (s), 95% CI", "devices"),
              ("mean_latency_s", "speed_mps", "latency_vs_speed.png", "mean latency (s), 95% CI", "mean speed (m/s)")]
-    for metric, x, name, ylabel, xlabel in specs:
-        t = tab[(tab.metric == metric) & (tab.x == x)]
-        other = "speed_mps" if x == DEV else DEV
-        fixed = sorted(t[other].unique())[0]  # the other axis at its lowest value
-        t = t[t[other] == fixed]
-        what = f"{fixed:g} m/s" if other == "speed_mps" else f"{int(fixed)} devices"
-        paths.append(line_ci(t, x, out / name, ylabel, xlabel, f"City, 4 sites ({what})", order=sorted(t[x].unique()),
-                             logy=metric == "mean_latency_s"))
+    groups = [("", "all tasks", tab)]
+    if app_tab is not None and len(app_tab):
+        groups += [(f"_{app}", f"app {app}", t) for app, t in app_tab.groupby("app", sort=False)]
+    for suffix, who, tb in groups:
+        for metric, x, name, ylabel, xlabel in specs:
+            if suffix and (metric == "failure_rate" or (metric, x) == ("miss_rate", "speed_mps")):
+                continue  # per application: miss and latency vs devices, latency vs speed
+            t = tb[(tb.metric == metric) & (tb.x == x)]
+            other = "speed_mps" if x == DEV else DEV
+            fixed = sorted(t[other].unique())[0]  # the other axis at its lowest value
+            t = t[t[other] == fixed]
+            what = f"{fixed:g} m/s" if other == "speed_mps" else f"{int(fixed)} devices"
+            paths.append(line_ci(t, x, out / name.replace(".png", f"{suffix}.png"), ylabel, xlabel,
+                                 f"City, 4 sites, {who} ({what})", order=sorted(t[x].unique()),
+                                 logy=metric == "mean_latency_s", flag="overloaded",
+                                 flag_label="overloaded (>2% unfinished)",
+                                 clip=None if metric == "mean_latency_s" else (0.0, 1.0)))
     return paths
 
 
@@ -185,9 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     runs = per_run(tasks, horizon)
     tab, f = analyse(runs)
+    app_tab = analyse_apps(per_run(tasks, horizon, by=("app",)), tab, f) if tasks["app"].nunique() > 1 else None
     f["miss_by_uplink"] = miss_by_uplink(40.0 if args.quick else None)
     tab.to_csv(out / "numbers.csv", index=False)
-    return finish_study(out, f, args, outcome, findings_text, plots(tab, out))
+    if app_tab is not None:
+        app_tab.to_csv(out / "numbers_by_app.csv", index=False)
+    return finish_study(out, f, args, outcome, findings_text, plots(tab, out, app_tab))
 
 
 if __name__ == "__main__":

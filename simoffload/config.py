@@ -342,6 +342,16 @@ class SiteConfig(_Strict):
     wireless: HopConfig | None = Field(
         default=None, description="this cell's wireless rate (a trace or model) for every device associated with it")
 
+    @model_validator(mode="after")
+    def _one_latency_per_hop(self) -> "SiteConfig":
+        # the several-site engine has one WAN latency per site (both ways) and topology.wireless_latency for every
+        # cell: refuse the fields it would otherwise ignore
+        if self.wan is not None and self.wan.latency_down is not None:
+            raise ValueError("wan.latency_down: a site's WAN has one latency, both ways (give wan.latency)")
+        if self.wireless is not None and (self.wireless.latency is not None or self.wireless.latency_down is not None):
+            raise ValueError("wireless.latency: give topology.wireless_latency (one latency for every cell)")
+        return self
+
 
 class ManLinkConfig(_Strict):
     between: tuple[str | int, str | int] = Field(description="two site names (or indices)")

@@ -204,41 +204,129 @@ def _bw_unit(values: np.ndarray) -> tuple[float, str]:
 # ----------------------------------------------------------------------------- single runs
 
 
+def _apps(tasks: Any) -> list[str]:
+    apps = list(dict.fromkeys(tasks["app"])) if "app" in tasks else []
+    return apps or ["default"]
+
+
+def _app_deadline(tasks: Any) -> float:
+    """The deadline to mark for a set of tasks: their median (inf without deadlines)."""
+    d = tasks["deadline_s"].to_numpy(float) if "deadline_s" in tasks else np.array([])
+    return float(np.median(d)) if len(d) else math.inf
+
+
+def _log_if_wide(ax: Any, values: np.ndarray, axis: str = "x") -> bool:
+    """A log scale when the positive values span more than two decades (a few huge tails hide the rest)."""
+    v = values[np.isfinite(values) & (values > 0)]
+    if len(v) and v.max() / v.min() > 100:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        return True
+    return False
+
+
 def latency_cdf(tasks: Any, path: Path, title: str = "") -> Path:
-    """Empirical CDF of the latency of completed tasks, one line per policy."""
+    """Empirical CDF of the latency of completed tasks, one line per policy; one panel per application.
+
+    Each panel marks the application's deadline (median of the drawn deadlines) and says, per policy, how
+    many tasks did not finish; the latency axis is logarithmic when latencies span more than two decades.
+    """
     plt = _plt()
     pols = _policies(tasks)
+    apps = _apps(tasks)
     col, ls = _colors(pols), _dashes(pols)
-    fig, ax = plt.subplots(figsize=(3.6 + (1.3 if len(pols) > 6 else 0), 2.7))
-    for p in pols:
-        lat = np.sort(_finished(tasks, p)["latency_s"].to_numpy())
-        if len(lat):
-            ax.step(lat, np.arange(1, len(lat) + 1) / len(lat), where="post", label=_label(tasks, p),
-                    color=col[p], ls=ls[p])
-    ax.set_xlabel("end-to-end latency (s)")
-    ax.set_ylabel("fraction of completed tasks")
-    ax.set_ylim(0, 1.01)
-    ax.set_title(title or "Latency CDF (completed tasks)")
-    _legend(ax, len(pols), loc="lower right")
+    w = 3.6 + (1.3 if len(pols) > 6 else 0)
+    many = len(apps) > 1
+    fig, axes = plt.subplots(1, len(apps), figsize=(w * (0.9 * len(apps) if many else 1), 2.7 + 0.17 * len(pols) * many),
+                             squeeze=False, sharey=True)
+    for ax, app in zip(axes[0], apps):
+        t = tasks[tasks["app"] == app] if "app" in tasks and len(apps) > 1 else tasks
+        lats = []
+        for p in pols:
+            lat = np.sort(_finished(t, p)["latency_s"].to_numpy())
+            lats.append(lat)
+            if len(lat):
+                ax.step(lat, np.arange(1, len(lat) + 1) / len(lat), where="post", label=_label(t, p),
+                        color=col[p], ls=ls[p])
+        _log_if_wide(ax, np.concatenate(lats) if lats else np.array([]))
+        dl = _app_deadline(t)
+        if math.isfinite(dl):
+            ax.axvline(dl, color="0.25", ls=":", lw=1.0)
+            ax.text(dl, 0.02, f" deadline {dl:g} s", rotation=90, va="bottom", ha="right", fontsize=7, color="0.25")
+        ax.set_xlabel("end-to-end latency (s)")
+        ax.set_ylim(0, 1.01)
+        if len(apps) > 1:
+            ax.set_title(f"{app} ({int((t['policy'] == pols[0]).sum())} tasks per policy)")
+        if many:  # under its panel: each application's counts differ, and the curves stay visible
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=7, frameon=False)
+        else:
+            _legend(ax, len(pols), loc="lower right")
+    axes[0][0].set_ylabel("fraction of completed tasks")
+    if len(apps) > 1:
+        fig.suptitle(title or "Latency CDF (completed tasks)")
+    else:
+        axes[0][0].set_title(title or "Latency CDF (completed tasks)")
     return _save(fig, path)
 
 
+#: above this many finished tasks of one policy, latency over time is drawn as a mean per time bin
+TIME_BINS_ABOVE = 400
+TIME_BINS = 60
+
+
 def latency_over_time(tasks: Any, links: Any, path: Path, title: str = "") -> Path:
-    """Latency of each task at its arrival time (top) over the wireless and WAN capacity (bottom)."""
+    """Latency of each task at its arrival time (top) over the wireless and WAN capacity (bottom).
+
+    With many tasks, each policy's line is the mean latency of the tasks that arrived in each of
+    ``TIME_BINS`` time bins; a bin in which some arrivals never finished (unfinished, dropped or failed)
+    gets an open marker on the top edge. Without recorded bandwidth there is no lower panel.
+    """
     plt = _plt()
     pols = _policies(tasks)
     col, ls = _colors(pols), _dashes(pols)
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(5.0 + (1.3 if len(pols) > 6 else 0), 3.9), sharex=True,
-                                 gridspec_kw={"height_ratios": [2, 1]})
+    bw = links[links["kind"] == "bandwidth"] if links is not None and len(links) else None
+    has_bw = bw is not None and len(bw) > 0
+    wide = 5.0 + (1.6 if len(pols) > 4 else 0)
+    if has_bw:
+        fig, (ax, bx) = plt.subplots(2, 1, figsize=(wide, 3.9), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    else:
+        fig, ax = plt.subplots(figsize=(wide, 2.9))
+        bx = None
+    horizon = float(tasks["arrival_s"].max()) if len(tasks) else 1.0
+    edges = np.linspace(0.0, horizon * (1 + 1e-9), TIME_BINS + 1)
+    binned = any(len(_finished(tasks, p)) > TIME_BINS_ABOVE for p in pols)
+    all_y = []
+    stuck = []
     for p in pols:
         t = _finished(tasks, p).sort_values("arrival_s")
-        ax.plot(t["arrival_s"], t["latency_s"], marker=".", ms=3, lw=0.8, label=_label(tasks, p), color=col[p], ls=ls[p])
-    ax.set_ylabel("latency (s)")
+        if binned:
+            mine = tasks[tasks["policy"] == p]
+            k = np.clip(np.digitize(t["arrival_s"].to_numpy(float), edges) - 1, 0, TIME_BINS - 1)
+            sums = np.bincount(k, weights=t["latency_s"].to_numpy(float), minlength=TIME_BINS)
+            cnt = np.bincount(k, minlength=TIME_BINS)
+            mean = np.where(cnt > 0, sums / np.maximum(cnt, 1), np.nan)
+            mid = 0.5 * (edges[:-1] + edges[1:])
+            ax.plot(mid, mean, marker=".", ms=3, lw=1.0, label=_label(tasks, p), color=col[p], ls=ls[p])
+            all_y.append(mean)
+            lost = mine[~mine["status"].isin(_FINISHED)]
+            if len(lost):
+                kb = np.unique(np.clip(np.digitize(lost["arrival_s"].to_numpy(float), edges) - 1, 0, TIME_BINS - 1))
+                stuck.append((p, mid[kb]))
+        else:
+            ax.plot(t["arrival_s"], t["latency_s"], marker=".", ms=3, lw=0.8, label=_label(tasks, p), color=col[p],
+                    ls=ls[p])
+            all_y.append(t["latency_s"].to_numpy(float))
+    ys = np.concatenate(all_y) if all_y else np.array([])
+    logy = _log_if_wide(ax, ys, "y")
+    if stuck:
+        fin = ys[np.isfinite(ys) & (ys > 0)]
+        top = float(fin.max()) * (1.8 if logy else 1.08) if len(fin) else 1.0
+        for p, xs in stuck:
+            ax.plot(xs, np.full(len(xs), top), ls="none", marker="o", mfc="none", ms=4, color=col[p], clip_on=False)
+        ax.plot([], [], ls="none", marker="o", mfc="none", color="0.3", label="some arrivals never finished")
+    ax.set_ylabel("mean latency per time bin (s)" if binned else "latency (s)")
     ax.set_title(title or "Latency over simulated time; link capacity below")
-    _legend(ax, len(pols), loc="upper right", ncol=min(4, len(pols)))
-    bw = links[links["kind"] == "bandwidth"] if len(links) else links
-    shown = []
-    if len(bw):
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
+    if has_bw:
         names = list(dict.fromkeys(bw["link"]))
         wireless = [n for n in names if n.endswith("_up") and not n.startswith("wan")][:1]
         wan = [n for n in names if n == "wan_up"]
@@ -251,14 +339,12 @@ def latency_over_time(tasks: Any, links: Any, path: Path, title: str = "") -> Pa
             if name in wireless and name != "cell_up" and name.startswith("device"):
                 label += f" ({name.removesuffix('_up')})"
             bx.step(x, y, where="post", color=c, label=label, lw=1.0)
-            shown.append(name)
         bx.set_ylabel(f"capacity ({unit})")
         bx.set_ylim(bottom=0)
-        bx.legend(loc="upper right", ncol=2)
+        bx.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
+        bx.set_xlabel("simulated time (s)")
     else:
-        bx.text(0.5, 0.5, "no bandwidth records (output.record.links: false)", ha="center", va="center",
-                transform=bx.transAxes)
-    bx.set_xlabel("simulated time (s)")
+        ax.set_xlabel("task arrival, simulated time (s)")
     return _save(fig, path)
 
 
@@ -346,20 +432,37 @@ def _numeric(values: Any) -> tuple[np.ndarray | None, list]:
 
 def line_ci(table: Any, x: str, path: Path, ylabel: str, xlabel: str | None = None, title: str = "",
             hue: str = "policy", logy: bool = False, order: Sequence[Any] | None = None,
-            xscale: float = 1.0, legend: dict | None = None) -> Path:
-    """One line per ``hue`` with a 95 % CI band, from a :func:`ci_table` (``legend``: its text per hue)."""
+            xscale: float = 1.0, legend: dict | None = None, flag: str | None = None,
+            flag_label: str = "flagged", clip: tuple[float, float] | None = None) -> Path:
+    """One line per ``hue`` with a 95 % CI band, from a :func:`ci_table` (``legend``: its text per hue).
+
+    ``flag``: a boolean column of ``table``; its True points get a large open marker (e.g. overloaded
+    points, whose means are not steady-state figures), explained in the legend by ``flag_label``.
+    ``clip``: the range the quantity can take (e.g. (0, 1) for a rate); the CI band is cut to it.
+    """
     plt = _plt()
     hues = list(dict.fromkeys(table[hue]))
     col = _colors(hues)
     fig, ax = plt.subplots(figsize=(3.8, 2.8))
     xs_all = list(dict.fromkeys(order if order is not None else table[x]))
     num, labels = _numeric(xs_all)
+    flagged = False
     for h in hues:
         t = table[table[hue] == h].set_index(x).reindex(xs_all)
         xv = num / xscale if num is not None else np.arange(len(xs_all))
         m, c = t["mean"].to_numpy(float), t["ci"].to_numpy(float)
         ax.plot(xv, m, marker="o", ms=3, label=str((legend or {}).get(h, h)), color=col[h])
-        ax.fill_between(xv, m - np.nan_to_num(c), m + np.nan_to_num(c), color=col[h], alpha=0.18, lw=0)
+        lo, hi = m - np.nan_to_num(c), m + np.nan_to_num(c)
+        if clip is not None:
+            lo, hi = np.clip(lo, *clip), np.clip(hi, *clip)
+        ax.fill_between(xv, lo, hi, color=col[h], alpha=0.18, lw=0)
+        if flag is not None:
+            f = t[flag].fillna(False).to_numpy(bool)
+            if f.any():
+                flagged = True
+                ax.plot(np.asarray(xv)[f], m[f], ls="none", marker="o", ms=8, mfc="none", mec=col[h], mew=1.2)
+    if flagged:
+        ax.plot([], [], ls="none", marker="o", ms=8, mfc="none", mec="0.3", label=flag_label)
     if num is None:
         ax.set_xticks(np.arange(len(xs_all)))
         ax.set_xticklabels([str(v) for v in labels], rotation=20, ha="right")
