@@ -325,7 +325,7 @@ def latency_over_time(tasks: Any, links: Any, path: Path, title: str = "") -> Pa
         ax.plot([], [], ls="none", marker="o", mfc="none", color="0.3", label="some arrivals never finished")
     ax.set_ylabel("mean latency per time bin (s)" if binned else "latency (s)")
     ax.set_title(title or "Latency over simulated time; link capacity below")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
+    _legend(ax, 99, loc="upper left")  # outside on the right (or "no finished tasks")
     if has_bw:
         names = list(dict.fromkeys(bw["link"]))
         wireless = [n for n in names if n.endswith("_up") and not n.startswith("wan")][:1]
