@@ -104,7 +104,8 @@ def arrival_blocks(sc: Any, rng: np.random.Generator, arr: Any, cap: int | None,
 
 
 def _chunkable(d: Dist | None) -> bool:
-    return d is None or d.form != "choice"
+    # a per-position list (model.task.PositionDists, no ``form``) draws column by column: only whole
+    return d is None or getattr(d, "form", "choice") != "choice"
 
 
 class _Device:
