@@ -22,11 +22,22 @@ The scenario's section wins over the environment, which wins over the default.
 
 Memory. What decides whether a big workload may run is the memory it would
 hold, not its task count: :func:`memory_estimate` multiplies the expected tasks
-by the bytes each holds (the workload, and the result rows of every policy that
-are kept until the tables are written, per the ``output.record`` switches),
-with the per-item sizes in :data:`MEMORY_MODEL` (measured by
-``analysis/bench_memory.py``; adjust them there when the engine changes how it
-holds records). A scenario is refused only when that estimate exceeds
+by the bytes each holds, with the per-item sizes in :data:`MEMORY_MODEL`
+(measured by ``analysis/bench_memory.py``; adjust them there when the engine
+changes how it holds records). Two ways of holding records count differently:
+
+* streamed (``simoffload run``): the records go to disk in chunks as the run
+  goes, so result rows cost a fixed buffer; the workload is drawn block by
+  block (at most :data:`~simoffload.sim.workload.BLOCK` tasks per device at a
+  time, or every task when there are at most
+  :data:`~simoffload.sim.workload.CACHE_TASKS`). This is checked when a scenario
+  is loaded (``validate`` and every command): it is the least any run needs.
+* in memory (the Python API ``simoffload.run`` / ``run_scenario`` without a
+  directory, sweep points, split runs): every task's rows of every policy are
+  held until the tables are built, per the ``output.record`` switches; checked
+  by :func:`check_in_memory` when such a run starts.
+
+A scenario is refused only when the estimate exceeds
 ``memory_bytes``, by default :data:`MEMORY_FRACTION` of the memory this process
 can use (physical memory, or the address-space limit ``ulimit -v`` less the
 libraries' virtual overhead, whichever is smaller). The ``tasks`` and
@@ -50,6 +61,9 @@ MEMORY_MODEL: dict[str, float] = {
     "subtask_row": 300,   # one row of the subtasks table per subtask, per policy (output.record.subtasks) (269)
     "link_row": 150,      # one row of the links table, per policy (output.record.links) (edge: 2044 B a task)
     "device": 5500,       # one device (its CPU, links and streams), beyond its tasks (5174)
+    # the chunk buffers of a streamed run: 65,536 rows of each table being filled (about 150 B a row in
+    # numpy columns while converted) and one Parquet row group being written, per table; fixed
+    "stream_buffers": 100 * 2**20,
 }
 
 #: rows of the links table a task adds per policy, at most in the usual case: its upload and its download
@@ -205,21 +219,48 @@ def bandwidth_steps(spec: object, horizon_s: float) -> float:
     return 0.0
 
 
-def memory_estimate(sc: object, tasks: float | None = None) -> tuple[float, str]:
+def held_tasks(sc: object, tasks: float) -> float:
+    """Tasks of the drawn workload a streamed run holds at once (see :class:`~simoffload.sim.workload.Workload`).
+
+    Every task when there are at most ``CACHE_TASKS`` (the list is kept for the
+    next policy); otherwise the current block of each device, at most ``BLOCK``
+    tasks each.
+    """
+    from .sim.workload import BLOCK, CACHE_TASKS
+
+    if tasks <= CACHE_TASKS:
+        return float(tasks)
+    n_dev = max(int(sc.devices.count), 1)
+    return float(min(tasks, n_dev * min(tasks / n_dev, BLOCK)))
+
+
+def memory_estimate(sc: object, tasks: float | None = None, streamed: bool = False) -> tuple[float, str]:
     """Bytes a run of ``sc`` would hold at its peak, and how that was counted (for messages).
 
-    ``base + devices * device + tasks * (task + policies * rows)``, where ``rows`` is the
-    bytes of result rows one task leaves per policy under the scenario's
-    ``output.record`` switches (:data:`MEMORY_MODEL`, :data:`LINK_ROWS_PER_TASK`, ...).
-    Several applications count with the largest task structure.
+    In memory: ``base + devices * device + tasks * (task + policies * rows)``, where
+    ``rows`` is the bytes of result rows one task leaves per policy under the
+    scenario's ``output.record`` switches (:data:`MEMORY_MODEL`,
+    :data:`LINK_ROWS_PER_TASK`, ...). Streamed: ``base + stream_buffers + devices
+    * device + held * task`` with ``held`` from :func:`held_tasks` (the rows are on
+    disk). Several applications count with the largest task structure. Not
+    counted: the tasks in the system at once (small unless the system is
+    overloaded).
 
     Args:
         sc: a validated :class:`~simoffload.config.Scenario`.
         tasks: the expected tasks (default: computed from the arrivals).
+        streamed: records streamed to disk (``simoffload run``) rather than kept in memory.
     """
     m = MEMORY_MODEL
     if tasks is None:
         tasks = expected_tasks(sc)
+    base = m["base"] + sc.devices.count * m["device"]
+    if streamed:
+        held = held_tasks(sc, tasks)
+        total = base + m["stream_buffers"] + held * m["task"]
+        how = (f"records streamed to disk; {held:.3g} of {tasks:.3g} tasks of the workload held at once "
+               f"x {_size(m['task'])}")
+        return float(total), how
     n_sub = max_subtasks(sc)
     rec = sc.output.record
     row = m["task_row"]
@@ -229,8 +270,8 @@ def memory_estimate(sc: object, tasks: float | None = None) -> tuple[float, str]
         links = LINK_ROWS_PER_TASK + (QUEUE_ROWS_PER_TASK + QUEUE_ROWS_PER_SUBTASK * n_sub if rec.queues else 0)
         row += links * m["link_row"]
     n_pol = len(sc.policies)
-    total = m["base"] + sc.devices.count * m["device"] + tasks * (m["task"] + n_pol * row)
-    how = (f"{tasks:.3g} tasks x ({_size(m['task'])} + {n_pol} "
+    total = base + tasks * (m["task"] + n_pol * row)
+    how = (f"records kept in memory; {tasks:.3g} tasks x ({_size(m['task'])} + {n_pol} "
            f"polic{'y' if n_pol == 1 else 'ies'} x {_size(row)} of result rows)")
     return float(total), how
 
@@ -257,6 +298,41 @@ def expected_tasks(sc: object) -> float:
     return expected_tasks_per_device(dev.arrivals, sc.horizon, dev.max_tasks) * dev.count
 
 
+def _blame(sc: object) -> tuple:
+    """The field a workload-size message names: a horizon beyond a year, else the arrivals."""
+    arr = sc.devices.arrivals
+    kind = "times" if arr.times is not None else "periodic" if arr.periodic is not None else "poisson"
+    return ("horizon",) if sc.horizon > 3.2e7 and kind != "times" else ("devices", "arrivals", kind)
+
+
+def _check_memory(sc: object, tasks: float, lim: Limits, streamed: bool) -> None:
+    from .errors import UserError
+
+    need, how = memory_estimate(sc, tasks, streamed=streamed)
+    if need <= lim.memory_bytes:
+        return
+    n_sub = max_subtasks(sc)
+    advice = ("fewer tasks or devices" if streamed else
+              "fewer tasks or policies, output.record switches off, 'simoffload run' (it streams records to disk)")
+    raise UserError(f"{sc.where(*_blame(sc))}: expected memory ({how}, {n_sub} subtasks each): about {_size(need)}, "
+                    f"above the limit of {_size(lim.memory_bytes)} ({advice}, or {how_to_raise('memory_bytes')})")
+
+
+def check_in_memory(sc: object) -> None:
+    """Refuse a run that keeps its records in memory (API, sweep point, split run) if they would not fit.
+
+    Raises:
+        UserError: ``FILE:LINE: field: expected memory (...): about N, above the limit of M (...)``.
+    """
+    from .errors import UserError
+
+    try:
+        lim = sc.effective_limits()
+    except ValueError as exc:
+        raise UserError(f"{sc.where('limits')}: {exc}") from None
+    _check_memory(sc, expected_tasks(sc), lim, streamed=False)
+
+
 def check_scenario(sc: object) -> None:
     """Refuse a scenario whose workload exceeds the limits, before anything is drawn.
 
@@ -276,10 +352,7 @@ def check_scenario(sc: object) -> None:
     horizon = sc.horizon
     per_dev = expected_tasks_per_device(dev.arrivals, horizon, dev.max_tasks)
     tasks = per_dev * dev.count
-    arr = dev.arrivals
-    kind = "times" if arr.times is not None else "periodic" if arr.periodic is not None else "poisson"
-    # the field to blame: a horizon beyond a year, else the arrivals
-    blame = ("horizon",) if horizon > 3.2e7 and kind != "times" else ("devices", "arrivals", kind)
+    blame = _blame(sc)
     detail = f"{dev.count} device(s) x {per_dev:.3g} arrivals within the horizon of {horizon:g} s"
     msg = exceeded("tasks", f"expected tasks ({detail})", tasks, lim)
     if msg:
@@ -288,11 +361,7 @@ def check_scenario(sc: object) -> None:
     msg = exceeded("subtasks", f"expected subtasks ({tasks:.3g} tasks x {n_sub} subtasks)", tasks * n_sub, lim)
     if msg:
         raise UserError(f"{sc.where(*blame)}: {msg}")
-    need, how = memory_estimate(sc, tasks)
-    if need > lim.memory_bytes:
-        raise UserError(f"{sc.where(*blame)}: expected memory ({how}, {n_sub} subtasks each): about {_size(need)}, "
-                        f"above the limit of {_size(lim.memory_bytes)} (fewer tasks or policies, "
-                        f"output.record switches off, or {how_to_raise('memory_bytes')})")
+    _check_memory(sc, tasks, lim, streamed=True)
     net = sc.network
     cells = 1 if net.shared_cell else dev.count
     total = 0.0

@@ -48,25 +48,48 @@ def test_estimate_by_hand_for_each_record_switch(monkeypatch: pytest.MonkeyPatch
 
 
 def test_100k_devices_on_the_default_hour_is_a_question_of_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    """6,000,000 tasks: no longer refused by a task count; refused only if the memory it needs is above the limit."""
+    """6,000,000 tasks: valid when the streamed run fits; a run holding its records in memory is checked when it starts."""
+    from simoffload.sim.scenario import run_scenario
+
     big = {"name": "big", "devices": {"count": 100_000}}  # default: 1 h, a task a minute, 6 subtasks, 4 policies
-    lean = dict(big, policies=["local"], output={"record": {"subtasks": False, "links": False, "queues": False}})
-    lean_bytes = M["base"] + 100_000 * M["device"] + 6_000_000 * (M["task"] + M["task_row"])
+    # streamed (simoffload run): rows on disk; 6M tasks > CACHE_TASKS and 60 a device < BLOCK: every task held
+    streamed_bytes = M["base"] + 100_000 * M["device"] + M["stream_buffers"] + 6_000_000 * M["task"]
     full_bytes = (M["base"] + 100_000 * M["device"]
                   + 6_000_000 * (M["task"] + 4 * (M["task_row"] + 6 * M["subtask_row"] + 18 * M["link_row"])))
-    monkeypatch.setenv("SIMOFFLOAD_LIMIT_MEMORY_BYTES", str(int(lean_bytes) + 1))
-    sc = parse_scenario(dict(lean))  # fits: accepted (the task count alone refused it before)
+    monkeypatch.setenv("SIMOFFLOAD_LIMIT_MEMORY_BYTES", str(int(streamed_bytes) + 1))
+    sc = parse_scenario(dict(big))  # fits when streamed: accepted (the task count alone refused it before)
     assert limits.expected_tasks(sc) == 6_000_000
-    with pytest.raises(UserError) as exc:  # every record of 4 policies does not fit
-        parse_scenario(dict(big))
+    assert limits.memory_estimate(sc, streamed=True)[0] == pytest.approx(streamed_bytes)
+    # the same scenario run through the API keeps every record of 4 policies: refused before anything is drawn
+    with pytest.raises(UserError) as exc:
+        run_scenario(sc)
     msg = str(exc.value)
-    assert msg.startswith("<scenario>:1: devices.arrivals.periodic: expected memory (6e+06 tasks x (")
-    assert f"about {full_bytes / 1e9:.3g} GB, above the limit of {lean_bytes / 1e9:.3g} GB" in msg
+    assert msg.startswith("<scenario>:1: devices.arrivals.periodic: expected memory (records kept in memory; 6e+06 tasks x (")
+    assert f"about {full_bytes / 1e9:.3g} GB, above the limit of {streamed_bytes / 1e9:.3g} GB" in msg
+    assert "'simoffload run' (it streams records to disk)" in msg
     assert "SIMOFFLOAD_LIMIT_MEMORY_BYTES=N" in msg and "limits: {memory_bytes: N}" in msg
-    parse_scenario(dict(big, limits={"memory_bytes": int(full_bytes) + 1}))  # the scenario may raise it
-    monkeypatch.setenv("SIMOFFLOAD_LIMIT_MEMORY_BYTES", str(int(lean_bytes) - 1))
-    with pytest.raises(UserError, match="expected memory"):
-        parse_scenario(dict(lean))
+    sc = parse_scenario(dict(big, limits={"memory_bytes": int(full_bytes) + 1}))  # the scenario may raise it
+    limits.check_in_memory(sc)
+    monkeypatch.setenv("SIMOFFLOAD_LIMIT_MEMORY_BYTES", str(int(streamed_bytes) - 1))
+    with pytest.raises(UserError, match=r"expected memory \(records streamed to disk; 6e\+06 of 6e\+06 tasks"):
+        parse_scenario(dict(big))
+
+
+def test_streamed_run_holds_one_block_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20 devices x a task every 10 ms for an hour = 7.2M tasks; streamed, each device holds one block of 4096."""
+    from simoffload.sim.workload import BLOCK
+
+    monkeypatch.setenv("SIMOFFLOAD_LIMIT_MEMORY_BYTES", str(10**15))
+    sc = parse_scenario({"name": "long", "devices": {"count": 20, "arrivals": {"periodic": {"interval": 0.01}}},
+                         "policies": ["edge"]})
+    assert limits.expected_tasks(sc) == pytest.approx(7_200_000)
+    assert BLOCK == 4096
+    want = M["base"] + 20 * M["device"] + M["stream_buffers"] + 20 * 4096 * M["task"]
+    assert limits.memory_estimate(sc, streamed=True)[0] == pytest.approx(want)
+    # a small workload is kept whole for the next policy
+    sc = parse_scenario(scenario())
+    assert limits.memory_estimate(sc, streamed=True)[0] == pytest.approx(
+        M["base"] + 10 * M["device"] + M["stream_buffers"] + 600 * M["task"])
 
 
 def test_default_budget_is_a_share_of_physical_memory_or_of_ulimit_v() -> None:

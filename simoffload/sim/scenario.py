@@ -507,6 +507,10 @@ def run_scenario(sc: Scenario, seed: int | None = None, progress: bool = False,
     from .._progress import shown
 
     seed = sc.seed if seed is None else int(seed)
+    if stream_to is None:  # every record of every policy is held until the tables are built
+        from .. import limits
+
+        limits.check_in_memory(sc)
     world = build_world(sc, seed)
     prepare_s: dict[str, float] = {}
     policies = make_policies(sc, seed, prepare_s, notify)

@@ -119,6 +119,9 @@ def run_split(sc: Any, seed: int | None = None, jobs: int = 1, scheduler: str | 
         raise UserError(device_split_reason(sc))
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
+    from .. import limits
+
+    limits.check_in_memory(sc)  # the shards' records come back and are merged in memory
     seed = sc.seed if seed is None else int(seed)
     workers = len(sc.policies) if scheduler else jobs
     shards = plan_shards(len(sc.policies), shards or workers)
