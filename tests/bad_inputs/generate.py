@@ -106,7 +106,7 @@ bad("periodic_horizon_huge", "horizon: 1.0e+15  # <-\ndevices:\n  arrivals:\n   
     "horizon")
 bad("periodic_tiny_interval", "devices:\n  arrivals:\n    periodic: {interval: 1.0e-9}  # <-\n", "tasks")
 bad("subtasks_limit", "horizon: 3600\ntask: {subtasks: 64}\ndevices:\n  count: 50\n"
-    "  arrivals:\n    periodic: {interval: 0.1}  # <-\n", "subtasks")
+    "  arrivals:\n    periodic: {interval: 0.005}  # <-\n", "subtasks")
 for tag, v in (("zero", "0"), ("neg", "-1"), ("inf", ".inf"), ("abc", "abc")):
     bad(f"periodic_interval_{tag}", f"devices:\n  arrivals:\n    periodic: {{interval: {v}}}  # <-\n",
         "devices.arrivals.periodic")
