@@ -236,3 +236,23 @@ def test_link_cancel_of_a_middle_flow(sharing, expect):
     assert set(done) == {0, 2}
     for i, t in expect.items():
         assert done[i] == pytest.approx(t, rel=1e-12)
+
+
+@pytest.mark.parametrize("place", [0, 1])
+def test_drop_of_a_job_running_on_a_free_core_counts_only_completed_steps(place):
+    # 1 GHz device (place 0) or edge core (place 1): a 2-step chain, 1 Gcycle then 2 Gcycles, deadline 2 s, drop.
+    # Step 0 runs 0-1 s; step 1 gets the free core at 1 s at once (no queueing) and is withdrawn at 2 s, when the
+    # task is dropped. Only step 0 completed: one subtasks row, and on the device the energy of 1 Gcycle alone,
+    # kappa * f^2 * 1e9 (not kappa * f^2 * 3e9: step 1 never ended). A second task arriving at 2.5 s (1 Gcycle)
+    # finds the core free since 2 s: it runs 2.5-3.5 (without the drop 3.0-4.0).
+    g = TaskGraph.chain(2)
+    tasks = [task(0, 0, 0.0, [1e9, 2e9], [0, 0, 0], 2.0), task(1, 0, 2.5, [1e9, 0.0], [0, 0, 0], 10.0)]
+    spec = system(g, tasks, on_deadline="drop")
+    rec = Simulation(spec, ByDevice([[place, place]]), "p").run()
+    r = rows(rec)
+    assert [r[i]["status"] for i in range(2)] == ["dropped", "done"]
+    want_energy = spec.objective.kappa * 1e9 ** 2 * 1e9 if place == 0 else 0.0
+    assert r[0]["energy_j"] == pytest.approx(want_energy, rel=1e-12, abs=0.0)
+    sub = [s for s in rec.subtasks if s[1] == 0]
+    assert [(s[2], s[4], s[6]) for s in sub] == [(0, 0.0, pytest.approx(1.0, rel=1e-12))]
+    assert r[1]["finish_s"] == pytest.approx(3.5, rel=1e-12)

@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: hashes of the three sites_* cases regenerated when a deadline miss got one definition
 #: (simoffload.sim.deadlines: a task unfinished at the horizon after its deadline counts as a miss; the sites
 #: table gained deadline_misses/unfinished columns): only summary.miss_rate and the sites table moved
+#: and the tasks and subtasks hashes of the three *_drop cases regenerated when a job withdrawn from a core it
+#: got without queueing stopped counting (its timeout still fired, adding the step's device energy and a
+#: subtasks row to the dropped task): only dropped tasks' energy_j and their subtask rows moved
 GOLDEN = {
     'quickstart': {
         'links': 'ceaa9f72acd2e19e',
@@ -48,21 +51,21 @@ GOLDEN = {
     },
     'latency_drop_apps': {
         'links': '059f481a9e0f4669',
-        'subtasks': '744ed977b2bc8ed2',
+        'subtasks': '4b72dbbbad352f5c',
         'summary': 'f4e9bd6f1b3f4b95',
-        'tasks': 'e29c169a56e0cd72',
+        'tasks': 'c2aa983f0e834275',
     },
     'dag_latency_drop': {
         'links': 'ca175176a55011c5',
-        'subtasks': 'aaa9e4846c0d6902',
+        'subtasks': 'be8a459c0b91485a',
         'summary': '74acc1eb29aad660',
-        'tasks': 'bdbc512e7a319d09',
+        'tasks': '5eeb61148387c820',
     },
     'online_latency_drop': {
         'links': '5a00bd3d463ba465',
-        'subtasks': '09a63852dce6c8b4',
+        'subtasks': '10d2def47a75dc74',
         'summary': '3817da05f0f47807',
-        'tasks': '7d533ddc411eca6d',
+        'tasks': '2cc094d3c8d1ede7',
     },
     'sites_records': {
         'links': '0880b7d6bfa502f0',

@@ -744,12 +744,16 @@ class Simulation:
                 ev = cpu.run(cycles / cpu.speed_hz)
                 st.held.append((cpu, ev))
                 yield ev
+                if st.dead:  # withdrawn while running: the core was freed then, the step never completed
+                    return
                 start = ev.start_s
                 st.energy_j += self.spec.objective.kappa * cpu.speed_hz ** 2 * cycles
             elif p == EDGE:
                 ev = self.edge_cpu.run(cycles / self.edge_cpu.speed_hz)
                 st.held.append((self.edge_cpu, ev))
                 yield ev
+                if st.dead:
+                    return
                 start = ev.start_s
             elif math.isfinite(self.spec.cloud_hz):
                 yield env.timeout(cycles / self.spec.cloud_hz)
@@ -1068,12 +1072,16 @@ class Simulation:
                     ev = dcpu.run(c / dcpu.speed_hz)
                     now_held[0], now_held[1] = dcpu, ev
                     yield ev
+                    if st.dead:  # withdrawn while running: the step never completed
+                        return
                     start = ev.start_s
                     st.energy_j += kappa * dcpu.speed_hz ** 2 * c
                 elif p == EDGE:
                     ev = ecpu.run(c / ecpu.speed_hz)
                     now_held[0], now_held[1] = ecpu, ev
                     yield ev
+                    if st.dead:
+                        return
                     start = ev.start_s
                 elif cloud_timed:
                     yield env.timeout(c / cloud_hz)
@@ -1223,8 +1231,8 @@ class Simulation:
         A task's row waits until it and every task that arrived before it have
         left (finished or abandoned), so the tasks table keeps arrival order. An
         abandoned task's row also waits until a job withdrawn from a core would
-        have ended (its process wakes then and may still count that job's energy,
-        as before streaming); ``final`` (the end of the run) emits everything.
+        have ended (its process wakes then and returns without counting the job);
+        ``final`` (the end of the run) emits everything.
         """
         w, quiet, now = self._window, self._quiet, self.env.now
         append = self.rec.tasks.append

@@ -565,6 +565,8 @@ class SiteSimulation(Simulation):
                             ev = dcpu.run(c / dcpu.speed_hz)
                             st.held.append((dcpu, ev))
                             yield ev
+                            if st.dead:  # withdrawn while running: the step never completed
+                                return
                             start = ev.start_s
                             st.energy_j += kappa * dcpu.speed_hz ** 2 * c
                         elif cloud_timed:  # p == CLOUD (the own-site code 1 is resolved to 3 + site)
