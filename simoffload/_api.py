@@ -60,6 +60,24 @@ def record_meta(res: Any, sc: Any, result: Any) -> None:
     res.meta.update(provenance(sc, getattr(result, "policies", [])))
 
 
+def result_tables(result: Any, sc: Any) -> Any:
+    """The tables of a finished run, with where it came from in ``meta``.
+
+    Raises:
+        KeyboardInterrupt: the run was interrupted before any policy finished.
+        UserError: every policy failed (their messages, joined).
+    """
+    from .sim.results import tables_from
+
+    if not result.runs:
+        if result.interrupted:
+            raise KeyboardInterrupt
+        raise UserError("; ".join(result.failed.values()))
+    res = tables_from(result)
+    record_meta(res, sc, result)
+    return res
+
+
 def run(scenario: Any, policies: Iterable[Any] | None = None, seed: int | None = None, out: str | Path | None = None,
         *, format: str | None = None, progress: bool = False, plots: bool = False,
         notify: Callable[[str], None] | None = None) -> Any:
@@ -87,7 +105,7 @@ def run(scenario: Any, policies: Iterable[Any] | None = None, seed: int | None =
         KeyboardInterrupt: interrupted (with ``out``, the finished policies are written first).
     """
     from .config import scenario_to_yaml
-    from .sim.results import tables_from, write_results
+    from .sim.results import write_results
     from .sim.scenario import run_scenario
 
     sc = as_scenario(scenario)
@@ -103,12 +121,7 @@ def run(scenario: Any, policies: Iterable[Any] | None = None, seed: int | None =
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"out {out}: exists and is not a directory")
     result = run_scenario(sc, progress=progress, notify=notify)
-    if not result.runs:
-        if result.interrupted:
-            raise KeyboardInterrupt
-        raise UserError("; ".join(result.failed.values()))
-    res = tables_from(result)
-    record_meta(res, sc, result)
+    res = result_tables(result, sc)
     for label, msg in result.failed.items():
         log.warning("%s (its results are not in the tables)", msg)
     if out is not None:

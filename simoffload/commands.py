@@ -139,9 +139,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ._api import record_meta
+    from ._api import result_tables
     from .config import load_scenario, scenario_to_yaml
-    from .sim.results import StagedDirectory, tables_from, write_meta, write_tables
+    from .sim.results import StagedDirectory, write_meta, write_tables
     from .sim.scenario import run_scenario
 
     sc = load_scenario(args.file)
@@ -171,12 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             # the records stream into the staging directory as they fill (flat memory for long runs)
             result = run_scenario(sc, progress=not args.no_progress, notify=notify, stream_to=stage.path, fmt=fmt)
-        if not result.runs:
-            if result.interrupted:
-                raise KeyboardInterrupt
-            raise UserError("; ".join(result.failed.values()))
-        res = tables_from(result)
-        record_meta(res, sc, result)
+        res = result_tables(result, sc)
         write_tables(res, stage.path, fmt, scenario_to_yaml(sc))
         plots, plot_error = [], None
         if not args.no_plots:
