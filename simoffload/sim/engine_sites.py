@@ -112,6 +112,9 @@ class Topology:
         return out
 
 
+_NOTHING = ()  # an empty step sequence (``yield from`` it: no event)
+
+
 class _Wire:
     """One wireless transfer in flight (so a handover can apply its rule to it)."""
 
@@ -167,6 +170,15 @@ class SiteSimulation(Simulation):
         self.wl_lat = topo.wireless_latency_s
         self._latency = self.wl_lat > 0 or any(x.wan_latency_s > 0 for x in topo.sites) or any(
             x.latency_s > 0 for x in topo.man)
+        # a decision that sends nothing over the air is taken inside the task's own generator
+        self._instant_sites = (type(self)._decide is SiteSimulation._decide and not self._external
+                               and not spec.request_bytes > 0 and not spec.reply_bytes > 0)
+        # every device stays at its site, no hop has a latency and placements name the own site only: each
+        # chain task runs on the line device - own site - cloud (:meth:`_line_task`)
+        self._line = not topo.handovers and not self._latency and not any(self.reachable)
+        # the observation is Simulation._observe's with the deciding site's fields: built in one go when
+        # the base's is the plain one (no latency fields); tests/test_sites_fast.py compares the two
+        self._own_observe = type(self)._observe is Simulation._observe and not self._has_latency
 
     # ---- handover ---------------------------------------------------------------------
 
@@ -372,15 +384,27 @@ class SiteSimulation(Simulation):
 
     def _observe_at(self, st: _TaskState, site: int) -> Observation:
         """The engine's observation, with the edge fields of the deciding ``site`` and the reachable sites."""
-        est, t = self.spec.estimator, self.env.now
+        spec = self.spec
+        est, t = spec.estimator, self.env.now
         others = self.reachable[site]
         cpu = self.site_cpu[site]
         s = self.topo.sites[site]
-        obs = self._observe(st)
-        obs.p2_hz, obs.edge_queue, obs.edge_busy, obs.edge_cores = s.speed_hz, cpu.waiting, cpu.busy, s.cores
-        obs.b2_Bps = est.estimate(self.site_wan_up[site].model, t)
-        obs.b2_down_Bps = est.estimate(self.site_wan_down[site].model, t)
-        obs.site = site
+        if self._own_observe:  # Simulation._observe with the site's fields, built at once
+            ts = st.spec
+            dev = ts.device
+            obs = Observation(
+                st.graph, ts.cycles, ts.data, spec.devices[dev].cpu_hz, s.speed_hz,
+                est.estimate(self.w_up[dev].model, t), est.estimate(self.site_wan_up[site].model, t),
+                est.estimate(self.w_down[dev].model, t), est.estimate(self.site_wan_down[site].model, t),
+                spec.cloud_hz, cpu.waiting, cpu.busy, s.cores, t, dev, spec.objective, site,
+                active_devices=self._active_devices, variants=ts.variants, accuracy_req=ts.accuracy_req,
+            )
+        else:
+            obs = self._observe(st)
+            obs.p2_hz, obs.edge_queue, obs.edge_busy, obs.edge_cores = s.speed_hz, cpu.waiting, cpu.busy, s.cores
+            obs.b2_Bps = est.estimate(self.site_wan_up[site].model, t)
+            obs.b2_down_Bps = est.estimate(self.site_wan_down[site].model, t)
+            obs.site = site
         if others or self._latency:
             order = [site] + others
             obs.other_sites = tuple(others)
@@ -392,16 +416,20 @@ class SiteSimulation(Simulation):
 
     def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
         """As :meth:`Simulation._decide`, at the site that received the request; resolves the placement."""
-        spec, env = self.spec, self.env
-        dev = st.spec.device
+        spec = self.spec
         if st.dead:
             return
         if spec.request_bytes > 0:
             yield from self._wireless(st, spec.request_bytes, up=True)
             if st.dead:
                 return
-        site = self.assoc[dev]  # the site that received the request decides
-        cpu = self.site_cpu[site]
+        yield from self._decide_held_at(st, *self._decision_hold_at(st))
+
+    def _decision_hold_at(self, st: _TaskState) -> tuple[int, int, float | None, bool]:
+        """Once the request has arrived: the deciding site (the device's of the moment), the task's variant
+        count, the seconds the decision holds a core there (``None``: measured) and whether it takes a core."""
+        spec = self.spec
+        site = self.assoc[st.spec.device]  # the site that received the request decides
         n_var = 1 if st.spec.variants is None else len(st.spec.variants)
         if spec.decision_time == "modelled":
             kw: dict[str, int] = {}
@@ -410,14 +438,22 @@ class SiteSimulation(Simulation):
             if self._ops_take_places and self.reachable[site]:
                 kw["places"] = 3 + len(self.reachable[site])  # a policy's count over the places it is offered
             ops = float(self.policy.decision_ops(st.graph, **kw))
-            hold = ops * spec.cycles_per_op / cpu.speed_hz
+            hold = ops * spec.cycles_per_op / self.site_cpu[site].speed_hz
         elif self._draw_cost is not None:
             hold = self._draw_cost()
         else:
             hold = None
-        use_core = spec.decision_on_edge_cpu and (hold is None or hold > 0)
+        return site, n_var, hold, spec.decision_on_edge_cpu and (hold is None or hold > 0)
+
+    def _decide_held_at(self, st: _TaskState, site: int, n_var: int, hold: float | None,
+                        use_core: bool) -> Iterator[simpy.Event]:
+        """The decision at ``site`` (see :meth:`_decision_hold_at`): wait for a core, observe, ask, hold, reply."""
+        spec, env = self.spec, self.env
+        cpu = self.site_cpu[site]
+        tid = st.spec.task_id
         if use_core:
-            self._decision_cpu[st.spec.task_id] = cpu
+            if cpu is not self.edge_cpu:  # (abandon() frees the engine's edge_cpu without being told)
+                self._decision_cpu[tid] = cpu
             wait = cpu.acquire(urgent=spec.decision_priority)
             if wait is not None:
                 st.held.append((cpu, wait))
@@ -428,16 +464,7 @@ class SiteSimulation(Simulation):
             place, wall = yield from self._ask_external(st, obs)
         else:
             place, wall = self._ask_policy(st, obs)
-        others = self.reachable[site]
-        try:
-            st.variant, st.placement = check_decision(place, st.graph, n_var, 3 + len(others))
-        except ValueError as exc:
-            raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
-        if st.variant:
-            st.cycles = st.spec.variants.cycles[st.variant]
-            st.data = st.spec.variants.data[st.variant]
-        self._abs[st.spec.task_id] = [p if p in (DEVICE, CLOUD) else 3 + (site if p == 1 else others[p - 3])
-                                      for p in st.placement.tolist()]
+        self._accept_at(st, site, n_var, place)
         if hold is None:
             hold = wall
         if hold > 0:
@@ -447,11 +474,38 @@ class SiteSimulation(Simulation):
         if st.core_held:
             st.core_held = False
             cpu.release_acquired()
-        self._decision_cpu.pop(st.spec.task_id, None)
+        self._decision_cpu.pop(tid, None)
         if st.dead:
             return
         if spec.reply_bytes > 0:
             yield from self._move(st, spec.reply_bytes, 3 + site, DEVICE)
+
+    def _accept_at(self, st: _TaskState, site: int, n_var: int, place: Any) -> None:
+        """Check the policy's answer (codes relative to ``site``), take its variant and placement, resolve it."""
+        others = self.reachable[site]
+        try:
+            st.variant, st.placement = check_decision(place, st.graph, n_var, 3 + len(others))
+        except ValueError as exc:
+            raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
+        if st.variant:
+            st.cycles = st.spec.variants.cycles[st.variant]
+            st.data = st.spec.variants.data[st.variant]
+        own = 3 + site
+        self._abs[st.spec.task_id] = [p if p == DEVICE or p == CLOUD else own if p == 1 else 3 + others[p - 3]
+                                      for p in st.placement.tolist()]
+
+    def _decide_inline(self, st: _TaskState) -> Iterator[simpy.Event]:
+        """:meth:`_decide` for a chain's flat generator: with nothing to send and nothing to hold (a free
+        policy) the decision is taken at once, with no generator of its own."""
+        if not self._instant_sites:
+            return self._decide(st)
+        if st.dead:
+            return _NOTHING
+        site, n_var, hold, use_core = self._decision_hold_at(st)
+        if use_core or hold is None or hold > 0:
+            return self._decide_held_at(st, site, n_var, hold, use_core)
+        self._accept_at(st, site, n_var, self._ask_policy(st, self._observe_at(st, site))[0])
+        return _NOTHING
 
     # ---- task processes ---------------------------------------------------------------------
 
@@ -472,12 +526,17 @@ class SiteSimulation(Simulation):
             yield from self._move(st, float(data[n]), prev, DEVICE)
 
     def _chain_task(self, st: _TaskState) -> Iterator[simpy.Event]:
-        """A chain task's whole process: :meth:`Simulation._task_steps` with this engine's :meth:`_run_chain`,
-        its executions and the first part of each :meth:`_move` written out inline (the hot path; see
-        :meth:`Simulation._chain_task`). Hops over the MAN or a WAN and wireless transfers under a handover
-        rule or a latency still go through :meth:`_fixed` and :meth:`_wireless`. Step for step what the
-        methods do, in the same order."""
-        yield from self._decide(st)
+        """A chain task's whole process as one flat generator: :meth:`_line_task` when every task runs on
+        the line device - own site - cloud, else :meth:`_chain_general`."""
+        return self._line_task(st) if self._line else self._chain_general(st)
+
+    def _line_task(self, st: _TaskState) -> Iterator[simpy.Event]:
+        """:meth:`_chain_general` when no device ever changes site, no hop has a latency and placements name
+        the own site only (``self._line``): the places lie on a line device (0) - own site (1) - cloud (2)
+        as in the one-edge engine, each move crosses the hops between them, and nothing needs the MAN.
+        Step for step what :meth:`_chain_general` does, in the same order (tests/test_sites_fast.py runs
+        both on the same workloads)."""
+        yield from self._decide_inline(st)
         if st.dead:
             return
         env = self.env
@@ -485,9 +544,118 @@ class SiteSimulation(Simulation):
         st.decision_s = st.start_s - st.spec.arrival_s
         s = st.spec
         dev, tid = s.device, s.task_id
-        place = self._abs[tid]
-        data = st.data
-        cycles = st.cycles
+        del self._abs[tid]  # only the general paths read the absolute places
+        site = self.assoc[dev]  # for the task's whole life (no handovers)
+        rec = self.rec.subtasks if self.spec.record_subtasks else None
+        name = self.name
+        held = st.held
+        timings = st.timings
+        w_up, w_down = self.w_up[dev], self.w_down[dev]
+        wan_up, wan_down = self.site_wan_up[site], self.site_wan_down[site]
+        dcpu, scpu = self.dev_cpu[dev], self.site_cpu[site]
+        tx_w, rx_w = self._tx_w, self._rx_w
+        kappa = self.spec.objective.kappa
+        cloud_hz = self.spec.cloud_hz
+        cloud_timed = math.isfinite(cloud_hz)
+        place = st.placement.tolist()  # codes 0, 1, 2 (relative to the own site)
+        cycles = st.cycles.tolist()
+        data = st.data.tolist()
+        n = len(place)
+        prev = DEVICE
+        for v in range(n + 1):
+            p = place[v] if v < n else DEVICE  # v == n: the output goes back to the device
+            if p != prev and data[v] > 0:  # ---- the move (_move, _fixed, _wireless on the line)
+                if st.dead:
+                    return
+                nbytes = float(data[v])
+                if prev < p:
+                    if prev == DEVICE:  # the wireless uplink (its energy counts even if the task died meanwhile)
+                        t0 = env.now
+                        ev = w_up.transfer(nbytes, tid)
+                        held.append((w_up, ev))
+                        yield ev
+                        st.energy_j += tx_w * (env.now - t0)
+                    if p == CLOUD:  # the own site's WAN up
+                        if st.dead:
+                            return
+                        ev = wan_up.transfer(nbytes, tid)
+                        held.append((wan_up, ev))
+                        yield ev
+                else:
+                    if prev == CLOUD:  # the own site's WAN down
+                        ev = wan_down.transfer(nbytes, tid)
+                        held.append((wan_down, ev))
+                        yield ev
+                    if p == DEVICE:  # the wireless downlink
+                        if st.dead:
+                            return
+                        t0 = env.now
+                        ev = w_down.transfer(nbytes, tid)
+                        held.append((w_down, ev))
+                        yield ev
+                        if st.dead:
+                            return
+                        st.energy_j += rx_w * (env.now - t0)
+            if v == n:
+                break
+            if st.dead:  # ---- the execution (Simulation._execute / _execute_site)
+                return
+            c = float(cycles[v])
+            ready = start = env.now
+            if p == 1:
+                if c > 0:
+                    secs = c / scpu.speed_hz
+                    ev = scpu.run(secs)
+                    held.append((scpu, ev))
+                    yield ev
+                    if st.dead:
+                        return
+                    start = ev.start_s
+                    self.site_busy_s[site] += secs
+                self.site_subtasks[site] += 1
+                if rec is not None:
+                    rec.append((name, tid, v, 1, ready, start, env.now))
+            else:
+                if c > 0:
+                    if p == DEVICE:
+                        ev = dcpu.run(c / dcpu.speed_hz)
+                        held.append((dcpu, ev))
+                        yield ev
+                        if st.dead:  # withdrawn while running: the step never completed
+                            return
+                        start = ev.start_s
+                        st.energy_j += kappa * dcpu.speed_hz ** 2 * c
+                    elif cloud_timed:
+                        yield env.timeout(c / cloud_hz)
+                        if st.dead:
+                            return
+                if rec is not None:
+                    rec.append((name, tid, v, p, ready, start, env.now))
+                if timings is not None:
+                    timings[v] = (ready, start, env.now)
+            prev = p
+        if st.dead:
+            return
+        self._done(st)
+
+    def _chain_general(self, st: _TaskState) -> Iterator[simpy.Event]:
+        """A chain task's whole process: :meth:`Simulation._task_steps` with this engine's :meth:`_run_chain`,
+        its executions and the first part of each :meth:`_move` written out inline (the hot path; see
+        :meth:`Simulation._chain_task`). Hops over the MAN or a WAN and wireless transfers under a handover
+        rule or a latency still go through :meth:`_fixed` and :meth:`_wireless`. Step for step what the
+        methods do, in the same order."""
+        yield from self._decide_inline(st)
+        if st.dead:
+            return
+        env = self.env
+        st.start_s = env.now
+        st.decision_s = st.start_s - st.spec.arrival_s
+        s = st.spec
+        dev, tid = s.device, s.task_id
+        place = self._abs.pop(tid)  # nothing else reads it once the chain runs here
+        rel = st.placement.tolist()
+        data = st.data.tolist()
+        cycles = st.cycles.tolist()
         rec = self.rec.subtasks if self.spec.record_subtasks else None
         name = self.name
         plain_up = self._plain_wireless
@@ -531,7 +699,17 @@ class SiteSimulation(Simulation):
                         yield from self._fixed(st, nbytes, a, target)
                         a = target
                     else:
-                        if not st.dead:
+                        if st.dead:
+                            pass
+                        elif plain_up:  # _wireless(st, nbytes, up=False) inline: no rule, no latency
+                            link = self.w_down[dev]
+                            t0 = env.now
+                            ev = link.transfer(nbytes, tid)
+                            st.held.append((link, ev))
+                            yield ev
+                            if not st.dead:
+                                st.energy_j += self._rx_w * (env.now - t0)
+                        else:
                             yield from self._wireless(st, nbytes, up=False)
                 elif b is not None:
                     yield from self._fixed(st, nbytes, a, b)
@@ -557,7 +735,7 @@ class SiteSimulation(Simulation):
                     if ok:
                         self.site_subtasks[si] += 1
                         if rec is not None:
-                            rec.append((name, tid, v, int(st.placement[v]), ready, start, env.now))
+                            rec.append((name, tid, v, rel[v], ready, start, env.now))
                 else:
                     ok = True
                     if c > 0:
@@ -588,7 +766,7 @@ class SiteSimulation(Simulation):
     def _task_row(self, st: _TaskState) -> tuple:
         """The row as in the one-edge engine, place codes >= 10 written as letters; counted for the sites table."""
         r = super()._task_row(st)
-        if st.placement is not None and st.placement.max() >= 10:
+        if len(r[_PLACE_COL]) > st.graph.n:  # a code >= 10 took two digits
             r = r[:_PLACE_COL] + ("".join(PLACE_CHARS[c] for c in st.placement.tolist()),) + r[_PLACE_COL + 1:]
         counts = getattr(self, "_site_counts", None)
         if counts is not None:
