@@ -64,6 +64,10 @@ MEMORY_MODEL: dict[str, float] = {
     # the chunk buffers of a streamed run: 65,536 rows of each table being filled (about 150 B a row in
     # numpy columns while converted) and one Parquet row group being written, per table; fixed
     "stream_buffers": 100 * 2**20,
+    # bandwidth paths (see :func:`bandwidth_bytes`): one step of a path held whole (three float64 arrays and
+    # three lists of Python floats; measured 120 B), one block checkpoint of a path drawn block by block (999 B)
+    "bandwidth_step": 120,
+    "bandwidth_block": 1000,
 }
 
 #: rows of the links table a task adds per policy, at most in the usual case: its upload and its download
@@ -219,6 +223,34 @@ def bandwidth_steps(spec: object, horizon_s: float) -> float:
     return 0.0
 
 
+def bandwidth_bytes(spec: object, horizon_s: float) -> float:
+    """Bytes one link's bandwidth model holds at its peak (0 for constant and piecewise links).
+
+    A stochastic path of at most :data:`~simoffload.net.stochastic.WHOLE_STEPS` steps
+    is held whole; a longer one as a checkpoint per block plus
+    :data:`~simoffload.net.blocked.CACHE_BLOCKS` decoded blocks, whatever its length.
+    """
+    from .net.blocked import CACHE_BLOCKS
+    from .net.stochastic import BLOCK_STEPS, WHOLE_STEPS
+
+    m = MEMORY_MODEL
+    steps = bandwidth_steps(spec, horizon_s)
+    if steps <= WHOLE_STEPS:
+        return steps * m["bandwidth_step"]
+    return CACHE_BLOCKS * BLOCK_STEPS * m["bandwidth_step"] + math.ceil(steps / BLOCK_STEPS) * m["bandwidth_block"]
+
+
+def bandwidth_memory(sc: object) -> float:
+    """Bytes all the bandwidth models of ``sc`` hold (the wireless hop once per device unless the cell is shared)."""
+    horizon = float(sc.horizon) if math.isfinite(sc.horizon) else 3600.0
+    cells = 1 if sc.network.shared_cell else max(int(sc.devices.count), 1)
+    total = 0.0
+    for loc, spec in bandwidth_specs(sc):
+        n_links = cells if loc[:2] == ("network", "wireless") else 1
+        total += n_links * bandwidth_bytes(spec, horizon)
+    return total
+
+
 def held_tasks(sc: object, tasks: float) -> float:
     """Tasks of the drawn workload a streamed run holds at once (see :class:`~simoffload.sim.workload.Workload`).
 
@@ -254,7 +286,7 @@ def memory_estimate(sc: object, tasks: float | None = None, streamed: bool = Fal
     m = MEMORY_MODEL
     if tasks is None:
         tasks = expected_tasks(sc)
-    base = m["base"] + sc.devices.count * m["device"]
+    base = m["base"] + sc.devices.count * m["device"] + bandwidth_memory(sc)
     if streamed:
         held = held_tasks(sc, tasks)
         total = base + m["stream_buffers"] + held * m["task"]
@@ -361,7 +393,6 @@ def check_scenario(sc: object) -> None:
     msg = exceeded("subtasks", f"expected subtasks ({tasks:.3g} tasks x {n_sub} subtasks)", tasks * n_sub, lim)
     if msg:
         raise UserError(f"{sc.where(*blame)}: {msg}")
-    _check_memory(sc, tasks, lim, streamed=True)
     net = sc.network
     cells = 1 if net.shared_cell else dev.count
     total = 0.0
@@ -376,6 +407,8 @@ def check_scenario(sc: object) -> None:
                                           f"{steps / n_links:.3g} steps over {horizon:g} s)", total, lim)
         if msg:
             raise UserError(f"{sc.where(*loc, spec.kind)}: {msg}")
+    # after the step count: a path too long to draw is named as such, not as the memory its index takes
+    _check_memory(sc, tasks, lim, streamed=True)
     _check_topology(sc, lim)
     dec = getattr(sc, "decision", None)
     if dec is not None and dec.time == "calibrated" and dec.costs:

@@ -18,7 +18,7 @@ Z = 4.0  # half-width of the confidence intervals in standard errors (false alar
 def test_gauss_markov_stationary_mean_variance_correlation():
     mu, sigma, rho, n = 10e6, 2e6, 0.9, 200_000  # clipping at 0 has probability ~3e-7: negligible
     m = gauss_markov(mu, sigma, correlation=rho, step_s=1.0, horizon_s=n, rng=rng_for(7, "gm"))
-    x = m.rates
+    x = np.asarray(m.rates)  # a path this long is drawn block by block: materialise it to test it
     assert len(x) == n and m.period == n
     # AR(1): Var(sample mean) = sigma^2/n * (1+rho)/(1-rho)
     se_mean = sigma * math.sqrt((1 + rho) / (1 - rho) / n)

@@ -7,8 +7,10 @@ event however many bandwidth steps it spans. Zero-rate stretches are flat parts
 of C: a transfer stalls there and resumes, nothing divides by zero. A model
 whose capacity never reaches the target returns ``inf``.
 
-Stochastic models draw their whole sample path up front from their own random
-stream, so every policy in a run sees the same bandwidth (common random numbers).
+Stochastic models draw their sample path from their own random stream, so every
+policy in a run sees the same bandwidth (common random numbers): whole when it is
+short, block by block (:class:`~simoffload.net.blocked.BlockedBandwidth`, the same
+draws) when it is long; long trace files are read block by block the same way.
 """
 
 from __future__ import annotations

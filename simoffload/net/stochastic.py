@@ -1,9 +1,19 @@
-"""Stochastic bandwidth models, drawn up front as a :class:`PiecewiseBandwidth`.
+"""Stochastic bandwidth models: a sample path as a piecewise-constant model.
 
-Each generator draws the whole sample path over ``[0, horizon_s]`` (at least)
-from the generator it is given, so every policy in a run that builds the link
-from the same stream sees the same bandwidth (common random numbers), and the
-engine treats it exactly like a replayed trace.
+Each generator draws the sample path over ``[0, horizon_s]`` (at least) from the
+generator it is given, so every policy in a run that builds the link from the
+same stream sees the same bandwidth (common random numbers), and the engine
+treats it exactly like a replayed trace.
+
+A path of at most :data:`WHOLE_STEPS` steps is drawn whole into a
+:class:`PiecewiseBandwidth`. A longer one is drawn block by block
+(:data:`BLOCK_STEPS` steps) into a :class:`~simoffload.net.blocked.BlockedBandwidth`:
+one pass at build time draws every block once, keeping only a checkpoint per
+block (the random stream's state, the filter state, the clock and the cumulative
+capacity); a block a query needs later is redrawn from its checkpoint. The
+draws are the same numbers in the same order as the whole path's (the streams
+fill arrays element by element and the filter carries its state), so both give
+bit-identical models; memory stays O(steps / block) for a day-long path.
 
 After the generated stretch the path loops by default (``after="loop"``): a run
 that outlives the horizon keeps fluctuating with the same statistics, and
@@ -12,12 +22,64 @@ that outlives the horizon keeps fluctuating with the same statistics, and
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import Any, Callable
 
 import numpy as np
 from scipy.signal import lfilter
 
-from .bandwidth import PiecewiseBandwidth
+from .bandwidth import BandwidthModel, PiecewiseBandwidth
+from .blocked import BlockedBandwidth
+
+#: longest path (steps) drawn whole; longer ones are drawn block by block
+WHOLE_STEPS = 65_536
+#: steps per block of a path drawn block by block
+BLOCK_STEPS = 4_096
+
+
+def _restore(state: dict) -> np.random.Generator:
+    """A generator continuing from a saved ``bit_generator.state``."""
+    bg = getattr(np.random, state["bit_generator"])()
+    bg.state = copy.deepcopy(state)
+    return np.random.Generator(bg)
+
+
+def _cum(times: np.ndarray, rates: np.ndarray, c0: float) -> np.ndarray:
+    """Cumulative capacity at ``times`` continuing from ``c0`` (the same sums as one whole-path cumsum)."""
+    return np.cumsum(np.concatenate([[c0], rates * np.diff(times)]))
+
+
+def _blocked(make: Callable[[Any], tuple[np.ndarray, np.ndarray, Any]], state0: Any,
+             after: str, source: str) -> BlockedBandwidth:
+    """Run ``make`` block by block once to index the path, then serve blocks by rerunning it.
+
+    ``make(state)`` returns one block: step boundaries (k+1,) (``times[-1]`` is
+    the next block's first start, or the path's end), rates (k,) and the state
+    the next block starts from (None after the last block). A state is what a
+    block needs to be redrawn exactly (the random stream's saved state, the
+    clock, a filter's state).
+    """
+    first_idx, first_time, first_cum, states = [0], [], [], []
+    state, c, n = state0, 0.0, 0
+    while state is not None:
+        times, rates, nxt = make(state)
+        if len(rates):
+            states.append(state)
+            first_time.append(float(times[0]))
+            first_cum.append(c)
+            n += len(rates)
+            first_idx.append(n)
+            c = float(_cum(times, rates, c)[-1])
+            period = float(times[-1])
+        state = nxt
+
+    def loader(b: int) -> tuple[list[float], list[float], list[float]]:
+        times, rates, _ = make(states[b])
+        return times[:-1].tolist(), rates.tolist(), _cum(times, rates, first_cum[b])[:-1].tolist()
+
+    return BlockedBandwidth(first_idx, first_time, first_cum, period=period, total=c, after=after,
+                            loader=loader, source=source)
 
 
 def _check_after(after: str) -> None:
@@ -76,6 +138,8 @@ def gauss_markov(
         if not 0 <= rho < 1:
             raise ValueError(f"correlation must be in [0, 1), got {rho}")
     n = max(1, math.ceil(horizon_s / step_s))
+    if n > WHOLE_STEPS:
+        return _gauss_markov_blocked(mean_Bps, std_Bps, rho, step_s, n, rng, after)
     e = rng.standard_normal(n)
     x0 = e[0] * std_Bps  # stationary start
     innov = e[1:] * (std_Bps * math.sqrt(1.0 - rho * rho))
@@ -87,6 +151,35 @@ def gauss_markov(
     rates = np.maximum(mean_Bps + y, 0.0)
     times = np.arange(n + 1) * step_s
     return PiecewiseBandwidth(times, rates, after=after)
+
+
+def _gauss_markov_blocked(mean_Bps: float, std_Bps: float, rho: float, step_s: float, n: int,
+                          rng: np.random.Generator, after: str, block: int | None = None) -> BlockedBandwidth:
+    """:func:`gauss_markov`'s path drawn ``block`` steps at a time (the same draws, the same model)."""
+    block = block or BLOCK_STEPS
+    scale = std_Bps * math.sqrt(1.0 - rho * rho)
+
+    def make(state: dict) -> tuple[np.ndarray, np.ndarray, dict | None]:
+        k0 = state["k0"]
+        k1 = min(k0 + block, n)
+        g = _restore(state["rng"])
+        e = g.standard_normal(k1 - k0)
+        if k0 == 0:  # the stationary start, then the filter from it
+            x0 = e[0] * std_Bps
+            y = np.empty(k1)
+            y[0] = x0
+            zf = np.array([rho * x0])
+            if k1 > 1:
+                y[1:], zf = lfilter([1.0], [1.0, -rho], e[1:] * scale, zi=zf)
+        else:
+            y, zf = lfilter([1.0], [1.0, -rho], e * scale, zi=state["zi"])
+        rates = np.maximum(mean_Bps + y, 0.0)
+        times = np.arange(k0, k1 + 1) * step_s
+        nxt = None if k1 == n else {"k0": k1, "rng": g.bit_generator.state, "zi": zf}
+        return times, rates, nxt
+
+    return _blocked(make, {"k0": 0, "rng": copy.deepcopy(rng.bit_generator.state), "zi": None}, after,
+                    f"gauss_markov, blocks of {block}")
 
 
 def gilbert_elliott(
@@ -138,6 +231,8 @@ def gilbert_elliott(
     p_good = mean_good_s / (mean_good_s + mean_bad_s)
     good = bool(rng.random() < p_good)
     means = np.array([mean_bad_s, mean_good_s])
+    if 2.0 * horizon_s / (mean_good_s + mean_bad_s) > WHOLE_STEPS:
+        return _gilbert_elliott_blocked(good_Bps, bad_Bps, means, step_s, horizon_s, good, rng, after)
     dwells: list[np.ndarray] = []
     states: list[np.ndarray] = []
     total = 0.0
@@ -164,3 +259,35 @@ def gilbert_elliott(
     if not keep.all():
         times, rates = np.append(times[:-1][keep], times[-1]), rates[keep]
     return PiecewiseBandwidth(times, rates, after=after)
+
+
+def _gilbert_elliott_blocked(good_Bps: float, bad_Bps: float, means: np.ndarray, step_s: float | None,
+                             horizon_s: float, good: bool, rng: np.random.Generator, after: str,
+                             block: int | None = None) -> BlockedBandwidth:
+    """:func:`gilbert_elliott`'s path drawn ``block`` dwells at a time (the same draws, the same model).
+
+    ``good`` is the first dwell's state (already drawn from ``rng``); ``means`` are
+    (mean_bad_s, mean_good_s). The whole-path code draws a little slack beyond the
+    horizon, this one does not: the dwells up to the horizon are the same numbers.
+    """
+    block = block or BLOCK_STEPS
+
+    def make(state: dict) -> tuple[np.ndarray, np.ndarray, dict | None]:
+        g = _restore(state["rng"])
+        st = (np.arange(block) % 2 == 0) == state["good"]
+        mu = means[st.astype(int)]
+        d = g.exponential(mu) if step_s is None else g.geometric(step_s / mu) * step_s
+        ends = np.cumsum(np.concatenate([[state["end"]], d]))  # the clock, continuing the whole path's sum
+        k = int(np.searchsorted(ends[1:], horizon_s, side="left")) + 1  # dwells to cover the horizon
+        last = k <= block
+        k = min(k, block)
+        times = ends[: k + 1]
+        rates = np.where(st[:k], good_Bps, bad_Bps).astype(float)
+        keep = np.diff(times) > 0  # a dwell too short to move the float clock carries no weight
+        if not keep.all():
+            times, rates = np.append(times[:-1][keep], times[-1]), rates[keep]
+        nxt = None if last else {"rng": g.bit_generator.state, "good": not bool(st[-1]), "end": float(ends[-1])}
+        return times, rates, nxt
+
+    return _blocked(make, {"rng": copy.deepcopy(rng.bit_generator.state), "good": good, "end": 0.0}, after,
+                    f"gilbert_elliott, blocks of {block}")
