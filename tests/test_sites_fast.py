@@ -24,7 +24,7 @@ from simoffload.model.task import TaskGraph
 from simoffload.net.bandwidth import ConstantBandwidth as C
 from simoffload.policy import Policy
 from simoffload.sim.engine import TASK_FIELDS, DeviceSpec, SystemSpec, TaskSpec
-from simoffload.sim.engine_sites import SiteSimulation, SiteSpec, Topology
+from simoffload.sim.engine_sites import ManLinkSpec, SiteSimulation, SiteSpec, Topology
 
 W_UP, W_DOWN, P1 = 2e6, 4e6, 0.5e9
 SITE_HZ = (1e9, 3e9)
@@ -48,9 +48,12 @@ class General(SiteSimulation):
         self._line = False
 
 
-def two_site_system(tasks, n_devices=1, association=(1,), cores=(1, 1), **kw):
-    sites = [SiteSpec(f"s{i}", cores[i], SITE_HZ[i], C(WAN[i][0]), C(WAN[i][1])) for i in range(2)]
-    topo = Topology(sites, [], reach="own", association=list(association))
+def two_site_system(tasks, n_devices=1, association=(1,), cores=(1, 1), reach="own", wan_latency_s=(0.0, 0.0),
+                    wireless_latency_s=0.0, handovers=(), **kw):
+    sites = [SiteSpec(f"s{i}", cores[i], SITE_HZ[i], C(WAN[i][0]), C(WAN[i][1]), wan_latency_s[i]) for i in range(2)]
+    man = [ManLinkSpec(0, 1, C(5e6), C(4e6), 0.003)]
+    topo = Topology(sites, man, reach=reach, association=list(association), handovers=list(handovers),
+                    wireless_latency_s=wireless_latency_s)
     return SystemSpec(graph=TaskGraph.chain(3), tasks=tasks, devices=[DeviceSpec(P1, C(W_UP), C(W_DOWN))] * n_devices,
                       edge_hz=SITE_HZ[0], wan_up=C(WAN[0][0]), wan_down=C(WAN[0][1]), horizon_s=1e9, topology=topo,
                       cloud_hz=CLOUD_HZ, **kw)
@@ -122,7 +125,7 @@ class Seeded(Policy):
         self.ops, self.rng = ops, np.random.default_rng(seed)
 
     def decide(self, obs):
-        return self.rng.integers(0, 3, obs.graph.n)
+        return self.rng.integers(0, obs.places, obs.graph.n)  # other sites too when the scenario offers them
 
     def decision_ops(self, graph):
         return self.ops
@@ -158,6 +161,13 @@ CASES = {
     "decisions off the edge CPU": {"decision_on_edge_cpu": False, "__ops": 1e8},
     "fifo links, no priority": {"sharing": "fifo", "decision_priority": False, "__ops": 5e7},
     "observing policy, drop": {"on_deadline": "drop", "__deadline": True, "__observing": True, "__ops": 5e7},
+    # latency on the wireless hop and on one site's WAN (the line path waits them out as _wireless/_fixed do)
+    "latencies, drop": {"wireless_latency_s": 0.004, "wan_latency_s": (0.0, 0.02), "on_deadline": "drop",
+                        "__deadline": True, "__ops": 5e7},
+    # other sites offered: a task placed on the own site, device and cloud only takes the line, the others not
+    "MAN placements": {"reach": "man", "wan_latency_s": (0.01, 0.0), "on_deadline": "drop", "__deadline": True},
+    # devices 1 and 4 move (handover continue): their tasks take the general path, the others the line
+    "two devices move": {"handovers": [(20.0, 1, 0), (60.0, 4, 0), (90.0, 1, 1)], "__ops": 5e7},
 }
 
 

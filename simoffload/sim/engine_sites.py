@@ -39,10 +39,11 @@ import numpy as np
 import simpy
 
 from ..model.cost import SiteTopology
-from ..net.bandwidth import BandwidthModel
+from ..net.bandwidth import BandwidthModel, ConstantBandwidth
+from ..net.channels import OracleEstimator as _ChannelOracle
 from ..policy import Observation, check_decision
 from .deadlines import is_deadline_miss
-from .engine import CLOUD, DEVICE, TASK_FIELDS, Cpu, Link, PolicyError, Simulation, _TaskState
+from .engine import CLOUD, DEVICE, TASK_FIELDS, Cpu, Link, OracleEstimator, PolicyError, Simulation, _TaskState
 
 PLACE_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SITE_COL, _PLACE_COL, _STATUS_COL = TASK_FIELDS.index("site"), TASK_FIELDS.index("placement"), TASK_FIELDS.index("status")
@@ -173,12 +174,25 @@ class SiteSimulation(Simulation):
         # a decision that sends nothing over the air is taken inside the task's own generator
         self._instant_sites = (type(self)._decide is SiteSimulation._decide and not self._external
                                and not spec.request_bytes > 0 and not spec.reply_bytes > 0)
-        # every device stays at its site, no hop has a latency and placements name the own site only: each
-        # chain task runs on the line device - own site - cloud (:meth:`_line_task`)
-        self._line = not topo.handovers and not self._latency and not any(self.reachable)
+        # a chain task may run on the line device - own site - cloud (:meth:`_chain_task`) when no wireless
+        # transfer is watched for a handover rule, its device never changes site (``_still``) and its
+        # placement names no other site
+        self._line = topo.handover == "continue" or not topo.handovers
+        self._still = [True] * len(spec.devices)
+        for _, dev, _ in topo.handovers:
+            self._still[dev] = False
         # the observation is Simulation._observe's with the deciding site's fields: built in one go when
         # the base's is the plain one (no latency fields); tests/test_sites_fast.py compares the two
         self._own_observe = type(self)._observe is Simulation._observe and not self._has_latency
+        # per deciding site: the sites in the observation's order, the other sites, their cores
+        self._order = [((s, *self.reachable[s]), tuple(self.reachable[s]),
+                        tuple(topo.sites[x].cores for x in (s, *self.reachable[s]))) for s in range(S)]
+        # the estimates of constant capacities under the oracle estimator never change: the reachable sites'
+        # description is then built once per deciding site
+        models = [x.model for x in (*self.site_wan_up, *self.site_wan_down)] + [l.model for l, _ in self.man_link.values()]
+        static = (type(spec.estimator) in (OracleEstimator, _ChannelOracle)
+                  and all(type(m) is ConstantBandwidth for m in models))
+        self._static_topo: dict[int, SiteTopology] | None = {} if static else None
 
     # ---- handover ---------------------------------------------------------------------
 
@@ -346,6 +360,15 @@ class SiteSimulation(Simulation):
         Built from plain-Python estimates and cached on them, so a decision that sees the same
         estimates as an earlier one (constant links) shares its (read-only) arrays.
         """
+        if self._static_topo is not None:  # constant capacities told as they are: one answer per site
+            hit = self._static_topo.get(own)
+            if hit is None:
+                hit = self._static_topo[own] = self._site_topology_now(own, others, t)
+            return hit
+        return self._site_topology_now(own, others, t)
+
+    def _site_topology_now(self, own: int, others: list[int], t: float) -> SiteTopology:
+        """:meth:`_site_topology` from the estimates at ``t``."""
         est = self.spec.estimator
         order = [own] + others
         man_inv = []
@@ -406,12 +429,11 @@ class SiteSimulation(Simulation):
             obs.b2_down_Bps = est.estimate(self.site_wan_down[site].model, t)
             obs.site = site
         if others or self._latency:
-            order = [site] + others
-            obs.other_sites = tuple(others)
+            order, obs.other_sites, obs.site_cores = self._order[site]
             obs.sites = self._site_topology(site, others, t)
-            obs.site_queue = tuple(self.site_cpu[x].waiting for x in order)
-            obs.site_busy = tuple(self.site_cpu[x].busy for x in order)
-            obs.site_cores = tuple(self.topo.sites[x].cores for x in order)
+            cpus = [self.site_cpu[x] for x in order]
+            obs.site_queue = tuple([c.waiting for c in cpus])
+            obs.site_busy = tuple([c.busy for c in cpus])
         return obs
 
     def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
@@ -526,124 +548,18 @@ class SiteSimulation(Simulation):
             yield from self._move(st, float(data[n]), prev, DEVICE)
 
     def _chain_task(self, st: _TaskState) -> Iterator[simpy.Event]:
-        """A chain task's whole process as one flat generator: :meth:`_line_task` when every task runs on
-        the line device - own site - cloud, else :meth:`_chain_general`."""
-        return self._line_task(st) if self._line else self._chain_general(st)
+        """A chain task's whole process in one generator: :meth:`Simulation._task_steps` with this engine's
+        :meth:`_decide`, :meth:`_run_chain`, its executions and the first part of each :meth:`_move` written
+        out inline (the hot path; see :meth:`Simulation._chain_task`). Step for step what the methods do, in
+        the same order.
 
-    def _line_task(self, st: _TaskState) -> Iterator[simpy.Event]:
-        """:meth:`_chain_general` when no device ever changes site, no hop has a latency and placements name
-        the own site only (``self._line``): the places lie on a line device (0) - own site (1) - cloud (2)
-        as in the one-edge engine, each move crosses the hops between them, and nothing needs the MAN.
-        Step for step what :meth:`_chain_general` does, in the same order (tests/test_sites_fast.py runs
-        both on the same workloads)."""
-        yield from self._decide_inline(st)
-        if st.dead:
-            return
-        env = self.env
-        st.start_s = env.now
-        st.decision_s = st.start_s - st.spec.arrival_s
-        s = st.spec
-        dev, tid = s.device, s.task_id
-        del self._abs[tid]  # only the general paths read the absolute places
-        site = self.assoc[dev]  # for the task's whole life (no handovers)
-        rec = self.rec.subtasks if self.spec.record_subtasks else None
-        name = self.name
-        held = st.held
-        timings = st.timings
-        w_up, w_down = self.w_up[dev], self.w_down[dev]
-        wan_up, wan_down = self.site_wan_up[site], self.site_wan_down[site]
-        dcpu, scpu = self.dev_cpu[dev], self.site_cpu[site]
-        tx_w, rx_w = self._tx_w, self._rx_w
-        kappa = self.spec.objective.kappa
-        cloud_hz = self.spec.cloud_hz
-        cloud_timed = math.isfinite(cloud_hz)
-        place = st.placement.tolist()  # codes 0, 1, 2 (relative to the own site)
-        cycles = st.cycles.tolist()
-        data = st.data.tolist()
-        n = len(place)
-        prev = DEVICE
-        for v in range(n + 1):
-            p = place[v] if v < n else DEVICE  # v == n: the output goes back to the device
-            if p != prev and data[v] > 0:  # ---- the move (_move, _fixed, _wireless on the line)
-                if st.dead:
-                    return
-                nbytes = float(data[v])
-                if prev < p:
-                    if prev == DEVICE:  # the wireless uplink (its energy counts even if the task died meanwhile)
-                        t0 = env.now
-                        ev = w_up.transfer(nbytes, tid)
-                        held.append((w_up, ev))
-                        yield ev
-                        st.energy_j += tx_w * (env.now - t0)
-                    if p == CLOUD:  # the own site's WAN up
-                        if st.dead:
-                            return
-                        ev = wan_up.transfer(nbytes, tid)
-                        held.append((wan_up, ev))
-                        yield ev
-                else:
-                    if prev == CLOUD:  # the own site's WAN down
-                        ev = wan_down.transfer(nbytes, tid)
-                        held.append((wan_down, ev))
-                        yield ev
-                    if p == DEVICE:  # the wireless downlink
-                        if st.dead:
-                            return
-                        t0 = env.now
-                        ev = w_down.transfer(nbytes, tid)
-                        held.append((w_down, ev))
-                        yield ev
-                        if st.dead:
-                            return
-                        st.energy_j += rx_w * (env.now - t0)
-            if v == n:
-                break
-            if st.dead:  # ---- the execution (Simulation._execute / _execute_site)
-                return
-            c = float(cycles[v])
-            ready = start = env.now
-            if p == 1:
-                if c > 0:
-                    secs = c / scpu.speed_hz
-                    ev = scpu.run(secs)
-                    held.append((scpu, ev))
-                    yield ev
-                    if st.dead:
-                        return
-                    start = ev.start_s
-                    self.site_busy_s[site] += secs
-                self.site_subtasks[site] += 1
-                if rec is not None:
-                    rec.append((name, tid, v, 1, ready, start, env.now))
-            else:
-                if c > 0:
-                    if p == DEVICE:
-                        ev = dcpu.run(c / dcpu.speed_hz)
-                        held.append((dcpu, ev))
-                        yield ev
-                        if st.dead:  # withdrawn while running: the step never completed
-                            return
-                        start = ev.start_s
-                        st.energy_j += kappa * dcpu.speed_hz ** 2 * c
-                    elif cloud_timed:
-                        yield env.timeout(c / cloud_hz)
-                        if st.dead:
-                            return
-                if rec is not None:
-                    rec.append((name, tid, v, p, ready, start, env.now))
-                if timings is not None:
-                    timings[v] = (ready, start, env.now)
-            prev = p
-        if st.dead:
-            return
-        self._done(st)
-
-    def _chain_general(self, st: _TaskState) -> Iterator[simpy.Event]:
-        """A chain task's whole process: :meth:`Simulation._task_steps` with this engine's :meth:`_run_chain`,
-        its executions and the first part of each :meth:`_move` written out inline (the hot path; see
-        :meth:`Simulation._chain_task`). Hops over the MAN or a WAN and wireless transfers under a handover
-        rule or a latency still go through :meth:`_fixed` and :meth:`_wireless`. Step for step what the
-        methods do, in the same order."""
+        Once decided, a task runs on the *line* device (0) - own site (1) - cloud (2), as in the one-edge
+        engine, when its device never changes site, its placement names no other site and no wireless
+        transfer is watched for a handover rule (``self._line``): each move crosses the hops between its
+        ends (the wireless link, the own site's WAN), with their latencies, and nothing needs the MAN.
+        Otherwise hops over the MAN or a WAN and wireless transfers under a handover rule or a latency go
+        through :meth:`_fixed` and :meth:`_wireless` (tests/test_sites_fast.py runs both paths on the same
+        workloads)."""
         yield from self._decide_inline(st)
         if st.dead:
             return
@@ -653,18 +569,120 @@ class SiteSimulation(Simulation):
         s = st.spec
         dev, tid = s.device, s.task_id
         place = self._abs.pop(tid)  # nothing else reads it once the chain runs here
-        rel = st.placement.tolist()
+        rel = st.placement.tolist()  # codes relative to the deciding site
         data = st.data.tolist()
         cycles = st.cycles.tolist()
         rec = self.rec.subtasks if self.spec.record_subtasks else None
         name = self.name
+        timings = st.timings
+        n = len(place)
+        if self._line and self._still[dev] and max(rel, default=0) < 3:  # ---------------- the line
+            site = self.assoc[dev]  # for the task's whole life
+            held = st.held
+            w_up, w_down = self.w_up[dev], self.w_down[dev]
+            wan_up, wan_down = self.site_wan_up[site], self.site_wan_down[site]
+            wan_lat, wl_lat = self.topo.sites[site].wan_latency_s, self.wl_lat
+            dcpu, scpu = self.dev_cpu[dev], self.site_cpu[site]
+            tx_w, rx_w = self._tx_w, self._rx_w
+            kappa = self.spec.objective.kappa
+            cloud_hz = self.spec.cloud_hz
+            cloud_timed = math.isfinite(cloud_hz)
+            prev = DEVICE
+            for v in range(n + 1):
+                p = rel[v] if v < n else DEVICE  # v == n: the output goes back to the device
+                if p != prev and data[v] > 0:  # ---- the move (_move, _fixed, _wireless on the line)
+                    if st.dead:
+                        return
+                    nbytes = float(data[v])
+                    if prev < p:
+                        if prev == DEVICE:  # the wireless uplink
+                            t0 = env.now
+                            ev = w_up.transfer(nbytes, tid)
+                            held.append((w_up, ev))
+                            yield ev
+                            if wl_lat > 0:  # as _wireless
+                                if st.dead:
+                                    return
+                                st.energy_j += tx_w * (env.now - t0)
+                                yield env.timeout(wl_lat)
+                            else:  # as _move's plain uplink (its energy counts even if the task died meanwhile)
+                                st.energy_j += tx_w * (env.now - t0)
+                        if p == CLOUD:  # the own site's WAN up (_fixed)
+                            if st.dead:
+                                return
+                            ev = wan_up.transfer(nbytes, tid)
+                            held.append((wan_up, ev))
+                            yield ev
+                            if wan_lat > 0:
+                                yield env.timeout(wan_lat)
+                    else:
+                        if prev == CLOUD:  # the own site's WAN down (_fixed)
+                            ev = wan_down.transfer(nbytes, tid)
+                            held.append((wan_down, ev))
+                            yield ev
+                            if wan_lat > 0:
+                                yield env.timeout(wan_lat)
+                        if p == DEVICE:  # the wireless downlink (_wireless)
+                            if st.dead:
+                                return
+                            t0 = env.now
+                            ev = w_down.transfer(nbytes, tid)
+                            held.append((w_down, ev))
+                            yield ev
+                            if st.dead:
+                                return
+                            st.energy_j += rx_w * (env.now - t0)
+                            if wl_lat > 0:
+                                yield env.timeout(wl_lat)
+                if v == n:
+                    break
+                if st.dead:  # ---- the execution (Simulation._execute / _execute_site)
+                    return
+                c = float(cycles[v])
+                ready = start = env.now
+                if p == 1:
+                    if c > 0:
+                        secs = c / scpu.speed_hz
+                        ev = scpu.run(secs)
+                        held.append((scpu, ev))
+                        yield ev
+                        if st.dead:
+                            return
+                        start = ev.start_s
+                        self.site_busy_s[site] += secs
+                    self.site_subtasks[site] += 1
+                    if rec is not None:
+                        rec.append((name, tid, v, 1, ready, start, env.now))
+                else:
+                    if c > 0:
+                        if p == DEVICE:
+                            ev = dcpu.run(c / dcpu.speed_hz)
+                            held.append((dcpu, ev))
+                            yield ev
+                            if st.dead:  # withdrawn while running: the step never completed
+                                return
+                            start = ev.start_s
+                            st.energy_j += kappa * dcpu.speed_hz ** 2 * c
+                        elif cloud_timed:
+                            yield env.timeout(c / cloud_hz)
+                            if st.dead:
+                                return
+                    if rec is not None:
+                        rec.append((name, tid, v, p, ready, start, env.now))
+                    if timings is not None:
+                        timings[v] = (ready, start, env.now)
+                prev = p
+            if st.dead:
+                return
+            self._done(st)
+            return
+        # ------------------------------------------------------------------ the general case
         plain_up = self._plain_wireless
         assoc = self.assoc
         dcpu = self.dev_cpu[dev]
         kappa = self.spec.objective.kappa
         cloud_hz = self.spec.cloud_hz
         cloud_timed = math.isfinite(cloud_hz)
-        n = len(place)
         prev = DEVICE
         for v in range(n + 1):
             if v < n:
