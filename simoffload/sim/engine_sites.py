@@ -155,7 +155,7 @@ class SiteSimulation(Simulation):
                           for s in range(S)]
         self.assoc = list(topo.association) or [0] * len(spec.devices)
         self.wires: list[list[_Wire]] = [[] for _ in spec.devices]
-        self._abs: dict[int, list[int]] = {}
+        self._abs: dict[int, Any] = {}  # task id -> absolute places (a chain of the flat path: the deciding site)
         self.site_busy_s = [0.0] * S
         self.site_subtasks = [0] * S
         self._decision_cpu: dict[int, Cpu] = {}
@@ -512,6 +512,9 @@ class SiteSimulation(Simulation):
         if st.variant:
             st.cycles = st.spec.variants.cycles[st.variant]
             st.data = st.spec.variants.data[st.variant]
+        if self._flat_chain and st.graph.is_chain:  # its generator resolves the codes itself (_chain_task)
+            self._abs[st.spec.task_id] = site
+            return
         own = 3 + site
         self._abs[st.spec.task_id] = [p if p == DEVICE or p == CLOUD else own if p == 1 else 3 + others[p - 3]
                                       for p in st.placement.tolist()]
@@ -568,16 +571,16 @@ class SiteSimulation(Simulation):
         st.decision_s = st.start_s - st.spec.arrival_s
         s = st.spec
         dev, tid = s.device, s.task_id
-        place = self._abs.pop(tid)  # nothing else reads it once the chain runs here
-        rel = st.placement.tolist()  # codes relative to the deciding site
+        site = self._abs.pop(tid)  # the deciding site (_accept_at)
+        rel = st.placement.tolist()  # codes relative to it
         data = st.data.tolist()
         cycles = st.cycles.tolist()
         rec = self.rec.subtasks if self.spec.record_subtasks else None
         name = self.name
         timings = st.timings
-        n = len(place)
+        n = len(rel)
         if self._line and self._still[dev] and max(rel, default=0) < 3:  # ---------------- the line
-            site = self.assoc[dev]  # for the task's whole life
+            # the device stays at the deciding site for the task's whole life
             held = st.held
             w_up, w_down = self.w_up[dev], self.w_down[dev]
             wan_up, wan_down = self.site_wan_up[site], self.site_wan_down[site]
@@ -677,7 +680,11 @@ class SiteSimulation(Simulation):
             self._done(st)
             return
         # ------------------------------------------------------------------ the general case
+        others = self.reachable[site]
+        place = [p if p == DEVICE or p == CLOUD else 3 + site if p == 1 else 3 + others[p - 3] for p in rel]
         plain_up = self._plain_wireless
+        unwatched = self._line  # no wireless transfer is watched for a handover rule: _wireless inline
+        wl_lat = self.wl_lat
         assoc = self.assoc
         dcpu = self.dev_cpu[dev]
         kappa = self.spec.objective.kappa
@@ -697,13 +704,18 @@ class SiteSimulation(Simulation):
                 if a == DEVICE and st.dead:
                     b = None  # a dropped or failed task sends nothing more (see _move)
                 elif a == DEVICE:
-                    if plain_up:
+                    if unwatched:  # _move's plain uplink, or _wireless's unwatched one (with a latency)
                         link = self.w_up[dev]
                         t0 = env.now
                         ev = link.transfer(nbytes, tid)
                         st.held.append((link, ev))
                         yield ev
-                        st.energy_j += self._tx_w * (env.now - t0)
+                        if plain_up:  # (its energy counts even if the task died meanwhile)
+                            st.energy_j += self._tx_w * (env.now - t0)
+                        elif not st.dead:
+                            st.energy_j += self._tx_w * (env.now - t0)
+                            if wl_lat > 0:
+                                yield env.timeout(wl_lat)
                     else:
                         yield from self._wireless(st, nbytes, up=True)
                     a = 3 + assoc[dev]
@@ -719,7 +731,7 @@ class SiteSimulation(Simulation):
                     else:
                         if st.dead:
                             pass
-                        elif plain_up:  # _wireless(st, nbytes, up=False) inline: no rule, no latency
+                        elif unwatched:  # _wireless(st, nbytes, up=False) inline: no handover rule to apply
                             link = self.w_down[dev]
                             t0 = env.now
                             ev = link.transfer(nbytes, tid)
@@ -727,6 +739,8 @@ class SiteSimulation(Simulation):
                             yield ev
                             if not st.dead:
                                 st.energy_j += self._rx_w * (env.now - t0)
+                                if wl_lat > 0:
+                                    yield env.timeout(wl_lat)
                         else:
                             yield from self._wireless(st, nbytes, up=False)
                 elif b is not None:
@@ -791,9 +805,10 @@ class SiteSimulation(Simulation):
             c = counts[r[_SITE_COL]]
             status = r[_STATUS_COL]
             c[0] += 1
-            c[1] += is_deadline_miss(status, r[_ARRIVAL_COL], r[_DEADLINE_COL], self.spec.horizon_s)
-            c[2] += status == "failed"
-            c[3] += status == "unfinished"
+            if status != "done":  # (a done task is no miss, no failure, not unfinished)
+                c[1] += is_deadline_miss(status, r[_ARRIVAL_COL], r[_DEADLINE_COL], self.spec.horizon_s)
+                c[2] += status == "failed"
+                c[3] += status == "unfinished"
         return r
 
     def run(self) -> Any:
