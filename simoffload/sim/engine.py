@@ -88,6 +88,78 @@ class OracleEstimator:
         return model.rate(t)
 
 
+# ----------------------------------------------------------------------------- the event loop
+
+
+class _TaskProcess:
+    """A process nobody waits for (a task's): :class:`simpy.Process` without what only waiters need.
+
+    It starts exactly as a SimPy process does (an urgent initialisation event now), resumes its
+    generator on each event it yields, and simply ends when the generator returns: SimPy would
+    schedule one more event (the process's own completion) that nothing listens to. Events keep
+    their relative order (the event ids are a counter; the skipped completions only leave gaps).
+    An exception raised by the generator propagates out of :meth:`Simulation.run` unchanged.
+    """
+
+    __slots__ = ("gen", "resume")
+
+    def __init__(self, env: simpy.Environment, gen: Iterator[simpy.Event]):
+        self.gen = gen
+        self.resume = self._resume
+        init = simpy.Event(env)
+        init.callbacks.append(self.resume)
+        init._ok = True
+        init._value = None
+        env.schedule(init, simpy.core.URGENT)
+
+    def _resume(self, event: simpy.Event) -> None:
+        gen = self.gen
+        while True:
+            try:
+                if event._ok:
+                    event = gen.send(event._value)
+                else:  # as simpy.Process: the generator handles the failed event or fails itself
+                    event._defused = True
+                    exc = type(event._value)(*event._value.args)
+                    exc.__cause__ = event._value
+                    event = gen.throw(exc)
+            except StopIteration:
+                return
+            callbacks = event.callbacks
+            if callbacks is not None:
+                callbacks.append(self.resume)
+                return
+            # an event already processed: go on at once, as simpy.Process does
+
+
+def _run_until(env: simpy.Environment, until: float) -> None:
+    """``env.run(until=until)`` with :meth:`simpy.Environment.step` written out in the loop.
+
+    The stop is the same urgent event SimPy schedules (same time, same event id), so exactly
+    the same events run and the clock ends at the same value.
+    """
+    at = float(until)
+    if at <= env._now:
+        raise ValueError(f"until ({at}) must be greater than the current simulation time")
+    stop = simpy.Event(env)
+    stop._ok = True
+    stop._value = None
+    env.schedule(stop, simpy.core.URGENT, at - env._now)
+    queue, pop = env._queue, heapq.heappop
+    while True:
+        env._now, _, _, event = pop(queue)
+        if event is stop:
+            event.callbacks = None
+            return
+        callbacks, event.callbacks = event.callbacks, None
+        for callback in callbacks:
+            callback(event)
+        if not event._ok and not hasattr(event, "_defused"):  # as simpy: a failure nobody handled
+            exc = type(event._value)(*event._value.args)
+            exc.__cause__ = event._value
+            raise exc
+
+
 # ----------------------------------------------------------------------------- resources
 
 
@@ -1158,7 +1230,7 @@ class Simulation:
             if not self._in_system[dev]:
                 self._active_devices += 1
             self._in_system[dev] += 1
-            env.process(self._task(st))
+            _TaskProcess(env, self._task(st))
             if drop and ts.deadline_s < math.inf:
                 env.timeout(ts.deadline_s).callbacks.append(partial(self._deadline_passed, st))
 
@@ -1286,7 +1358,7 @@ class Simulation:
         """Simulate until every task is done or the horizon; return the records."""
         w0 = _time.perf_counter()
         self.start()
-        self.env.run(until=self.spec.horizon_s)
+        _run_until(self.env, self.spec.horizon_s)
         self.rec.wall_s = _time.perf_counter() - w0
         return self.finish()
 
