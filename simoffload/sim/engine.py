@@ -88,6 +88,8 @@ class OracleEstimator:
         return model.rate(t)
 
 
+_isinf = math.isinf
+
 # ----------------------------------------------------------------------------- the event loop
 
 
@@ -185,6 +187,7 @@ class Cpu:
         self.urgent: deque = deque()
         self.on_queue = on_queue
         self._last_reported = (0, 0)
+        self._release_cb = self._release  # bound once (a callback per job started on a free core)
 
     @property
     def busy(self) -> int:
@@ -199,8 +202,8 @@ class Cpu:
         if self.free > 0:
             self.free -= 1
             ev = env.timeout(seconds)
-            ev.start_s = env.now
-            ev.callbacks.append(self._release)
+            ev.start_s = env._now
+            ev.callbacks.append(self._release_cb)
             if self.on_queue is not None:
                 self._notify()
             return ev
@@ -218,7 +221,7 @@ class Cpu:
     def _release(self, _: Any = None) -> None:
         if self.urgent or self.queue:
             ev, seconds = (self.urgent or self.queue).popleft()
-            ev.start_s = self.env.now
+            ev.start_s = self.env._now
             if seconds is None:
                 ev.succeed()  # an acquire(): the core passes straight to the waiter
             else:
@@ -270,9 +273,9 @@ class Cpu:
             return
         timer = getattr(ev, "timer", None)
         if timer is None:  # started on a free core: ``ev`` is the timeout itself
-            if ev.processed or self._release not in ev.callbacks:
+            if ev.processed or self._release_cb not in ev.callbacks:
                 return
-            ev.callbacks.remove(self._release)
+            ev.callbacks.remove(self._release_cb)
         else:
             if timer.processed:
                 return
@@ -356,16 +359,28 @@ class Link:
     def transfer(self, nbytes: float, task_id: int = -1) -> simpy.Event:
         """Start sending ``nbytes`` (> 0); the returned event fires when the last byte arrives."""
         env = self.env
-        now = env.now
+        now = env._now
         ev = env.event()
         if self._fair:
             flows = self.flows
             c = self.model.cumulative(now)  # _advance(now), inline
-            if flows and c > self._c_last:
-                self._v += (c - self._c_last) / len(flows)
-            self._c_last = c
-            heapq.heappush(flows, _Flow(nbytes, self._v + nbytes, ev, now, task_id))
-            self._replan(now)
+            if flows:
+                if c > self._c_last:
+                    self._v += (c - self._c_last) / len(flows)
+                self._c_last = c
+                heapq.heappush(flows, _Flow(nbytes, self._v + nbytes, ev, now, task_id))
+                self._replan(now)
+            else:  # an idle link: _replan(now) inline, the same arithmetic for one flow
+                self._c_last = c
+                v = self._v
+                f = _Flow(nbytes, v + nbytes, ev, now, task_id)
+                flows.append(f)
+                self._version += 1
+                t1 = self.model.time_at(c + max(f.tag - v, 0.0) * 1)
+                if not _isinf(t1):
+                    timer = env.timeout(max(t1 - now, 0.0))
+                    timer.link_version = self._version
+                    timer.callbacks.append(self._fire_cb)
         else:
             c = self.model.cumulative(now)
             tail = self.flows[-1].tag if self.active else c
@@ -381,7 +396,7 @@ class Link:
 
         Bytes already sent are lost; the event never fires. Nothing happens if the flow has finished.
         """
-        now = self.env.now
+        now = self.env._now
         if self._fair:
             for i, f in enumerate(self.flows):
                 if f.event is ev:
@@ -440,7 +455,7 @@ class Link:
     def _fire(self, timer: simpy.Event) -> None:
         if timer.link_version != self._version:
             return  # superseded by a later re-plan
-        now = self.env.now
+        now = self.env._now
         if self._fair:
             flows = self.flows
             c = self.model.cumulative(now)  # _advance(now), inline
@@ -463,12 +478,19 @@ class Link:
                 self._head = 0
         if self.on_flows is not None:
             self.on_flows(self.name, now, self.active)
-        self._replan(now)
+        if len(self.flows) == self._head:  # no flow left: _replan(now) would only retire the plan
+            self._version += 1
+        else:
+            self._replan(now)
         on_transfer = self.on_transfer
+        env = self.env
         for f in done:
             if on_transfer is not None:
                 on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
-            f.event.succeed()
+            ev = f.event  # ev.succeed(), inline
+            ev._ok = True
+            ev._value = None
+            env.schedule(ev)
 
     def __repr__(self) -> str:
         return f"Link({self.name}: {self.active} flows, {self.sharing}, {self.model!r})"
@@ -842,7 +864,7 @@ class Simulation:
         spec, env, dev = self.spec, self.env, st.spec.device
         est = spec.estimator
         d = spec.devices[dev]
-        t = env.now
+        t = env._now
         obs = Observation(  # positional up to ``objective`` (keywords cost a microsecond on every decision)
             st.graph, st.spec.cycles, st.spec.data, d.cpu_hz, spec.edge_hz,
             est.estimate(self.w_up[dev].model, t), est.estimate(self.wan_up.model, t),
@@ -989,7 +1011,7 @@ class Simulation:
 
     def _done(self, st: _TaskState) -> None:
         """The task's output is back on the device now."""
-        st.finish_s = self.env.now
+        st.finish_s = self.env._now
         st.held = None
         self._leave(st)
         if self.on_task_done is not None:
@@ -1070,7 +1092,7 @@ class Simulation:
         if st.dead:
             return
         env = self.env
-        st.start_s = env.now
+        st.start_s = env._now
         st.decision_s = st.start_s - st.spec.arrival_s
         s = st.spec
         dev, tid = s.device, s.task_id
@@ -1101,13 +1123,13 @@ class Simulation:
                 nbytes = float(data[v])
                 if prev < p:
                     if prev == DEVICE:
-                        t0 = env.now
+                        t0 = env._now
                         ev = w_up.transfer(nbytes, tid)
                         now_held[0], now_held[1] = w_up, ev
                         yield ev
-                        st.energy_j += tx_w * (env.now - t0)
+                        st.energy_j += tx_w * (env._now - t0)
                         if w_up.delay is not None:
-                            yield env.timeout(w_up.delay(env.now))
+                            yield env.timeout(w_up.delay(env._now))
                     if p == CLOUD:
                         if st.dead:
                             return
@@ -1115,30 +1137,30 @@ class Simulation:
                         now_held[0], now_held[1] = wan_up, ev
                         yield ev
                         if wan_up.delay is not None:
-                            yield env.timeout(wan_up.delay(env.now))
+                            yield env.timeout(wan_up.delay(env._now))
                 else:
                     if prev == CLOUD:
                         ev = wan_down.transfer(nbytes, tid)
                         now_held[0], now_held[1] = wan_down, ev
                         yield ev
                         if wan_down.delay is not None:
-                            yield env.timeout(wan_down.delay(env.now))
+                            yield env.timeout(wan_down.delay(env._now))
                     if p == DEVICE:
                         if st.dead:
                             return
-                        t0 = env.now
+                        t0 = env._now
                         ev = w_down.transfer(nbytes, tid)
                         now_held[0], now_held[1] = w_down, ev
                         yield ev
-                        st.energy_j += rx_w * (env.now - t0)
+                        st.energy_j += rx_w * (env._now - t0)
                         if w_down.delay is not None:
-                            yield env.timeout(w_down.delay(env.now))
+                            yield env.timeout(w_down.delay(env._now))
             if v == n:
                 break
             if st.dead:  # ---- the execution (see _execute)
                 return
             c = float(cycles[v])
-            ready = start = env.now
+            ready = start = env._now
             if c > 0:
                 if p == DEVICE:
                     ev = dcpu.run(c / dcpu.speed_hz)
@@ -1162,7 +1184,7 @@ class Simulation:
             if rec is not None:
                 rec.append((name, tid, v, p, ready, start, env.now))
             if timings is not None:
-                timings[v] = (ready, start, env.now)
+                timings[v] = (ready, start, env._now)
             prev = p
         if st.dead:
             return
@@ -1212,25 +1234,29 @@ class Simulation:
     def _source(self) -> Iterator[simpy.Event]:
         env = self.env
         drop = self.spec.on_deadline == "drop"
+        horizon = self.spec.horizon_s
+        graphs, observing = self.graphs, self._observing
+        states, window, in_system = self.states, self._window, self._in_system
+        site_at, task, check = self._site_at_arrival, self._task, self.rec.check
         for ts in self.spec.tasks:
-            if ts.arrival_s >= self.spec.horizon_s:
+            if ts.arrival_s >= horizon:
                 break
-            dt = ts.arrival_s - env.now
+            dt = ts.arrival_s - env._now
             if dt > 0:
                 yield env.timeout(dt)
-            g = self.graphs[ts.app]
-            st = _TaskState(ts, g, [None] * g.n if self._observing else None)
-            st.site = self._site_at_arrival(st)
-            self.states[ts.task_id] = st
-            self._window.append(st)
-            if self._window[0] is not st:
+            g = graphs[ts.app]
+            st = _TaskState(ts, g, [None] * g.n if observing else None)
+            st.site = site_at(st)
+            states[ts.task_id] = st
+            window.append(st)
+            if window[0] is not st:
                 self._release()
-            self.rec.check()
+            check()
             dev = ts.device
-            if not self._in_system[dev]:
+            if not in_system[dev]:
                 self._active_devices += 1
-            self._in_system[dev] += 1
-            _TaskProcess(env, self._task(st))
+            in_system[dev] += 1
+            _TaskProcess(env, task(st))
             if drop and ts.deadline_s < math.inf:
                 env.timeout(ts.deadline_s).callbacks.append(partial(self._deadline_passed, st))
 
@@ -1306,7 +1332,7 @@ class Simulation:
         have ended (its process wakes then and returns without counting the job);
         ``final`` (the end of the run) emits everything.
         """
-        w, quiet, now = self._window, self._quiet, self.env.now
+        w, quiet, now = self._window, self._quiet, self.env._now
         append = self.rec.tasks.append
         while w:
             st = w[0]
