@@ -108,11 +108,7 @@ class _TaskProcess:
     def __init__(self, env: simpy.Environment, gen: Iterator[simpy.Event]):
         self.gen = gen
         self.resume = self._resume
-        init = simpy.Event(env)
-        init.callbacks.append(self.resume)
-        init._ok = True
-        init._value = None
-        env.schedule(init, simpy.core.URGENT)
+        simpy.events.Initialize(env, self)  # scheduled now, urgent, calling self._resume (as simpy.Process)
 
     def _resume(self, event: simpy.Event) -> None:
         gen = self.gen
@@ -769,6 +765,7 @@ class Simulation:
         self._flat_chain = all(getattr(type(self), m) is getattr(Simulation, m) for m in ("_run_chain", "_move", "_execute"))
         self._has_latency = any(link.latency is not None for link in (*self.w_up, *self.w_down, self.wan_up, self.wan_down))
         self._tx_w = spec.objective.tx_power_w
+        self._place_text: dict[bytes, str] = {}  # placement (int64 bytes) -> its text in the tasks table
         self._rx_w = spec.objective.rx_power_w
 
     # ---- moves and execution ----------------------------------------------------------
@@ -873,9 +870,11 @@ class Simulation:
             active_devices=self._active_devices, variants=st.spec.variants, accuracy_req=st.spec.accuracy_req,
         )
         if self._has_latency:
-            lat = [0.0 if link.latency is None else link.latency.estimate(t)
-                   for link in (self.w_up[dev], self.wan_up, self.w_down[dev], self.wan_down)]
-            obs.lat1_s, obs.lat2_s, obs.lat1_down_s, obs.lat2_down_s = lat
+            lu, l2, ld, l2d = (link.latency for link in (self.w_up[dev], self.wan_up, self.w_down[dev], self.wan_down))
+            obs.lat1_s = 0.0 if lu is None else lu.estimate(t)
+            obs.lat2_s = 0.0 if l2 is None else l2.estimate(t)
+            obs.lat1_down_s = 0.0 if ld is None else ld.estimate(t)
+            obs.lat2_down_s = 0.0 if l2d is None else l2d.estimate(t)
         return obs
 
     def _ask_policy(self, st: _TaskState, obs: Observation) -> tuple[Any, float]:
@@ -974,7 +973,14 @@ class Simulation:
 
     def _accept(self, st: _TaskState, place: Any) -> None:
         """Check the policy's answer and take its variant and placement."""
-        n_var = 1 if st.spec.variants is None else len(st.spec.variants)
+        variants = st.spec.variants
+        if variants is None and type(place) is np.ndarray and place.dtype.kind in "iu" \
+                and place.shape == (st.graph.n,):  # the usual answer: check_decision's fast path, inline
+            codes = place.tolist()
+            if codes and min(codes) >= 0 and max(codes) < 3:
+                st.variant, st.placement = 0, place.astype(np.int64)
+                return
+        n_var = 1 if variants is None else len(variants)
         try:
             st.variant, st.placement = check_decision(place, st.graph, n_var)
         except ValueError as exc:
@@ -1350,7 +1356,15 @@ class Simulation:
         """The tasks-table row of a task (TASK_FIELDS, plus VARIANT_TASK_FIELDS with variants)."""
         s = st.spec
         done = not math.isnan(st.finish_s)
-        place = "" if st.placement is None else "".join(map(str, st.placement.tolist()))
+        if st.placement is None:
+            place = ""
+        else:  # a run uses few distinct placements: their text once each
+            key = st.placement.tobytes()
+            place = self._place_text.get(key)
+            if place is None:
+                place = "".join(map(str, st.placement.tolist()))
+                if len(self._place_text) < 4096:  # bounded: a random policy over a big DAG repeats few
+                    self._place_text[key] = place
         lat = st.finish_s - s.arrival_s if done else math.nan
         row = (
             self.name, s.task_id, s.device, s.arrival_s, st.start_s, st.finish_s,
