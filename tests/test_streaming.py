@@ -17,7 +17,7 @@ import yaml
 from simoffload.cli import main
 from simoffload.config import parse_scenario
 from simoffload.sim import records
-from simoffload.sim.engine import Simulation
+from simoffload.sim.engine import LINK_FIELDS, Simulation
 from simoffload.sim.records import PairwiseSum, order_statistics, percentiles
 from simoffload.sim.results import load_results, summarize, summarize_file, tables_from
 from simoffload.sim.scenario import run_scenario
@@ -216,6 +216,76 @@ def test_record_buffer_moves_full_chunks_out_and_keeps_order():
     df = b.frame()
     assert df.task_id.tolist() == list(range(10)) and str(df.task_id.dtype) == "int64"
 
+
+
+def _packed_links(chunk=4):
+    return records.RecordBuffer(LINK_FIELDS, chunk=chunk, const={"policy": "edge"},
+                                codes={"link": [], "kind": ("bandwidth", "transfer", "flows", "queue")})
+
+
+def test_packed_buffer_gives_back_the_rows_it_was_given():
+    """Packed rows (policy constant, link and kind coded, numbers as float64) come back as the same tuples,
+    whether appended whole or as ``put(pack(...))`` of the stored columns; codes grow as names appear."""
+    import math
+    import pickle
+
+    b = _packed_links(chunk=100)
+    assert b.stored == ("link", "kind", "start_s", "end_s", "value", "bytes", "task_id")
+    b.append(("edge", "device0_up", "transfer", 0.5, 1.25, math.nan, 3000.0, 7))
+    up, q = b.code("link", "device0_up"), b.code("link", "edge_cpu")
+    assert (up, q) == (0, 1) and b.codes["link"] == ["device0_up", "edge_cpu"]
+    b.put(b.pack(q, 3, 2.0, math.nan, 4, math.nan, -1))  # ints stored as float64, given back as ints
+    b.put(b.pack(up, 2, 2.5, math.nan, 1, math.nan, -1))
+    want = [("edge", "device0_up", "transfer", 0.5, 1.25, math.nan, 3000.0, 7),
+            ("edge", "edge_cpu", "queue", 2.0, math.nan, 4.0, math.nan, -1),
+            ("edge", "device0_up", "flows", 2.5, math.nan, 1.0, math.nan, -1)]
+    got = list(b)
+    assert len(b) == 3 and len(got) == 3
+    for g, w in zip(got, want):
+        assert [type(x) for x in g] == [type(x) for x in w]
+        assert all(x == y or (isinstance(x, float) and math.isnan(x) and math.isnan(y)) for x, y in zip(g, w))
+    assert b[1][1:3] == ("edge_cpu", "queue")
+    c = pickle.loads(pickle.dumps(b))  # split runs send records back
+    assert repr(list(c)) == repr(got)
+    c.put(c.pack(c.code("link", "wan_up"), 1, 3.0, 4.0, math.nan, 10.0, 8))
+    assert list(c)[-1][1:3] == ("wan_up", "transfer") and len(b) == 3
+
+
+def test_packed_chunks_equal_the_tuples_typed_as_before():
+    """A chunk built from packed rows equals, byte for byte (NaN bits included), the batch built from the same
+    rows as tuples by :func:`records.to_batch` (the plain path), and the frame equals the plain one."""
+    import math
+
+    import pyarrow as pa
+
+    rows = []
+    for i in range(11):
+        link = ("device0_up", "wan_down", "edge_cpu")[i % 3]
+        kind = ("transfer", "flows", "queue")[i % 3]
+        rows.append(("edge", link, kind, i / 7, i / 3 if kind == "transfer" else math.nan,
+                     math.nan if kind == "transfer" else float(i % 4), 1e6 + i if kind == "transfer" else math.nan,
+                     i if kind == "transfer" else -1))
+    b = _packed_links(chunk=4)
+    for r in rows:
+        b.append(r)
+        b.check()
+    assert len(b.chunks) == 2 and len(b.rows) == 3
+    sch = records.schema(LINK_FIELDS)
+
+    def ipc(batches):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, sch) as w:
+            for x in batches:
+                w.write_batch(x)
+        return sink.getvalue().to_pybytes()
+
+    plain = [records.to_batch(LINK_FIELDS, rows[i:i + 4], sch) for i in (0, 4)] + [
+        records.to_batch(LINK_FIELDS, rows[8:], sch)]
+    assert ipc(b.chunks + [b.pending_batch(sch)]) == ipc(plain)
+    p = records.RecordBuffer(LINK_FIELDS, chunk=100)
+    for r in rows:
+        p.append(r)
+    assert b.frame().equals(p.frame())
 
 # ----------------------------------------------------------------------------- the workload streams
 

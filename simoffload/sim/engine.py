@@ -279,11 +279,13 @@ class Cpu:
         self._release()
 
     def _notify(self) -> None:
-        if self.on_queue is not None:
-            state = (self.waiting, self.cores - self.free)
-            if state[0] != self._last_reported[0]:  # record changes of the queue length only
-                self.on_queue(self.name, self.env.now, *state)
-            self._last_reported = state
+        on_queue = self.on_queue
+        if on_queue is not None:
+            waiting = len(self.urgent) + len(self.queue)
+            if waiting != self._last_reported[0]:  # record changes of the queue length only
+                busy = self.cores - self.free
+                on_queue(self.name, self.env.now, waiting, busy)
+                self._last_reported = (waiting, busy)
 
     def __repr__(self) -> str:
         return f"Cpu({self.name}: {self.busy}/{self.cores} cores busy, {self.waiting} queued, {self.speed_hz:g} Hz)"
@@ -603,6 +605,8 @@ TASK_FIELDS = ("policy", "task_id", "device", "arrival_s", "start_s", "finish_s"
 STATUSES = ("done", "missed", "dropped", "failed", "unfinished")
 SUBTASK_FIELDS = ("policy", "task_id", "subtask", "place", "ready_s", "start_s", "end_s")
 LINK_FIELDS = ("policy", "link", "kind", "start_s", "end_s", "value", "bytes", "task_id")
+#: the links table's row kinds (the first codes of its ``kind`` column)
+LINK_KINDS = ("bandwidth", "transfer", "flows", "queue")
 #: appended to TASK_FIELDS when the workload has variants (tables without variants keep their bytes)
 VARIANT_TASK_FIELDS = ("variant", "accuracy", "accuracy_req")
 
@@ -611,8 +615,10 @@ class RunRecords:
     """Append-only records of one policy's run (tuples in the *_FIELDS order).
 
     ``tasks``, ``subtasks`` and ``links`` are :class:`~simoffload.sim.records.RecordBuffer`
-    objects: the engine appends tuples; every chunk of rows becomes one typed
-    batch, kept in memory or streamed to a file (:class:`~simoffload.sim.records.RunSink`).
+    objects: the engine appends tuples to ``tasks`` and packed rows to the other two
+    (the policy a constant, link names and kinds small codes); every chunk of rows
+    becomes one typed batch, kept in memory or streamed to a file
+    (:class:`~simoffload.sim.records.RunSink`).
     """
 
     def __init__(self, policy: str, task_fields: tuple = TASK_FIELDS):
@@ -622,8 +628,8 @@ class RunRecords:
         self.policy = policy
         self.task_fields = task_fields
         self.tasks = RecordBuffer(task_fields, n)
-        self.subtasks = RecordBuffer(SUBTASK_FIELDS, n)
-        self.links = RecordBuffer(LINK_FIELDS, n)
+        self.subtasks = RecordBuffer(SUBTASK_FIELDS, n, const={"policy": policy})
+        self.links = RecordBuffer(LINK_FIELDS, n, const={"policy": policy}, codes={"link": [], "kind": LINK_KINDS})
         self.end_s = 0.0
         self.wall_s = 0.0  # wall clock of the whole run (not reproducible: meta.json only)
         self.decide_wall_s = 0.0  # wall clock spent in decide() calls, summed
@@ -714,14 +720,23 @@ class Simulation:
         self.graphs = spec.graphs or [spec.graph]
         self.apps = spec.apps or ["default"]
         rl = self.rec.links if spec.record_links else None
-        on_transfer = (lambda link, s, e, b, tid: rl.append((policy_name, link, "transfer", s, e, math.nan, b, tid))) if rl is not None else None
-        on_flows = None
-        on_queue = None
-        if spec.record_queues and rl is not None:
-            on_flows = lambda link, t, k: rl.append((policy_name, link, "flows", t, math.nan, float(k), math.nan, -1))  # noqa: E731
-            on_queue = lambda cpu, t, q, busy: rl.append((policy_name, cpu, "queue", t, math.nan, float(q), math.nan, -1))  # noqa: E731
+        queues = spec.record_queues and rl is not None
+
+        # links-table rows, packed (records.RecordBuffer): one callback per link with its name's code
+        def sinks(name: str, kind: str) -> Any:
+            # float constants: struct packs a float faster than an int
+            put, pack, nan, none = rl.put, rl.pack, math.nan, -1.0
+            code, kc = float(rl.code("link", name)), float(LINK_KINDS.index(kind))
+            if kind == "transfer":
+                return lambda link, s, e, b, tid: put(pack(code, kc, s, e, nan, b, tid))
+            if kind == "flows":
+                return lambda link, t, k: put(pack(code, kc, t, nan, k, nan, none))
+            return lambda cpu, t, q, busy: put(pack(code, kc, t, nan, q, nan, none))
+
         def mk(name: str, model: BandwidthModel, lat: Any = None) -> Link:
-            return Link(env, name, model, spec.sharing, on_transfer, on_flows, lat, spec.seed)
+            return Link(env, name, model, spec.sharing, sinks(name, "transfer") if rl is not None else None,
+                        sinks(name, "flows") if queues else None, lat, spec.seed)
+        on_queue = sinks("edge_cpu", "queue") if queues else None
 
         self.dev_cpu = [Cpu(env, f"device{i}_cpu", 1, d.cpu_hz) for i, d in enumerate(spec.devices)]
         if spec.shared_cell:
@@ -851,7 +866,7 @@ class Simulation:
                 if st.dead:
                     return
         if self.spec.record_subtasks:
-            self.rec.subtasks.append((self.name, st.spec.task_id, v, p, ready, start, env.now))
+            self.rec.subtasks.put(self.rec.subtasks.pack(st.spec.task_id, v, p, ready, start, env.now))
         if st.timings is not None:
             st.timings[v] = (ready, start, env.now)
 
@@ -1109,7 +1124,7 @@ class Simulation:
         now_held = [_NO_WORK, None]
         st.held.append(now_held)
         rec = self.rec.subtasks if self.spec.record_subtasks else None
-        name = self.name
+        rec_put, rec_pack = (rec.put, rec.pack) if rec is not None else (None, None)
         w_up, w_down, wan_up, wan_down = self.w_up[dev], self.w_down[dev], self.wan_up, self.wan_down
         dcpu, ecpu = self.dev_cpu[dev], self.edge_cpu
         tx_w, rx_w = self._tx_w, self._rx_w
@@ -1188,7 +1203,7 @@ class Simulation:
                     if st.dead:
                         return
             if rec is not None:
-                rec.append((name, tid, v, p, ready, start, env.now))
+                rec_put(rec_pack(tid, v, p, ready, start, env.now))
             if timings is not None:
                 timings[v] = (ready, start, env._now)
             prev = p

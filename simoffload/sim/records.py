@@ -1,7 +1,11 @@
 """Records that stream: typed columnar chunks, written as Parquet row groups (or CSV chunks) during a run.
 
-The engine appends one tuple per record to a :class:`RecordBuffer` (a plain
-``list.append``: the hot path is unchanged). Every ``chunk_rows`` rows
+The engine appends one row per record to a :class:`RecordBuffer`: a tuple for
+the tasks table; for the subtasks and links tables (about 13 rows a task) the
+row's numbers packed into float64 bytes, with the policy kept once per buffer
+and link names and row kinds as small codes (:class:`RecordBuffer`'s packed
+form: cheaper to append, nothing for the garbage collector, and a chunk is one
+``numpy.frombuffer``). Every ``chunk_rows`` rows
 (:data:`CHUNK_ROWS`, checked once per task arrival) the buffer turns its rows
 into one typed Arrow record batch (:data:`TYPES` gives each column's type) and
 hands it on:
@@ -41,6 +45,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import struct
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -112,23 +117,76 @@ def to_batch(fields: tuple, rows: list[tuple], sch: Any = None) -> Any:
 
 
 class RecordBuffer:
-    """Append-only rows of one table for one policy's run (tuples in ``fields`` order).
+    """Append-only rows of one table for one policy's run.
 
-    ``append`` is the underlying list's own ``append``. :meth:`check` (called by
-    the engine once per task arrival) moves the rows into one typed batch when
-    there are ``chunk`` of them; the batch goes to the attached sink, or stays
-    here (:attr:`chunks`) without one.
+    Plain form (no ``const``, no ``codes``): rows are tuples in ``fields`` order
+    and ``append`` is the underlying list's own ``append``.
+
+    Packed form (``const`` or ``codes`` given; the subtasks and links tables):
+    a column named in ``const`` holds one value for the whole buffer (the
+    policy) and is not stored; a column named in ``codes`` is stored as the
+    index of its value in that vocabulary (link and CPU names, the row kind),
+    which grows as new values are met (:meth:`code`); every stored column is a
+    number. A row is the stored columns (:attr:`stored`, in ``fields`` order
+    without the constant ones) packed into float64 bytes, appended by the
+    engine as ``put(pack(...))`` (two C calls, no tuple kept alive, nothing for
+    the garbage collector to track). A chunk is then one ``bytes.join`` and a
+    ``numpy.frombuffer``; integer columns are cast back (exact below 2**53),
+    coded columns taken from their vocabulary, constant ones repeated. The
+    rows (:meth:`__iter__`, :meth:`tuples`) and the tables are the same as
+    from plain tuples. ``append(row)`` still takes a whole row in ``fields``
+    order (slower: for the paths that are not hot).
+
+    :meth:`check` (called by the engine once per task arrival) moves the rows
+    into one typed batch when there are ``chunk`` of them; the batch goes to
+    the attached sink, or stays here (:attr:`chunks`) without one.
     """
 
-    def __init__(self, fields: tuple, chunk: int | None = None):
+    def __init__(self, fields: tuple, chunk: int | None = None, const: dict | None = None,
+                 codes: dict | None = None):
         self.fields = tuple(fields)
-        self.rows: list[tuple] = []
-        self.append = self.rows.append
+        self.const = dict(const or {})
+        self.codes = {f: list(v) for f, v in (codes or {}).items()}
+        for f in list(self.const) + list(self.codes):
+            if f not in self.fields:
+                raise KeyError(f"{f!r} is not a column of this table")
+        self.packed = bool(self.const or self.codes)
+        self.stored = tuple(f for f in self.fields if f not in self.const)
+        self.rows: list = []
         self.chunk = chunk_rows() if chunk is None else int(chunk)
         self.chunks: list[Any] = []  # Arrow record batches kept in memory (no sink)
         self.sink: Callable[[Any], None] | None = None
         self.flushed = 0  # rows moved out of ``rows`` so far
         self._schema: Any = None
+        self._bind()
+
+    def _bind(self) -> None:
+        self.put = self.rows.append
+        if not self.packed:
+            self.append = self.rows.append
+            return
+        self._index = {f: {v: i for i, v in enumerate(vs)} for f, vs in self.codes.items()}
+        self._struct = struct.Struct(f"<{len(self.stored)}d")
+        self.pack = self._struct.pack
+        self.append = self._append_row
+
+    def code(self, field: str, value: Any) -> int:
+        """The stored code of ``value`` in coded column ``field`` (added to its vocabulary if new)."""
+        index = self._index[field]
+        i = index.get(value)
+        if i is None:
+            i = index[value] = len(self.codes[field])
+            self.codes[field].append(value)
+        return i
+
+    def _append_row(self, row: tuple) -> None:
+        """A whole row in ``fields`` order (the constant columns' values are not checked)."""
+        vals = []
+        for f, x in zip(self.fields, row):
+            if f in self.const:
+                continue
+            vals.append(self.code(f, x) if f in self.codes else x)
+        self.put(self.pack(*vals))
 
     def __len__(self) -> int:
         return self.flushed + len(self.rows)
@@ -137,26 +195,72 @@ class RecordBuffer:
         if self.sink is not None and self.flushed:
             raise RuntimeError("records streamed to a file cannot be sent to another process")
         state = dict(self.__dict__)
-        state.pop("append")
+        for k in ("append", "put", "pack", "_struct"):
+            state.pop(k, None)
         state["sink"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.append = self.rows.append
+        self._bind()
 
     @property
     def spilled(self) -> bool:
         """Whether any rows have left the tuple list (into a batch)."""
         return self.flushed > 0
 
+    def tuples(self) -> list[tuple]:
+        """The pending rows as tuples in ``fields`` order (as plain buffers hold them)."""
+        if not self.packed:
+            return list(self.rows)
+        plan = []
+        for f in self.fields:
+            if f in self.const:
+                plan.append((0, self.const[f]))
+            elif f in self.codes:
+                plan.append((1, self.codes[f]))
+            else:
+                plan.append((2 if f in _INT else 3, None))
+        out = []
+        for vals in self._struct.iter_unpack(b"".join(self.rows)):
+            it = iter(vals)
+            out.append(tuple(v if k == 0 else (v[int(next(it))] if k == 1 else (int(next(it)) if k == 2 else next(it)))
+                             for k, v in plan))
+        return out
+
+    def pending_batch(self, sch: Any = None) -> Any:
+        """The pending rows as one typed batch (they stay pending)."""
+        if sch is None:
+            if self._schema is None:
+                self._schema = schema(self.fields)
+            sch = self._schema
+        if not self.packed:
+            return to_batch(self.fields, self.rows, sch)
+        import pyarrow as pa
+
+        n = len(self.rows)
+        if n == 0:
+            return pa.RecordBatch.from_pylist([], schema=sch)
+        cols = np.frombuffer(b"".join(self.rows), dtype="<f8").reshape(n, len(self.stored)).T.copy()
+        j = {f: i for i, f in enumerate(self.stored)}
+        arrays = []
+        for f in self.fields:
+            t = sch.field(f).type
+            if f in self.const:
+                arrays.append(pa.repeat(pa.scalar(self.const[f], type=t), n))
+            elif f in self.codes:
+                arrays.append(pa.array(self.codes[f], type=t).take(pa.array(cols[j[f]].astype(np.int32))))
+            elif f in _INT:
+                arrays.append(pa.array(cols[j[f]].astype(np.int64), type=t))
+            else:
+                arrays.append(pa.array(cols[j[f]], type=t))
+        return pa.RecordBatch.from_arrays(arrays, schema=sch)
+
     def batch(self) -> Any:
         """The pending rows as one batch (they leave the list)."""
-        if self._schema is None:
-            self._schema = schema(self.fields)
-        b = to_batch(self.fields, self.rows, self._schema)
+        b = self.pending_batch()
         self.flushed += len(self.rows)
-        self.rows.clear()  # in place: ``append`` stays bound to this list
+        self.rows.clear()  # in place: ``append`` and ``put`` stay bound to this list
         return b
 
     def flush(self) -> None:
@@ -179,11 +283,11 @@ class RecordBuffer:
             raise RuntimeError("the rows of this table were streamed to a file; load them from there")
         for b in self.chunks:
             yield from zip(*(c.to_pylist() for c in b.columns))
-        yield from self.rows
+        yield from self.tuples()
 
     def __getitem__(self, i: Any) -> Any:
         """Row(s) by position (in memory; a convenience for small runs and tests)."""
-        return self.rows[i] if not self.flushed else list(self)[i]
+        return self.tuples()[i] if not self.flushed else list(self)[i]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, RecordBuffer):
@@ -200,8 +304,8 @@ class RecordBuffer:
         import pyarrow as pa
 
         if not self.chunks:
-            return pd.DataFrame(self.rows, columns=list(self.fields))
-        return pa.Table.from_batches(self.chunks + [to_batch(self.fields, self.rows, self.chunks[0].schema)]).to_pandas()
+            return pd.DataFrame(self.tuples(), columns=list(self.fields))
+        return pa.Table.from_batches(self.chunks + [self.pending_batch(self.chunks[0].schema)]).to_pandas()
 
 
 # ----------------------------------------------------------------------------- writing to a directory

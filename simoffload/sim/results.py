@@ -100,7 +100,7 @@ def _frame(buffers: list[Any], fields: tuple, head: list[tuple] | None = None) -
     """
     head = head or []
     if not any(b.spilled for b in buffers):
-        return pd.DataFrame(head + [r for b in buffers for r in b.rows], columns=list(fields))
+        return pd.DataFrame(head + [r for b in buffers for r in b.tuples()], columns=list(fields))
     import pyarrow as pa
 
     from .records import schema, to_batch
@@ -110,8 +110,8 @@ def _frame(buffers: list[Any], fields: tuple, head: list[tuple] | None = None) -
     for b in buffers:
         batches += [c.cast(sch) if c.schema != sch else c for c in b.chunks]
         if b.rows:
-            batches.append(to_batch(b.fields, b.rows, sch) if tuple(b.fields) == tuple(fields) else
-                           to_batch(fields, b.rows, sch))
+            batches.append(b.pending_batch(sch) if tuple(b.fields) == tuple(fields) else
+                           to_batch(fields, b.tuples(), sch))
     return pa.Table.from_batches(batches, schema=sch).to_pandas()
 
 
