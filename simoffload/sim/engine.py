@@ -130,6 +130,25 @@ class _TaskProcess:
             # an event already processed: go on at once, as simpy.Process does
 
 
+def _trigger_last(env: simpy.Environment, ev: simpy.Event) -> None:
+    """``ev.succeed()`` as the very last action of an event's last callback, one event cheaper when possible.
+
+    ``succeed`` schedules ``ev`` now, behind every event already scheduled for this instant.
+    When there is none (the queue's next event is later), ``ev`` would be the very next event
+    processed, so its callbacks run here at once: the same order, without a trip through the
+    queue. Callers make sure nothing else of the current event remains to run.
+    """
+    ev._ok = True
+    ev._value = None
+    queue = env._queue
+    if queue and queue[0][0] <= env._now:
+        env.schedule(ev)
+        return
+    callbacks, ev.callbacks = ev.callbacks, None
+    for callback in callbacks:
+        callback(ev)
+
+
 def _run_until(env: simpy.Environment, until: float) -> None:
     """``env.run(until=until)`` with :meth:`simpy.Environment.step` written out in the loop.
 
@@ -229,9 +248,9 @@ class Cpu:
         if self.on_queue is not None:
             self._notify()
 
-    def _finish_queued(self, ev: simpy.Event, _: Any) -> None:
+    def _finish_queued(self, ev: simpy.Event, _: Any) -> None:  # the queued job's timer's only callback
         self._release()
-        ev.succeed()
+        _trigger_last(self.env, ev)
 
     def acquire(self, urgent: bool = False) -> simpy.Event | None:
         """Take a core (for work of unknown length); ``None`` if one was free at once.
@@ -482,6 +501,12 @@ class Link:
             self._replan(now)
         on_transfer = self.on_transfer
         env = self.env
+        if len(done) == 1:  # the usual case; this is the timer's only callback: nothing of it runs after
+            f = done[0]
+            if on_transfer is not None:
+                on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
+            _trigger_last(env, f.event)
+            return
         for f in done:
             if on_transfer is not None:
                 on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
