@@ -21,12 +21,12 @@ def _queries(period: float, total: float, seed: int = 0, n: int = 400) -> tuple[
     return t, c
 
 
-def assert_same_model(whole: PiecewiseBandwidth, blocked: BlockedBandwidth, seed: int = 0) -> None:
-    """Every query of the model interface gives the identical float on both."""
+def assert_same_model(whole: PiecewiseBandwidth, blocked: BlockedBandwidth, seed: int = 0, n: int = 400) -> None:
+    """Every query of the model interface gives the identical float on both (``n`` random queries of each kind)."""
     assert blocked.n_steps == len(whole.rates) == len(blocked.rates)
     assert blocked.period == whole.period and blocked.total == whole.total
     assert blocked.mean_rate() == whole.mean_rate()
-    t, c = _queries(whole.period, max(whole.total, 1.0), seed)
+    t, c = _queries(whole.period, max(whole.total, 1.0), seed, n)
     for order in (np.sort, lambda a: a):  # forward (as a link) and random (as an estimator)
         for x in order(t):
             x = float(x)
@@ -44,7 +44,7 @@ def assert_same_model(whole: PiecewiseBandwidth, blocked: BlockedBandwidth, seed
         for y in (x, whole.total + x, 3 * whole.total + x):
             assert blocked.time_at(y) == whole.time_at(y)
     r = np.random.default_rng(seed + 1)
-    for _ in range(20):
+    for _ in range(max(n // 20, 3)):
         a, b = sorted(r.uniform(0, 2.5 * whole.period, 2))
         tw, rw = whole.steps(a, b)
         tb, rb = blocked.steps(a, b)

@@ -177,7 +177,7 @@ def build_latency(spec: Any, *, stream: str, base_dir: Path | str = ".") -> Late
         fmt = tr.get("format", "csv")
         # read the column's plain numbers (a unit factor of 1), then convert them to seconds here
         raw = _raw(path, fmt, tr["column"], tr.get("time_column") if fmt == "csv" else None,
-                   tr.get("time_unit", "s"), "B/s", float(tr.get("step_s", 1.0)))
+                   tr.get("time_unit", "s"), "B/s", float(tr.get("step_s", 1.0)), stream=False)
         unit = parse_quantity(f"1 {tr.get('unit', 'ms')}", "s") * float(tr.get("scale", 1.0))
         times, values = raw.times, raw.rates * unit
         return TraceLatency(times, values, float(tr.get("start_s", 0.0)))

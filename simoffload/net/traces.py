@@ -59,7 +59,9 @@ import numpy as np
 
 from ..errors import UserError
 from ..units import UnitError, parse_quantity
+from . import trace_stream
 from .bandwidth import PiecewiseBandwidth
+from .blocked import BlockedBandwidth
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ class _Raw:
     bins: np.ndarray | None = None        # mahimahi only: sorted distinct 1 ms bins holding packets
     bin_counts: np.ndarray | None = None  # packets in bin [k, k+1) ms for each of ``bins``
     period_ms: int = 0                    # mahimahi only: the loop period (the last stamp)
+    spill: Any = None                     # a long file: its steps/runs in a temporary file (trace_stream.Spill)
 
 
 _RAW_CACHE: "OrderedDict[tuple, _Raw]" = OrderedDict()
@@ -298,7 +301,9 @@ def _file_key(path: Path, st: os.stat_result | None = None) -> tuple:
     return (str(path.resolve()), st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
-def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time_unit: str, rate_unit: str | None, step_s: float) -> _Raw:
+def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time_unit: str, rate_unit: str | None,
+         step_s: float, stream: bool = True) -> _Raw:
+    """The parsed file (cached); a file above ``WHOLE_TRACE_BYTES`` streamed to disk unless ``stream`` is False."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -309,10 +314,15 @@ def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time
     if st.st_size > lim:
         raise UserError(f"{path}:1: file: {st.st_size:,} bytes, above the limit of {lim:,} for a trace file "
                         f"({how_to_raise('trace_bytes')})")
-    key = (*_file_key(path, st), fmt, column, time_column, time_unit, rate_unit, step_s)
+    stream = stream and st.st_size > trace_stream.WHOLE_TRACE_BYTES
+    key = (*_file_key(path, st), fmt, column, time_column, time_unit, rate_unit, step_s, stream)
     if key in _RAW_CACHE:
         _RAW_CACHE.move_to_end(key)
         return _RAW_CACHE[key]
+    if stream and fmt in FORMATS:
+        raw = _raw_streamed(path, fmt, column, time_column, time_unit, rate_unit, step_s)
+        _cache_put(_RAW_CACHE, key, raw)
+        return raw
     if fmt == "mahimahi":
         raw = _parse_mahimahi(path)
     elif fmt == "pensieve":
@@ -329,6 +339,33 @@ def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time
         raise UserError(f"format: unknown trace format {fmt!r} (expected one of {', '.join(FORMATS)})")
     _cache_put(_RAW_CACHE, key, raw)
     return raw
+
+
+def _raw_streamed(path: Path, fmt: str, column: str | None, time_column: str | None, time_unit: str,
+                  rate_unit: str | None, step_s: float) -> _Raw:
+    """A long file parsed in one streaming pass (:mod:`simoffload.net.trace_stream`): same checks, steps on disk."""
+
+    def err(line: int | None, msg: str, field: str = "file") -> UserError:
+        if line is None:
+            return UserError(f"{path}:1: file: {msg}")
+        return _err(path, line, field, msg)
+
+    if fmt == "mahimahi":
+        spill = trace_stream.parse_mahimahi(path, err, _show, MAX_MAHIMAHI_MS)
+        return _Raw(None, None, period_ms=int(spill.end), spill=spill)
+    if fmt == "pensieve":
+        spill = trace_stream.parse_pensieve(path, err, _show, _parse_float)
+        return _Raw(None, None, spill=spill)
+    if fmt == "5g":
+        column, time_column, time_unit, rate_unit, step_s = column or "DL_bitrate", None, "s", rate_unit or "kbit/s", 1.0
+    elif column is None:
+        raise UserError("column: required for format csv (the bandwidth column's header)")
+    elif rate_unit is None:
+        raise UserError("rate_unit: required for format csv (e.g. 'Mbit/s', 'kbit/s', 'B/s')")
+    rate_f = _unit_factor(rate_unit, "bytes_per_s", "rate_unit")
+    time_f = _unit_factor(time_unit, "s", "time_unit")
+    spill = trace_stream.parse_csv(path, err, _show, _parse_float, column, time_column, rate_f, time_f, step_s)
+    return _Raw(None, None, spill=spill)
 
 
 # ---------------------------------------------------------------- transforms
@@ -443,7 +480,11 @@ def load_trace(
     if lo is not None and hi is not None and lo > hi:
         raise UserError(f"clip: lower bound {lo:g} exceeds upper bound {hi:g}")
     raw = _raw(path, fmt, column, time_column, time_unit, rate_unit, step_s)
-    period = (raw.period_ms / 1000.0) if raw.bins is not None else float(raw.times[-1])
+    packets = raw.bins is not None or (raw.spill is not None and raw.spill.packets)
+    if raw.spill is not None:
+        period = (raw.period_ms / 1000.0) if packets else float(raw.spill.end)
+    else:
+        period = (raw.period_ms / 1000.0) if raw.bins is not None else float(raw.times[-1])
 
     if isinstance(start_s, str):
         if start_s != "random":
@@ -455,7 +496,7 @@ def load_trace(
         start = float(start_s)
         if not (math.isfinite(start) and start >= 0):
             raise UserError(f"start_s: must be a finite time >= 0, got {start_s!r}")
-    if raw.bins is not None:
+    if packets:
         start = math.floor(start * 1000.0 + 1e-6) / 1000.0
     if loop:
         start = math.fmod(start, period)
@@ -470,6 +511,13 @@ def load_trace(
         _MODEL_CACHE.move_to_end(key)
         return _MODEL_CACHE[key]
 
+    if raw.spill is not None:
+        model: PiecewiseBandwidth | BlockedBandwidth = trace_stream.blocked_trace(
+            raw.spill, start=start, loop=loop, after=after, scale=scale, offset=offset_Bps, lo=lo, hi=hi,
+            source=f"{path.name} streamed")
+        _cache_put(_MODEL_CACHE, key, model)
+        log.debug("loaded %s (%s, streamed): %r", path, fmt, model)
+        return model
     identity = scale == 1.0 and offset_Bps == 0.0
     if raw.bins is not None:
         bins, counts, n = raw.bins, raw.bin_counts, raw.period_ms
@@ -495,7 +543,7 @@ def load_trace(
             identity = False
         rates = clipped
     if step_bytes is not None and identity:
-        model: PiecewiseBandwidth = ExactBytesBandwidth(times, rates, step_bytes, after=after)
+        model = ExactBytesBandwidth(times, rates, step_bytes, after=after)
     else:
         times, rates = _merge(np.asarray(times, float), np.asarray(rates, float))
         model = PiecewiseBandwidth(times, rates, after=after)
@@ -533,6 +581,9 @@ def packet_counts(path: str | os.PathLike) -> np.ndarray:
     prefer :func:`load_trace`, which never builds it.
     """
     raw = _raw(Path(path), "mahimahi", None, None, "s", None, 1.0)
+    if raw.spill is not None:
+        runs = raw.spill.read(0, raw.spill.n)
+        return np.repeat(runs["c"], np.diff(np.append(runs["m"], raw.period_ms)))
     out = np.zeros(raw.period_ms, dtype=np.int64)
     out[raw.bins] = raw.bin_counts
     return out
