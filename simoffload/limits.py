@@ -68,6 +68,13 @@ MEMORY_MODEL: dict[str, float] = {
     # three lists of Python floats; measured 120 B), one block checkpoint of a path drawn block by block (999 B)
     "bandwidth_step": 120,
     "bandwidth_block": 1000,
+    # trace files (see :func:`trace_bytes_held`): parsed whole (up to 4 MiB), the peak per byte of the file
+    # (measured 25.9 for a Mahimahi file, 8.0 Pensieve, 2.6 5G CSV); streamed, the pass's fixed buffers
+    # (a 256 KiB chunk as bytes, text and lines, 16,384 buffered steps: traced peak under 8 MB in the tests)
+    # and per link one block checkpoint (about 350 B) per 4,096 steps, at most one step per 2 bytes of file
+    "trace_byte": 26,
+    "trace_streamed": 8 * 2**20,
+    "trace_block": 400,
 }
 
 #: rows of the links table a task adds per policy, at most in the usual case: its upload and its download
@@ -240,15 +247,46 @@ def bandwidth_bytes(spec: object, horizon_s: float) -> float:
     return CACHE_BLOCKS * BLOCK_STEPS * m["bandwidth_step"] + math.ceil(steps / BLOCK_STEPS) * m["bandwidth_block"]
 
 
+def trace_bytes_held(size: int) -> tuple[float, float]:
+    """Bytes a trace file of ``size`` bytes costs: (once per file, per link replaying it).
+
+    Up to :data:`~simoffload.net.trace_stream.WHOLE_TRACE_BYTES` the file is parsed
+    whole and each link's model holds its steps; above, the streaming pass's
+    buffers once, and per link its decoded blocks and a checkpoint per block.
+    """
+    from .net.blocked import CACHE_BLOCKS
+    from .net.trace_stream import BLOCK_STEPS, WHOLE_TRACE_BYTES
+
+    m = MEMORY_MODEL
+    if size <= WHOLE_TRACE_BYTES:
+        return float(size * m["trace_byte"]), 0.0
+    per_link = CACHE_BLOCKS * BLOCK_STEPS * m["bandwidth_step"] + math.ceil(size / 2 / BLOCK_STEPS) * m["trace_block"]
+    return float(m["trace_streamed"]), float(per_link)
+
+
 def bandwidth_memory(sc: object) -> float:
     """Bytes all the bandwidth models of ``sc`` hold (the wireless hop once per device unless the cell is shared)."""
+    from pathlib import Path
+
     horizon = float(sc.horizon) if math.isfinite(sc.horizon) else 3600.0
     cells = 1 if sc.network.shared_cell else max(int(sc.devices.count), 1)
     total = 0.0
+    files: dict[str, int] = {}
     for loc, spec in bandwidth_specs(sc):
         n_links = cells if loc[:2] == ("network", "wireless") else 1
         total += n_links * bandwidth_bytes(spec, horizon)
-    return total
+        if getattr(spec, "kind", None) == "trace":
+            path = Path(spec.trace.file).expanduser()
+            if not path.is_absolute():
+                path = Path(getattr(sc, "base_dir", ".")) / path
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue  # reported by the trace file check
+            once, per_link = trace_bytes_held(size)
+            files[str(path)] = once  # the parsed file is shared by the links replaying it
+            total += n_links * per_link
+    return total + sum(files.values())
 
 
 def held_tasks(sc: object, tasks: float) -> float:

@@ -62,3 +62,12 @@ def test_bench_scale_quick(tmp_path):
     assert [p["tasks"] for p in on] == [2000, 6000] and all(p["rows"]["tasks"] == p["tasks"] for p in on)
     assert all(p["rows"]["subtasks"] == 6 * p["tasks"] for p in on)  # every subtask of the all-edge 6-chain
     assert set(res["on_over_off"]) == {"2000", "6000"} and "throughput ratio" in out
+
+
+def test_bench_traces_quick(tmp_path):
+    # a 100K-line trace (the measured ATT-LTE-driving.down once) and a 15-minute path: whole vs chunked tables
+    run("analysis/bench_traces.py", "--quick", "--lines", "100000", "--path-hours", "0.25",
+        "--out", str(tmp_path / "t.json"))
+    res = json.loads((tmp_path / "t.json").read_text())
+    assert res["trace"]["identical_tables"] and res["stochastic"]["identical_tables"]
+    assert res["trace"]["lines"] == 338895 and res["stochastic"]["steps"] == 90001

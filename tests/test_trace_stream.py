@@ -211,3 +211,27 @@ def test_a_run_over_streamed_traces_gives_the_whole_files_tables(monkeypatch):
     assert len(whole.tasks) > 50
     for name in ("tasks", "subtasks", "links"):
         pd.testing.assert_frame_equal(getattr(whole, name), getattr(streamed, name))
+
+
+def test_memory_estimate_counts_trace_files(tmp_path, monkeypatch):
+    """Whole: 26 B per byte of file, once; streamed: 8 MiB once plus per link 4 blocks and its checkpoints."""
+    from simoffload import limits
+    from simoffload.config import parse_scenario
+
+    monkeypatch.setenv("SIMOFFLOAD_LIMIT_MEMORY_BYTES", str(10**15))
+    small = tmp_path / "s.pensieve"
+    small.write_text("0 1\n1 2\n" * 5000)  # 40,000 bytes
+    big = tmp_path / "b.pensieve"
+    big.write_bytes(b"0 1\n" + b"\n" * (5 * 2**20))  # 5 MiB + 4 bytes: streamed
+
+    def est(wireless):
+        sc = parse_scenario({"name": "m", "devices": {"count": 3}, "policies": ["local"],
+                             "network": {"wireless": wireless}})
+        return limits.memory_estimate(sc, streamed=True)[0]
+
+    base = est({"up": "5 MB/s"})
+    tr = lambda f: {"trace": {"file": str(f), "format": "pensieve"}}  # noqa: E731
+    assert est({"up": tr(small)}) - base == 26 * 40_000  # one file, whatever the number of links
+    assert est({"up": tr(small), "down": tr(small)}) - base == 26 * 40_000
+    blocks = -(-(5 * 2**20 + 4) // 2 // 4096)  # ceil(size / 2 / 4096) = 641
+    assert est({"up": tr(big)}) - base == 8 * 2**20 + 3 * (4 * 4096 * 120 + blocks * 400)

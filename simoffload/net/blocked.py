@@ -165,6 +165,18 @@ class BlockedBandwidth(BandwidthModel):
             k += 1
         return k
 
+    def _seg_t(self, t: float) -> tuple[Block, int]:
+        """The block and local index of step ``min(max(bisect_right(times, t) - 1, 0), K - 1)``."""
+        ft = self._ft
+        b = self._cur_b
+        if b >= 0 and ft[b] <= t and (b + 1 == len(ft) or t < ft[b + 1]):
+            blk = self._cur
+        else:
+            b = bisect_right(ft, t) - 1
+            blk = self._block(b if b > 0 else 0)
+        j = bisect_right(blk[0], t) - 1  # type: ignore[index]
+        return blk, (j if j > 0 else 0)  # type: ignore[return-value]
+
     def _bisect_left_c(self, c: float) -> int:
         """``bisect_left(cum, c)`` over the K+1 cumulative values."""
         b = bisect_left(self._fc, c) - 1
@@ -181,8 +193,7 @@ class BlockedBandwidth(BandwidthModel):
     def _c_in(self, t: float) -> float:
         if self._exact_end and t >= self.period:
             return self.total
-        i = min(max(self._bisect_right_t(t) - 1, 0), self.n_steps - 1)
-        blk, j = self._where(i)
+        blk, j = self._seg_t(t)
         return blk[2][j] + blk[1][j] * (t - blk[0][j])
 
     def _t_in(self, c: float) -> float:
@@ -222,7 +233,8 @@ class BlockedBandwidth(BandwidthModel):
             if self.after == "zero":
                 return 0.0
             return self._r(self._phase(t)[1])
-        return self._r(min(max(self._bisect_right_t(t) - 1, 0), self.n_steps - 1))
+        blk, j = self._seg_t(t)
+        return blk[1][j]
 
     def cumulative(self, t: float) -> float:
         if t <= self.period:
