@@ -10,6 +10,10 @@ place). Each point is a fresh child process (``resource.getrusage`` max RSS,
 so an earlier point's memory never counts); tasks/s is tasks over the wall
 time of the whole command inside the child (build, simulate, write, summarise).
 
+Each point also records the child's CPU time (user + system, every thread:
+the Parquet row groups are written by a background thread), a steadier
+figure than wall time on a shared machine.
+
 The baseline is the same command with the subtask/link/queue records off
 (only the tasks table), measured in the same run at every size up to 1M; 10M
 tasks run with records on only (the records-off point would take as long
@@ -61,8 +65,9 @@ def _child(path: str, out: str) -> None:
     rc = main(["run", path, "--out", out, "--no-plots", "-q"])
     wall = time.perf_counter() - t0
     meta = json.loads((Path(out) / "meta.json").read_text())
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"rc": rc, "wall_s": wall, "run_s": meta["wall_clock"]["edge"]["run_s"],
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024}))
 
 
 def point(n_tasks: int, records: bool, tmp: Path) -> dict:
@@ -152,15 +157,20 @@ def main() -> None:
             for records in ((True, False) if n <= args.off_up_to else (True,)):
                 p = point(n, records, Path(tmp))
                 res["points"].append(p)
-                print(f"{n:>11,d} tasks  records={'on ' if records else 'off'}  {p['wall_s']:8.1f} s  "
+                print(f"{n:>11,d} tasks  records={'on ' if records else 'off'}  {p['wall_s']:8.1f} s "
+                      f"(CPU {p['cpu_s']:6.1f} s)  "
                       f"{p['tasks_per_s']:8.0f} tasks/s  peak RSS {p['peak_rss_mb']:6.0f} MB  "
                       f"rows {sum(p['rows'].values()):,}", flush=True)
     res["points"].sort(key=lambda p: (p["tasks"], not p["records"]))
     by = {(p["tasks"], p["records"]): p for p in res["points"]}
     res["on_over_off"] = {str(n): by[(n, True)]["tasks_per_s"] / by[(n, False)]["tasks_per_s"]
                           for n in sorted({p["tasks"] for p in res["points"]}) if (n, False) in by and (n, True) in by}
+    res["on_over_off_cpu"] = {str(n): by[(n, False)]["cpu_s"] / by[(n, True)]["cpu_s"]
+                              for n in sorted({p["tasks"] for p in res["points"]})
+                              if (n, False) in by and (n, True) in by and "cpu_s" in by[(n, True)]}
     for n, r in res["on_over_off"].items():
-        print(f"{int(n):>11,d} tasks: records on / off throughput ratio {r:.3f}")
+        print(f"{int(n):>11,d} tasks: records on / off throughput ratio {r:.3f}"
+              f" (CPU time off / on {res['on_over_off_cpu'].get(n, float('nan')):.3f})")
     res["machine_load_after"] = os.getloadavg()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))

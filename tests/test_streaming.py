@@ -269,7 +269,7 @@ def test_packed_chunks_equal_the_tuples_typed_as_before():
     for r in rows:
         b.append(r)
         b.check()
-    assert len(b.chunks) == 2 and len(b.rows) == 3
+    assert len(b.chunks) == 2 and b.pending == 3
     sch = records.schema(LINK_FIELDS)
 
     def ipc(batches):
@@ -286,6 +286,33 @@ def test_packed_chunks_equal_the_tuples_typed_as_before():
     for r in rows:
         p.append(r)
     assert b.frame().equals(p.frame())
+
+
+def test_table_file_writes_row_groups_in_order_in_the_background_and_reports_errors(tmp_path):
+    """Row groups written by the background thread land in order (one per batch), a mark taken after them
+    counts them, a cut goes back to it; a batch the file cannot take raises at the next operation."""
+    fields = ("policy", "task_id", "start_s")
+    f = records._TableFile(tmp_path / "t.parquet", "parquet", fields)
+    sch = f.schema
+    for k in range(5):
+        f.write(records.to_batch(fields, [("p", 10 * k + i, k + i / 4) for i in range(3)], sch))
+    mark = f.mark()
+    assert mark == (5, 15)
+    f.write(records.to_batch(fields, [("q", 99, 9.5)], sch))
+    f.cut(mark)
+    f.close()
+    df = pq.read_table(tmp_path / "t.parquet").to_pandas()
+    assert pq.ParquetFile(tmp_path / "t.parquet").num_row_groups == 5
+    assert df.task_id.tolist() == [10 * k + i for k in range(5) for i in range(3)]
+    assert df.start_s.tolist() == [k + i / 4 for k in range(5) for i in range(3)]
+    g = records._TableFile(tmp_path / "u.parquet", "parquet", fields)
+    g.write(records.to_batch(fields, [("p", 1, 0.5)], sch))
+    import pyarrow as pa
+
+    bad = pa.RecordBatch.from_pydict({"x": [1.0]})  # not this file's schema: fails in the writing thread
+    g.write(bad)
+    with pytest.raises(ValueError):
+        g.close()
 
 # ----------------------------------------------------------------------------- the workload streams
 

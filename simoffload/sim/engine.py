@@ -219,9 +219,7 @@ class Cpu:
             ev = env.timeout(seconds)
             ev.start_s = env._now
             ev.callbacks.append(self._release_cb)
-            if self.on_queue is not None:
-                self._notify()
-            return ev
+            return ev  # a free core means an empty queue, and it stays empty: no queue row
         ev = env.event()
         self.queue.append((ev, seconds))
         if self.on_queue is not None:
@@ -243,10 +241,10 @@ class Cpu:
                 t = self.env.timeout(seconds)
                 t.callbacks.append(partial(self._finish_queued, ev))
                 ev.timer = t  # for cancel()
+            if self.on_queue is not None:
+                self._notify()
         else:
-            self.free += 1
-        if self.on_queue is not None:
-            self._notify()
+            self.free += 1  # the queue was empty and stays so: no queue row
 
     def _finish_queued(self, ev: simpy.Event, _: Any) -> None:  # the queued job's timer's only callback
         self._release()
@@ -670,12 +668,11 @@ class RunRecords:
 
     def check(self) -> None:
         """Move full buffers out (once per task arrival: cheap when nothing is full)."""
-        n = self._full
-        if len(self.subtasks.rows) >= n:
+        if len(self.subtasks.rows) >= self.subtasks.full:
             self.subtasks.flush()
-        if len(self.links.rows) >= n:
+        if len(self.links.rows) >= self.links.full:
             self.links.flush()
-        if len(self.tasks.rows) >= n:
+        if len(self.tasks.rows) >= self.tasks.full:
             self.tasks.flush()
 
     def flush(self) -> None:

@@ -129,9 +129,9 @@ class RecordBuffer:
     which grows as new values are met (:meth:`code`); every stored column is a
     number. A row is the stored columns (:attr:`stored`, in ``fields`` order
     without the constant ones) packed into float64 bytes, appended by the
-    engine as ``put(pack(...))`` (two C calls, no tuple kept alive, nothing for
-    the garbage collector to track). A chunk is then one ``bytes.join`` and a
-    ``numpy.frombuffer``; integer columns are cast back (exact below 2**53),
+    engine as ``put(pack(...))`` (two C calls onto one ``bytearray``: no object
+    per row kept alive, nothing for the garbage collector to track). A chunk is
+    then one ``numpy.frombuffer``; integer columns are cast back (exact below 2**53),
     coded columns taken from their vocabulary, constant ones repeated. The
     rows (:meth:`__iter__`, :meth:`tuples`) and the tables are the same as
     from plain tuples. ``append(row)`` still takes a whole row in ``fields``
@@ -152,8 +152,10 @@ class RecordBuffer:
                 raise KeyError(f"{f!r} is not a column of this table")
         self.packed = bool(self.const or self.codes)
         self.stored = tuple(f for f in self.fields if f not in self.const)
-        self.rows: list = []
+        self._row_bytes = 8 * len(self.stored) if self.packed else 1
+        self.rows: Any = bytearray() if self.packed else []  # packed: the rows' bytes, one after another
         self.chunk = chunk_rows() if chunk is None else int(chunk)
+        self.full = self.chunk * self._row_bytes  # ``len(rows)`` of a full chunk
         self.chunks: list[Any] = []  # Arrow record batches kept in memory (no sink)
         self.sink: Callable[[Any], None] | None = None
         self.flushed = 0  # rows moved out of ``rows`` so far
@@ -161,10 +163,10 @@ class RecordBuffer:
         self._bind()
 
     def _bind(self) -> None:
-        self.put = self.rows.append
         if not self.packed:
-            self.append = self.rows.append
+            self.put = self.append = self.rows.append
             return
+        self.put = self.rows.extend
         self._index = {f: {v: i for i, v in enumerate(vs)} for f, vs in self.codes.items()}
         self._struct = struct.Struct(f"<{len(self.stored)}d")
         self.pack = self._struct.pack
@@ -188,8 +190,13 @@ class RecordBuffer:
             vals.append(self.code(f, x) if f in self.codes else x)
         self.put(self.pack(*vals))
 
+    @property
+    def pending(self) -> int:
+        """Rows appended and not yet moved out."""
+        return len(self.rows) // self._row_bytes
+
     def __len__(self) -> int:
-        return self.flushed + len(self.rows)
+        return self.flushed + self.pending
 
     def __getstate__(self) -> dict:  # split runs send their records back as data
         if self.sink is not None and self.flushed:
@@ -222,7 +229,7 @@ class RecordBuffer:
             else:
                 plan.append((2 if f in _INT else 3, None))
         out = []
-        for vals in self._struct.iter_unpack(b"".join(self.rows)):
+        for vals in self._struct.iter_unpack(bytes(self.rows)):
             it = iter(vals)
             out.append(tuple(v if k == 0 else (v[int(next(it))] if k == 1 else (int(next(it)) if k == 2 else next(it)))
                              for k, v in plan))
@@ -238,10 +245,11 @@ class RecordBuffer:
             return to_batch(self.fields, self.rows, sch)
         import pyarrow as pa
 
-        n = len(self.rows)
+        n = self.pending
         if n == 0:
             return pa.RecordBatch.from_pylist([], schema=sch)
-        cols = np.frombuffer(b"".join(self.rows), dtype="<f8").reshape(n, len(self.stored)).T.copy()
+        # a copy, column by column (no view of the bytearray may outlive this line: it could not grow)
+        cols = np.frombuffer(self.rows, dtype="<f8").reshape(n, len(self.stored)).T.copy()
         j = {f: i for i, f in enumerate(self.stored)}
         arrays = []
         for f in self.fields:
@@ -259,8 +267,8 @@ class RecordBuffer:
     def batch(self) -> Any:
         """The pending rows as one batch (they leave the list)."""
         b = self.pending_batch()
-        self.flushed += len(self.rows)
-        self.rows.clear()  # in place: ``append`` and ``put`` stay bound to this list
+        self.flushed += self.pending
+        self.rows.clear()  # in place: ``append`` and ``put`` stay bound to it
         return b
 
     def flush(self) -> None:
@@ -274,7 +282,7 @@ class RecordBuffer:
             self.chunks.append(b)
 
     def check(self) -> None:
-        if len(self.rows) >= self.chunk:
+        if len(self.rows) >= self.full:
             self.flush()
 
     def __iter__(self) -> Iterator[tuple]:
@@ -312,7 +320,14 @@ class RecordBuffer:
 
 
 class _TableFile:
-    """One table's file in the staging directory, written in chunks; can be cut back to a mark."""
+    """One table's file in the staging directory, written in chunks; can be cut back to a mark.
+
+    A Parquet row group is encoded and written by a background thread (pyarrow
+    releases the GIL while it writes) while the simulation goes on; at most one
+    row group per file is under way, and every other operation (mark, cut,
+    close) first waits for it, so the file's contents and order are those of
+    writing in line. A writing error is raised at the next operation.
+    """
 
     def __init__(self, path: Path, fmt: str, fields: tuple):
         self.path, self.fmt, self.fields = path, fmt, tuple(fields)
@@ -321,6 +336,14 @@ class _TableFile:
         self.groups = 0  # parquet: row groups written; csv: bytes written
         self.rows = 0
         self._file: Any = None
+        self._thread: Any = None  # one writing thread (parquet)
+        self._pending: Any = None  # the row group being written (a Future)
+
+    def _wait(self) -> None:
+        """Wait for the row group being written (re-raises its error)."""
+        f, self._pending = self._pending, None
+        if f is not None:
+            f.result()
 
     def write(self, batch: Any) -> None:
         if batch.num_rows == 0 and self.rows:
@@ -337,7 +360,12 @@ class _TableFile:
 
             if self.writer is None:
                 self.writer = self._writer()
-            self.writer.write_batch(batch)
+            self._wait()
+            if self._thread is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simoffload-parquet")
+            self._pending = self._thread.submit(self.writer.write_batch, batch)
             self.groups += 1
         self.rows += batch.num_rows
 
@@ -350,6 +378,7 @@ class _TableFile:
         return pq.ParquetWriter(self.path, self.schema, compression="snappy", use_dictionary=text)
 
     def mark(self) -> tuple[int, int]:
+        self._wait()
         if self._file is not None:
             self._file.flush()
             return self._file.tell(), self.rows
@@ -358,6 +387,7 @@ class _TableFile:
     def cut(self, mark: tuple[int, int]) -> None:
         """Drop everything written after ``mark`` (a failed or interrupted policy's rows)."""
         where, rows = mark
+        self._wait()
         if self.rows == rows:
             return
         if self.fmt == "csv":
@@ -379,7 +409,17 @@ class _TableFile:
         old.unlink()
         self.groups, self.rows = where, rows
 
-    def close(self) -> None:
+    def close(self, quiet: bool = False) -> None:
+        """Finish the file (waiting for the row group under way; ``quiet``: ignore its error)."""
+        try:
+            self._wait()
+        except Exception:
+            if not quiet:
+                raise
+        finally:
+            if self._thread is not None:
+                self._thread.shutdown(wait=True)
+                self._thread = None
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -475,7 +515,8 @@ class RunSink:
 
     def discard(self) -> None:
         """Close and remove what was written (the staging directory is removed by its owner)."""
-        self.close()
+        for f in self.files.values():
+            f.close(quiet=True)
         for f in self.files.values():
             for p in (f.path, f.path.with_name(f.path.name + ".cut")):
                 if p.exists():
