@@ -113,7 +113,14 @@ class Topology:
         return out
 
 
-_NOTHING = ()  # an empty step sequence (``yield from`` it: no event)
+class _NoWork:
+    """The work entry of a chain task before its first step: nothing to withdraw."""
+
+    def cancel(self, ev: Any) -> None:
+        pass
+
+
+_NO_WORK = _NoWork()
 
 
 class _Wire:
@@ -171,6 +178,8 @@ class SiteSimulation(Simulation):
         self.wl_lat = topo.wireless_latency_s
         self._latency = self.wl_lat > 0 or any(x.wan_latency_s > 0 for x in topo.sites) or any(
             x.latency_s > 0 for x in topo.man)
+        self._modelled_here = spec.decision_time == "modelled"
+        self._site_counts: list[list[int]] | None = None  # per site, filled while rows are made (run())
         # a decision that sends nothing over the air is taken inside the task's own generator
         self._instant_sites = (type(self)._decide is SiteSimulation._decide and not self._external
                                and not spec.request_bytes > 0 and not spec.reply_bytes > 0)
@@ -453,13 +462,16 @@ class SiteSimulation(Simulation):
         spec = self.spec
         site = self.assoc[st.spec.device]  # the site that received the request decides
         n_var = 1 if st.spec.variants is None else len(st.spec.variants)
-        if spec.decision_time == "modelled":
-            kw: dict[str, int] = {}
-            if n_var > 1 and self._ops_take_variants:
-                kw["n_variants"] = n_var
-            if self._ops_take_places and self.reachable[site]:
-                kw["places"] = 3 + len(self.reachable[site])  # a policy's count over the places it is offered
-            ops = float(self.policy.decision_ops(st.graph, **kw))
+        if self._modelled_here:
+            if (n_var > 1 and self._ops_take_variants) or (self._ops_take_places and self.reachable[site]):
+                kw: dict[str, int] = {}
+                if n_var > 1 and self._ops_take_variants:
+                    kw["n_variants"] = n_var
+                if self._ops_take_places and self.reachable[site]:
+                    kw["places"] = 3 + len(self.reachable[site])  # a policy's count over the places it is offered
+                ops = float(self.policy.decision_ops(st.graph, **kw))
+            else:
+                ops = float(self.policy.decision_ops(st.graph))
             hold = ops * spec.cycles_per_op / self.site_cpu[site].speed_hz
         elif self._draw_cost is not None:
             hold = self._draw_cost()
@@ -519,19 +531,6 @@ class SiteSimulation(Simulation):
         self._abs[st.spec.task_id] = [p if p == DEVICE or p == CLOUD else own if p == 1 else 3 + others[p - 3]
                                       for p in st.placement.tolist()]
 
-    def _decide_inline(self, st: _TaskState) -> Iterator[simpy.Event]:
-        """:meth:`_decide` for a chain's flat generator: with nothing to send and nothing to hold (a free
-        policy) the decision is taken at once, with no generator of its own."""
-        if not self._instant_sites:
-            return self._decide(st)
-        if st.dead:
-            return _NOTHING
-        site, n_var, hold, use_core = self._decision_hold_at(st)
-        if use_core or hold is None or hold > 0:
-            return self._decide_held_at(st, site, n_var, hold, use_core)
-        self._accept_at(st, site, n_var, self._ask_policy(st, self._observe_at(st, site))[0])
-        return _NOTHING
-
     # ---- task processes ---------------------------------------------------------------------
 
     def _place_of(self, st: _TaskState, node: int) -> int:
@@ -563,7 +562,16 @@ class SiteSimulation(Simulation):
         Otherwise hops over the MAN or a WAN and wireless transfers under a handover rule or a latency go
         through :meth:`_fixed` and :meth:`_wireless` (tests/test_sites_fast.py runs both paths on the same
         workloads)."""
-        yield from self._decide_inline(st)
+        if self._instant_sites:  # nothing to send for the decision: with nothing to hold, no event at all
+            if st.dead:
+                return
+            site, n_var, hold, use_core = self._decision_hold_at(st)
+            if use_core or hold is None or hold > 0:
+                yield from self._decide_held_at(st, site, n_var, hold, use_core)
+            else:
+                self._accept_at(st, site, n_var, self._ask_policy(st, self._observe_at(st, site))[0])
+        else:
+            yield from self._decide(st)
         if st.dead:
             return
         env = self.env
@@ -581,7 +589,10 @@ class SiteSimulation(Simulation):
         n = len(rel)
         if self._line and self._still[dev] and max(rel, default=0) < 3:  # ---------------- the line
             # the device stays at the deciding site for the task's whole life
-            held = st.held
+            # the work under way: one request at a time, and a finished one needs no withdrawing, so one
+            # entry of ``st.held`` is overwritten step by step (as Simulation._chain_task does)
+            now_held = [_NO_WORK, None]
+            st.held.append(now_held)
             w_up, w_down = self.w_up[dev], self.w_down[dev]
             wan_up, wan_down = self.site_wan_up[site], self.site_wan_down[site]
             wan_lat, wl_lat = self.topo.sites[site].wan_latency_s, self.wl_lat
@@ -601,7 +612,7 @@ class SiteSimulation(Simulation):
                         if prev == DEVICE:  # the wireless uplink
                             t0 = env.now
                             ev = w_up.transfer(nbytes, tid)
-                            held.append((w_up, ev))
+                            now_held[0], now_held[1] = w_up, ev
                             yield ev
                             if wl_lat > 0:  # as _wireless
                                 if st.dead:
@@ -614,14 +625,14 @@ class SiteSimulation(Simulation):
                             if st.dead:
                                 return
                             ev = wan_up.transfer(nbytes, tid)
-                            held.append((wan_up, ev))
+                            now_held[0], now_held[1] = wan_up, ev
                             yield ev
                             if wan_lat > 0:
                                 yield env.timeout(wan_lat)
                     else:
                         if prev == CLOUD:  # the own site's WAN down (_fixed)
                             ev = wan_down.transfer(nbytes, tid)
-                            held.append((wan_down, ev))
+                            now_held[0], now_held[1] = wan_down, ev
                             yield ev
                             if wan_lat > 0:
                                 yield env.timeout(wan_lat)
@@ -630,7 +641,7 @@ class SiteSimulation(Simulation):
                                 return
                             t0 = env.now
                             ev = w_down.transfer(nbytes, tid)
-                            held.append((w_down, ev))
+                            now_held[0], now_held[1] = w_down, ev
                             yield ev
                             if st.dead:
                                 return
@@ -647,7 +658,7 @@ class SiteSimulation(Simulation):
                     if c > 0:
                         secs = c / scpu.speed_hz
                         ev = scpu.run(secs)
-                        held.append((scpu, ev))
+                        now_held[0], now_held[1] = scpu, ev
                         yield ev
                         if st.dead:
                             return
@@ -660,7 +671,7 @@ class SiteSimulation(Simulation):
                     if c > 0:
                         if p == DEVICE:
                             ev = dcpu.run(c / dcpu.speed_hz)
-                            held.append((dcpu, ev))
+                            now_held[0], now_held[1] = dcpu, ev
                             yield ev
                             if st.dead:  # withdrawn while running: the step never completed
                                 return
@@ -800,7 +811,7 @@ class SiteSimulation(Simulation):
         r = super()._task_row(st)
         if len(r[_PLACE_COL]) > st.graph.n:  # a code >= 10 took two digits
             r = r[:_PLACE_COL] + ("".join(PLACE_CHARS[c] for c in st.placement.tolist()),) + r[_PLACE_COL + 1:]
-        counts = getattr(self, "_site_counts", None)
+        counts = self._site_counts
         if counts is not None:
             c = counts[r[_SITE_COL]]
             status = r[_STATUS_COL]
