@@ -226,3 +226,21 @@ def test_one_go_observation_equals_the_base_observation_with_site_fields():
                 assert np.array_equal(a.cycles, b.cycles) and np.array_equal(a.data, b.data)
             else:
                 assert a == b or (a is b), f.name
+
+
+def test_bench_sites_quick():
+    """analysis/bench_sites.py (the README's several-site throughput row) runs in its quick mode."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "analysis/bench_sites.py", "--quick"], cwd=root, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((root / "analysis/results/bench_sites_quick.json").read_text())
+    assert set(res["throughput"]) == {"local", "edge", "cloud"}
+    for row in res["throughput"].values():
+        assert row["tasks"] == 500 and row["one_site_list_tasks_per_s"] > 0 and row["four_sites_tasks_per_s"] > 0
+    assert res["city"]["tasks"] > 0 and set(res["city"]["tasks_per_s"]) >= {"local", "edge", "cloud"}
