@@ -43,11 +43,12 @@ from ..net.bandwidth import BandwidthModel, ConstantBandwidth
 from ..net.channels import OracleEstimator as _ChannelOracle
 from ..policy import Observation, check_decision
 from .deadlines import is_deadline_miss
-from .engine import CLOUD, DEVICE, TASK_FIELDS, Cpu, Link, OracleEstimator, PolicyError, Simulation, _TaskState
+from .engine import CLOUD, DEVICE, LINK_KINDS, TASK_FIELDS, Cpu, Link, OracleEstimator, PolicyError, Simulation, _TaskState
 
 PLACE_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SITE_COL, _PLACE_COL, _STATUS_COL = TASK_FIELDS.index("site"), TASK_FIELDS.index("placement"), TASK_FIELDS.index("status")
 _ARRIVAL_COL, _DEADLINE_COL = TASK_FIELDS.index("arrival_s"), TASK_FIELDS.index("deadline_s")
+_base_row = Simulation._task_row
 
 
 @dataclass
@@ -141,13 +142,24 @@ class SiteSimulation(Simulation):
         self.topo = topo
         env = self.env
         rl = self.rec.links if spec.record_links else None
-        on_transfer = (lambda link, s, e, b, tid: rl.append((policy_name, link, "transfer", s, e, math.nan, b, tid))) if rl is not None else None
-        on_flows = on_queue = None
-        if spec.record_queues and rl is not None:
-            on_flows = lambda link, t, k: rl.append((policy_name, link, "flows", t, math.nan, float(k), math.nan, -1))  # noqa: E731
-            on_queue = lambda cpu, t, q, busy: rl.append((policy_name, cpu, "queue", t, math.nan, float(q), math.nan, -1))  # noqa: E731
-        mk = lambda name, model: Link(env, name, model, spec.sharing, on_transfer, on_flows)  # noqa: E731
-        self.site_cpu = [Cpu(env, f"{s.name}_cpu", s.cores, s.speed_hz, on_queue) for s in topo.sites]
+        queues = spec.record_queues and rl is not None
+
+        # links-table rows, packed (records.RecordBuffer), as Simulation.__init__ makes them for its links
+        def sinks(name: str, kind: str) -> Any:
+            put, pack, nan, none = rl.put, rl.pack, math.nan, -1.0
+            code, kc = float(rl.code("link", name)), float(LINK_KINDS.index(kind))
+            if kind == "transfer":
+                return lambda link, s, e, b, tid: put(pack(code, kc, s, e, nan, b, tid))
+            if kind == "flows":
+                return lambda link, t, k: put(pack(code, kc, t, nan, k, nan, none))
+            return lambda cpu, t, q, busy: put(pack(code, kc, t, nan, q, nan, none))
+
+        def mk(name: str, model: BandwidthModel) -> Link:
+            return Link(env, name, model, spec.sharing, sinks(name, "transfer") if rl is not None else None,
+                        sinks(name, "flows") if queues else None)
+
+        self.site_cpu = [Cpu(env, f"{s.name}_cpu", s.cores, s.speed_hz, sinks(f"{s.name}_cpu", "queue") if queues else None)
+                         for s in topo.sites]
         self.edge_cpu = self.site_cpu[0]
         self.site_wan_up = [mk(f"{s.name}_wan_up", s.wan_up) for s in topo.sites]
         self.site_wan_down = [mk(f"{s.name}_wan_down", s.wan_down) for s in topo.sites]
@@ -179,6 +191,8 @@ class SiteSimulation(Simulation):
         self._latency = self.wl_lat > 0 or any(x.wan_latency_s > 0 for x in topo.sites) or any(
             x.latency_s > 0 for x in topo.man)
         self._modelled_here = spec.decision_time == "modelled"
+        self._ops_places_at = [bool(self._ops_take_places and self.reachable[x]) for x in range(S)]
+        self._own_only = not any(self.reachable)  # placements hold the codes 0, 1, 2 only
         self._site_counts: list[list[int]] | None = None  # per site, filled while rows are made (run())
         # a decision that sends nothing over the air is taken inside the task's own generator
         self._instant_sites = (type(self)._decide is SiteSimulation._decide and not self._external
@@ -359,7 +373,7 @@ class SiteSimulation(Simulation):
             self.site_busy_s[s] += secs
         self.site_subtasks[s] += 1
         if self.spec.record_subtasks:
-            self.rec.subtasks.append((self.name, st.spec.task_id, v, int(st.placement[v]), ready, start, env.now))
+            self.rec.subtasks.put(self.rec.subtasks.pack(st.spec.task_id, v, int(st.placement[v]), ready, start, env.now))
 
     # ---- deciding -------------------------------------------------------------------------
 
@@ -463,7 +477,7 @@ class SiteSimulation(Simulation):
         site = self.assoc[st.spec.device]  # the site that received the request decides
         n_var = 1 if st.spec.variants is None else len(st.spec.variants)
         if self._modelled_here:
-            if (n_var > 1 and self._ops_take_variants) or (self._ops_take_places and self.reachable[site]):
+            if (n_var > 1 and self._ops_take_variants) or self._ops_places_at[site]:
                 kw: dict[str, int] = {}
                 if n_var > 1 and self._ops_take_variants:
                     kw["n_variants"] = n_var
@@ -517,15 +531,26 @@ class SiteSimulation(Simulation):
     def _accept_at(self, st: _TaskState, site: int, n_var: int, place: Any) -> None:
         """Check the policy's answer (codes relative to ``site``), take its variant and placement, resolve it."""
         others = self.reachable[site]
-        try:
-            st.variant, st.placement = check_decision(place, st.graph, n_var, 3 + len(others))
-        except ValueError as exc:
-            raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
-        if st.variant:
-            st.cycles = st.spec.variants.cycles[st.variant]
-            st.data = st.spec.variants.data[st.variant]
+        places = 3 + len(others)
+        if st.spec.variants is None and type(place) is np.ndarray and place.dtype.kind in "iu" \
+                and place.shape == (st.graph.n,):  # the usual answer: check_decision's fast path, inline
+            codes = place.tolist()
+            ok = codes and min(codes) >= 0 and max(codes) < places
+        else:
+            ok = False
+        if ok:
+            st.variant, st.placement = 0, place.astype(np.int64)
+        else:
+            try:
+                st.variant, st.placement = check_decision(place, st.graph, n_var, places)
+            except ValueError as exc:
+                raise PolicyError(f"policy {self.name!r} returned a bad placement for task {st.spec.task_id}: {exc}") from None
+            if st.variant:
+                st.cycles = st.spec.variants.cycles[st.variant]
+                st.data = st.spec.variants.data[st.variant]
         if self._flat_chain and st.graph.is_chain:  # its generator resolves the codes itself (_chain_task)
-            self._abs[st.spec.task_id] = site
+            if not self._still[st.spec.device]:  # (a device that never moves decides at its one site)
+                self._abs[st.spec.task_id] = site
             return
         own = 3 + site
         self._abs[st.spec.task_id] = [p if p == DEVICE or p == CLOUD else own if p == 1 else 3 + others[p - 3]
@@ -575,19 +600,20 @@ class SiteSimulation(Simulation):
         if st.dead:
             return
         env = self.env
-        st.start_s = env.now
+        st.start_s = env._now
         st.decision_s = st.start_s - st.spec.arrival_s
         s = st.spec
         dev, tid = s.device, s.task_id
-        site = self._abs.pop(tid)  # the deciding site (_accept_at)
+        still = self._still[dev]
+        site = self.assoc[dev] if still else self._abs.pop(tid)  # the deciding site (_accept_at)
         rel = st.placement.tolist()  # codes relative to it
         data = st.data.tolist()
         cycles = st.cycles.tolist()
         rec = self.rec.subtasks if self.spec.record_subtasks else None
-        name = self.name
+        rec_put, rec_pack = (rec.put, rec.pack) if rec is not None else (None, None)  # packed rows (records.py)
         timings = st.timings
         n = len(rel)
-        if self._line and self._still[dev] and max(rel, default=0) < 3:  # ---------------- the line
+        if self._line and still and (self._own_only or max(rel, default=0) < 3):  # ---------------- the line
             # the device stays at the deciding site for the task's whole life
             # the work under way: one request at a time, and a finished one needs no withdrawing, so one
             # entry of ``st.held`` is overwritten step by step (as Simulation._chain_task does)
@@ -610,17 +636,17 @@ class SiteSimulation(Simulation):
                     nbytes = float(data[v])
                     if prev < p:
                         if prev == DEVICE:  # the wireless uplink
-                            t0 = env.now
+                            t0 = env._now
                             ev = w_up.transfer(nbytes, tid)
                             now_held[0], now_held[1] = w_up, ev
                             yield ev
                             if wl_lat > 0:  # as _wireless
                                 if st.dead:
                                     return
-                                st.energy_j += tx_w * (env.now - t0)
+                                st.energy_j += tx_w * (env._now - t0)
                                 yield env.timeout(wl_lat)
                             else:  # as _move's plain uplink (its energy counts even if the task died meanwhile)
-                                st.energy_j += tx_w * (env.now - t0)
+                                st.energy_j += tx_w * (env._now - t0)
                         if p == CLOUD:  # the own site's WAN up (_fixed)
                             if st.dead:
                                 return
@@ -639,13 +665,13 @@ class SiteSimulation(Simulation):
                         if p == DEVICE:  # the wireless downlink (_wireless)
                             if st.dead:
                                 return
-                            t0 = env.now
+                            t0 = env._now
                             ev = w_down.transfer(nbytes, tid)
                             now_held[0], now_held[1] = w_down, ev
                             yield ev
                             if st.dead:
                                 return
-                            st.energy_j += rx_w * (env.now - t0)
+                            st.energy_j += rx_w * (env._now - t0)
                             if wl_lat > 0:
                                 yield env.timeout(wl_lat)
                 if v == n:
@@ -653,7 +679,7 @@ class SiteSimulation(Simulation):
                 if st.dead:  # ---- the execution (Simulation._execute / _execute_site)
                     return
                 c = float(cycles[v])
-                ready = start = env.now
+                ready = start = env._now
                 if p == 1:
                     if c > 0:
                         secs = c / scpu.speed_hz
@@ -666,7 +692,7 @@ class SiteSimulation(Simulation):
                         self.site_busy_s[site] += secs
                     self.site_subtasks[site] += 1
                     if rec is not None:
-                        rec.append((name, tid, v, 1, ready, start, env.now))
+                        rec_put(rec_pack(tid, v, 1, ready, start, env._now))
                 else:
                     if c > 0:
                         if p == DEVICE:
@@ -682,9 +708,9 @@ class SiteSimulation(Simulation):
                             if st.dead:
                                 return
                     if rec is not None:
-                        rec.append((name, tid, v, p, ready, start, env.now))
+                        rec_put(rec_pack(tid, v, p, ready, start, env._now))
                     if timings is not None:
-                        timings[v] = (ready, start, env.now)
+                        timings[v] = (ready, start, env._now)
                 prev = p
             if st.dead:
                 return
@@ -717,14 +743,14 @@ class SiteSimulation(Simulation):
                 elif a == DEVICE:
                     if unwatched:  # _move's plain uplink, or _wireless's unwatched one (with a latency)
                         link = self.w_up[dev]
-                        t0 = env.now
+                        t0 = env._now
                         ev = link.transfer(nbytes, tid)
                         st.held.append((link, ev))
                         yield ev
                         if plain_up:  # (its energy counts even if the task died meanwhile)
-                            st.energy_j += self._tx_w * (env.now - t0)
+                            st.energy_j += self._tx_w * (env._now - t0)
                         elif not st.dead:
-                            st.energy_j += self._tx_w * (env.now - t0)
+                            st.energy_j += self._tx_w * (env._now - t0)
                             if wl_lat > 0:
                                 yield env.timeout(wl_lat)
                     else:
@@ -744,12 +770,12 @@ class SiteSimulation(Simulation):
                             pass
                         elif unwatched:  # _wireless(st, nbytes, up=False) inline: no handover rule to apply
                             link = self.w_down[dev]
-                            t0 = env.now
+                            t0 = env._now
                             ev = link.transfer(nbytes, tid)
                             st.held.append((link, ev))
                             yield ev
                             if not st.dead:
-                                st.energy_j += self._rx_w * (env.now - t0)
+                                st.energy_j += self._rx_w * (env._now - t0)
                                 if wl_lat > 0:
                                     yield env.timeout(wl_lat)
                         else:
@@ -760,7 +786,7 @@ class SiteSimulation(Simulation):
                 break
             if not st.dead:  # ---- the execution (Simulation._execute / _execute_site; nothing once dead)
                 c = float(cycles[v])
-                ready = start = env.now
+                ready = start = env._now
                 if p >= 3:
                     si = p - 3
                     ok = True
@@ -778,7 +804,7 @@ class SiteSimulation(Simulation):
                     if ok:
                         self.site_subtasks[si] += 1
                         if rec is not None:
-                            rec.append((name, tid, v, rel[v], ready, start, env.now))
+                            rec_put(rec_pack(tid, v, rel[v], ready, start, env._now))
                 else:
                     ok = True
                     if c > 0:
@@ -795,9 +821,9 @@ class SiteSimulation(Simulation):
                             ok = not st.dead
                     if ok:
                         if rec is not None:
-                            rec.append((name, tid, v, p, ready, start, env.now))
+                            rec_put(rec_pack(tid, v, p, ready, start, env._now))
                         if st.timings is not None:
-                            st.timings[v] = (ready, start, env.now)
+                            st.timings[v] = (ready, start, env._now)
             prev = p
         if st.dead:
             return
@@ -808,7 +834,7 @@ class SiteSimulation(Simulation):
 
     def _task_row(self, st: _TaskState) -> tuple:
         """The row as in the one-edge engine, place codes >= 10 written as letters; counted for the sites table."""
-        r = super()._task_row(st)
+        r = _base_row(self, st)
         if len(r[_PLACE_COL]) > st.graph.n:  # a code >= 10 took two digits
             r = r[:_PLACE_COL] + ("".join(PLACE_CHARS[c] for c in st.placement.tolist()),) + r[_PLACE_COL + 1:]
         counts = self._site_counts
