@@ -201,6 +201,13 @@ def plots(tab: pd.DataFrame, out: Path) -> list[Path]:
             s = sub[sub["policy"] == p].sort_values("devices.count")
             ax.errorbar(s["devices.count"], s["latency_s"], yerr=s["latency_s_ci"].fillna(0), marker="o", capsize=3,
                         color=f"C{i % 10}", linestyle="-" if i < 10 else "--", label=p)
+            bad = s[s["overloaded"]]
+            for _, r in bad.iterrows():  # the mean covers finished tasks only: say how many were not
+                ax.annotate(f"{100 * r['unfinished']:.0f}%", (r["devices.count"], r["latency_s"]), fontsize=6,
+                            color=f"C{i % 10}", xytext=(4, 2), textcoords="offset points")
+        over = sub[sub["overloaded"]]
+        ax.plot(over["devices.count"], over["latency_s"], "o", mfc="none", mec="red", ms=11, mew=1.2,
+                label="overloaded (> 1 % unfinished; % = unfinished)" if ax is axes[0][-1] else None)
         ax.set_yscale("log")
         ax.set_title(f"{net}, requirement {mid * 100:.0f} %")
         ax.set_xlabel("users sharing the cell and the edge")
