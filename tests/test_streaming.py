@@ -314,6 +314,28 @@ def test_table_file_writes_row_groups_in_order_in_the_background_and_reports_err
     with pytest.raises(ValueError):
         g.close()
 
+
+def test_packed_chunks_streamed_are_built_in_the_writing_thread_from_a_copy(tmp_path):
+    """A packed buffer's chunk is handed to the file as a function built later in the writing thread; rows and
+    link names added after the hand-over (the buffer cleared and reused at once) do not leak into it."""
+    import math
+
+    b = _packed_links(chunk=2)
+    f = records._TableFile(tmp_path / "links.parquet", "parquet", LINK_FIELDS)
+    b.sink = f.write
+    b.append(("edge", "device0_up", "flows", 1.0, math.nan, 1.0, math.nan, -1))
+    b.append(("edge", "device0_up", "flows", 2.0, math.nan, 0.0, math.nan, -1))
+    b.check()  # full: handed over
+    assert b.pending == 0 and len(b) == 2
+    b.append(("edge", "wan_up", "transfer", 2.5, 3.5, math.nan, 64.0, 4))  # a new name, code 1
+    b.flush()
+    f.close()
+    df = pq.read_table(tmp_path / "links.parquet").to_pandas()
+    assert df.link.tolist() == ["device0_up", "device0_up", "wan_up"]
+    assert df.kind.tolist() == ["flows", "flows", "transfer"] and df.policy.tolist() == ["edge"] * 3
+    assert df.start_s.tolist() == [1.0, 2.0, 2.5] and df.task_id.tolist() == [-1, -1, 4]
+    assert pq.ParquetFile(tmp_path / "links.parquet").num_row_groups == 2
+
 # ----------------------------------------------------------------------------- the workload streams
 
 

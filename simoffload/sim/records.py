@@ -243,26 +243,41 @@ class RecordBuffer:
             sch = self._schema
         if not self.packed:
             return to_batch(self.fields, self.rows, sch)
+        return self._deferred(sch)()
+
+    def _deferred(self, sch: Any = None) -> Any:
+        """A function building the pending rows' batch later, from a copy of their bytes and vocabularies."""
         import pyarrow as pa
 
+        if sch is None:
+            if self._schema is None:
+                self._schema = schema(self.fields)
+            sch = self._schema
         n = self.pending
-        if n == 0:
-            return pa.RecordBatch.from_pylist([], schema=sch)
-        # a copy, column by column (no view of the bytearray may outlive this line: it could not grow)
-        cols = np.frombuffer(self.rows, dtype="<f8").reshape(n, len(self.stored)).T.copy()
-        j = {f: i for i, f in enumerate(self.stored)}
-        arrays = []
-        for f in self.fields:
-            t = sch.field(f).type
-            if f in self.const:
-                arrays.append(pa.repeat(pa.scalar(self.const[f], type=t), n))
-            elif f in self.codes:
-                arrays.append(pa.array(self.codes[f], type=t).take(pa.array(cols[j[f]].astype(np.int32))))
-            elif f in _INT:
-                arrays.append(pa.array(cols[j[f]].astype(np.int64), type=t))
-            else:
-                arrays.append(pa.array(cols[j[f]], type=t))
-        return pa.RecordBatch.from_arrays(arrays, schema=sch)
+        data = bytes(self.rows)
+        codes = {f: list(v) for f, v in self.codes.items()}
+        fields, stored, const = self.fields, self.stored, self.const
+
+        def build() -> Any:
+            if n == 0:
+                return pa.RecordBatch.from_pylist([], schema=sch)
+            cols = np.frombuffer(data, dtype="<f8").reshape(n, len(stored)).T.copy()
+            j = {f: i for i, f in enumerate(stored)}
+            arrays = []
+            for f in fields:
+                t = sch.field(f).type
+                if f in const:
+                    arrays.append(pa.repeat(pa.scalar(const[f], type=t), n))
+                elif f in codes:
+                    arrays.append(pa.array(codes[f], type=t).take(pa.array(cols[j[f]].astype(np.int32))))
+                elif f in _INT:
+                    arrays.append(pa.array(cols[j[f]].astype(np.int64), type=t))
+                else:
+                    arrays.append(pa.array(cols[j[f]], type=t))
+            return pa.RecordBatch.from_arrays(arrays, schema=sch)
+
+        build.num_rows = n
+        return build
 
     def batch(self) -> Any:
         """The pending rows as one batch (they leave the list)."""
@@ -274,6 +289,12 @@ class RecordBuffer:
     def flush(self) -> None:
         """Move the pending rows out now (to the sink, or into :attr:`chunks`)."""
         if not self.rows:
+            return
+        if self.sink is not None and self.packed:  # built and written by the sink's writing thread
+            b = self._deferred()
+            self.flushed += self.pending
+            self.rows.clear()
+            self.sink(b)
             return
         b = self.batch()
         if self.sink is not None:
@@ -323,7 +344,9 @@ class _TableFile:
     """One table's file in the staging directory, written in chunks; can be cut back to a mark.
 
     A Parquet row group is encoded and written by a background thread (pyarrow
-    releases the GIL while it writes) while the simulation goes on; at most one
+    releases the GIL while it writes) while the simulation goes on; a packed
+    buffer's chunk is handed over as a function (``build.num_rows`` rows, from
+    a copy of the bytes and vocabularies) and built there too; at most one
     row group per file is under way, and every other operation (mark, cut,
     close) first waits for it, so the file's contents and order are those of
     writing in line. A writing error is raised at the next operation.
@@ -346,8 +369,11 @@ class _TableFile:
             f.result()
 
     def write(self, batch: Any) -> None:
+        """Write a batch, or a function building one (a packed buffer's chunk, built in the writing thread)."""
         if batch.num_rows == 0 and self.rows:
             return
+        if callable(batch) and self.fmt == "csv":
+            batch = batch()
         if self.fmt == "csv":
             if self._file is None:
                 self._file = open(self.path, "w", encoding="utf-8", newline="")
@@ -365,7 +391,8 @@ class _TableFile:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simoffload-parquet")
-            self._pending = self._thread.submit(self.writer.write_batch, batch)
+            w = self.writer
+            self._pending = self._thread.submit(lambda: w.write_batch(batch() if callable(batch) else batch))
             self.groups += 1
         self.rows += batch.num_rows
 
