@@ -12,9 +12,11 @@ events share a timestamp and their order decides queue positions and rows.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from simoffload.config import parse_scenario
+from simoffload.policy import Policy
 from simoffload.sim import engine
 from simoffload.sim.results import tables_from
 from simoffload.sim.scenario import build_world, make_policies, run_world
@@ -42,9 +44,23 @@ def _tied(sharing: str, drop: bool, latency: bool) -> dict:
     return sc
 
 
+class _Crowd(Policy):
+    """Places by what the observation says of the others now: devices in the system, edge queue and cores busy.
+
+    Its answers change if a task decides before or after another task of the same instant has
+    arrived, or sees a queue one job longer or shorter: it exposes any change of order.
+    """
+
+    name = "crowd"
+
+    def decide(self, obs):
+        code = (obs.active_devices + obs.edge_queue + 2 * obs.edge_busy) % 3
+        return np.full(obs.graph.n, code, dtype=np.int64)
+
+
 def _tables(sc: dict):
     s = parse_scenario(sc)
-    return tables_from(run_world(build_world(s, s.seed), make_policies(s, s.seed)))
+    return tables_from(run_world(build_world(s, s.seed), make_policies(s, s.seed) + [("crowd", _Crowd())]))
 
 
 @pytest.mark.parametrize("sharing, drop, latency", [("fair", False, False), ("fifo", True, False),
