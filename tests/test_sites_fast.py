@@ -1,15 +1,19 @@
 """The several-site engine's fast paths (issue 11, speed): same results as the general path, and by hand.
 
-``SiteSimulation`` runs a chain task on the line device - own site - cloud (``_line_task``) when no device
-ever changes site, no hop has a latency and placements name the own site only; a free decision (nothing
-to send, nothing to hold) is taken inside the task's generator; the observation is built in one go. Here:
+``SiteSimulation._chain_task`` runs a chain task on the *line* device - own site - cloud when no wireless
+transfer is watched for a handover rule, the task's device never changes site and its placement names no
+other site (latencies on the wireless hop and the own site's WAN are waited out as on the general path);
+a free decision (nothing to send, nothing to hold) is taken inside the task's generator; the observation
+is built in one go. Here:
 
 * by hand: one task on an idle two-site system, the device at the second site, every placement over
   device / own site / cloud; two tasks queueing for the site's one core;
-* against the general path (``_chain_general``, forced by a subclass) on multi-device workloads with
-  queueing, deadlines that drop tasks, decision requests and replies, decisions off the edge CPU: every
-  record identical;
-* the one-go observation against ``Simulation._observe`` with the site's fields set afterwards.
+* against the general path (the same generator's second half, forced by a subclass with ``_line`` off)
+  on multi-device workloads with queueing, deadlines that drop tasks, decision requests and replies,
+  decisions off the edge CPU, FIFO links, an observing policy, latencies, placements on other sites over
+  the MAN and devices that move: every record identical;
+* the one-go observation against ``Simulation._observe`` with the site's fields set afterwards;
+* ``analysis/bench_sites.py --quick`` runs.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class Fixed(Policy):
 
 
 class General(SiteSimulation):
-    """The same engine with the line path switched off: every chain task takes ``_chain_general``."""
+    """The same engine with the line path switched off: every chain task takes the general path."""
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
