@@ -87,7 +87,8 @@ def point(n_tasks: int, records: bool, tmp: Path) -> dict:
     res["rows"] = {t: pq.ParquetFile(out / f"{t}.parquet").metadata.num_rows for t in ("tasks", "subtasks", "links")}
     res["row_groups"] = {t: pq.ParquetFile(out / f"{t}.parquet").num_row_groups for t in ("tasks", "subtasks", "links")}
     res["bytes_on_disk"] = sum(p.stat().st_size for p in out.iterdir())
-    res.update(tasks=n_tasks, records=records, tasks_per_s=n_tasks / res["wall_s"])
+    res.update(tasks=n_tasks, records=records, tasks_per_s=n_tasks / res["wall_s"],
+               measured_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     import shutil
 
     shutil.rmtree(out)
@@ -120,6 +121,11 @@ def plot(res: dict, path: Path) -> None:
     a.set_ylabel("peak RSS (MB)")
     a.set_title("memory (fresh process per point)")
     a.legend(fontsize=7.5, loc="lower right")
+    # throughput only of the points measured in the latest run (an --append keeps older points, e.g. 10M,
+    # measured with older code: their memory is shown, their speed is not comparable)
+    last = max((p.get("measured_utc", "")[:13] for p in res["points"]), default="")
+    on = [p for p in on if p.get("measured_utc", "")[:13] == last]
+    off = [p for p in off if p.get("measured_utc", "")[:13] == last]
     b.plot([p["tasks"] for p in on], [p["tasks_per_s"] for p in on], "o-", label="every record, streamed")
     b.plot([p["tasks"] for p in off], [p["tasks_per_s"] for p in off], "s--", label="records off")
     b.set_xscale("log")
@@ -150,7 +156,7 @@ def main() -> None:
     if args.append and out.exists():
         old = json.loads(out.read_text())
         res["points"] = [p for p in old["points"] if p["tasks"] not in sizes]
-        res["machine_load"] = old.get("machine_load", res["machine_load"])
+        res["machine_load_earlier_points"] = old.get("machine_load_earlier_points", old.get("machine_load"))
     print(f"import only: {res['import_rss_mb']:.0f} MB", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=os.environ.get("TMPDIR")) as tmp:
         for n in sizes:

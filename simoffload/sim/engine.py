@@ -301,7 +301,7 @@ class Cpu:
             waiting = len(self.urgent) + len(self.queue)
             if waiting != self._last_reported[0]:  # record changes of the queue length only
                 busy = self.cores - self.free
-                on_queue(self.name, self.env.now, waiting, busy)
+                on_queue(self.name, self.env._now, waiting, busy)
                 self._last_reported = (waiting, busy)
 
     def __repr__(self) -> str:
@@ -1225,7 +1225,7 @@ class Simulation:
                     if st.dead:
                         return
             if rec is not None:
-                rec_put(rec_pack(tid, v, p, ready, start, env.now))
+                rec_put(rec_pack(tid, v, p, ready, start, env._now))
             if timings is not None:
                 timings[v] = (ready, start, env._now)
             prev = p
