@@ -374,6 +374,8 @@ class SiteSimulation(Simulation):
         self.site_subtasks[s] += 1
         if self.spec.record_subtasks:
             self.rec.subtasks.put(self.rec.subtasks.pack(st.spec.task_id, v, int(st.placement[v]), ready, start, env.now))
+        if st.timings is not None:
+            st.timings[v] = (ready, start, env.now)
 
     # ---- deciding -------------------------------------------------------------------------
 
@@ -693,6 +695,8 @@ class SiteSimulation(Simulation):
                     self.site_subtasks[site] += 1
                     if rec is not None:
                         rec_put(rec_pack(tid, v, 1, ready, start, env._now))
+                    if timings is not None:
+                        timings[v] = (ready, start, env._now)
                 else:
                     if c > 0:
                         if p == DEVICE:
@@ -805,6 +809,8 @@ class SiteSimulation(Simulation):
                         self.site_subtasks[si] += 1
                         if rec is not None:
                             rec_put(rec_pack(tid, v, rel[v], ready, start, env._now))
+                        if st.timings is not None:
+                            st.timings[v] = (ready, start, env._now)
                 else:
                     ok = True
                     if c > 0:
