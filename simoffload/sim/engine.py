@@ -741,24 +741,10 @@ class Simulation:
         self.graph = spec.graph
         self.graphs = spec.graphs or [spec.graph]
         self.apps = spec.apps or ["default"]
-        rl = self.rec.links if spec.record_links else None
-        queues = spec.record_queues and rl is not None
-
-        # links-table rows, packed (records.RecordBuffer): one callback per link with its name's code
-        def sinks(name: str, kind: str) -> Any:
-            # float constants: struct packs a float faster than an int
-            put, pack, nan, none = rl.put, rl.pack, math.nan, -1.0
-            code, kc = float(rl.code("link", name)), float(LINK_KINDS.index(kind))
-            if kind == "transfer":
-                return lambda link, s, e, b, tid: put(pack(code, kc, s, e, nan, b, tid))
-            if kind == "flows":
-                return lambda link, t, k: put(pack(code, kc, t, nan, k, nan, none))
-            return lambda cpu, t, q, busy: put(pack(code, kc, t, nan, q, nan, none))
-
         def mk(name: str, model: BandwidthModel, lat: Any = None) -> Link:
-            return Link(env, name, model, spec.sharing, sinks(name, "transfer") if rl is not None else None,
-                        sinks(name, "flows") if queues else None, lat, spec.seed)
-        on_queue = sinks("edge_cpu", "queue") if queues else None
+            return Link(env, name, model, spec.sharing, self._sink(name, "transfer"), self._sink(name, "flows"),
+                        lat, spec.seed)
+        on_queue = self._sink("edge_cpu", "queue")
 
         self.dev_cpu = [Cpu(env, f"device{i}_cpu", 1, d.cpu_hz) for i, d in enumerate(spec.devices)]
         if spec.shared_cell:
@@ -804,6 +790,22 @@ class Simulation:
         self._tx_w = spec.objective.tx_power_w
         self._place_text: dict[bytes, str] = {}  # placement (int64 bytes) -> its text in the tasks table
         self._rx_w = spec.objective.rx_power_w
+
+    def _sink(self, name: str, kind: str) -> Callable[..., None] | None:
+        """The links-table callback of link or CPU ``name`` for rows of ``kind`` (``transfer``, ``flows``,
+        ``queue``), packed as records.RecordBuffer keeps them; ``None`` when the scenario does not record them."""
+        spec = self.spec
+        if not spec.record_links or (kind != "transfer" and not spec.record_queues):
+            return None
+        rl = self.rec.links
+        # float constants: struct packs a float faster than an int
+        put, pack, nan, none = rl.put, rl.pack, math.nan, -1.0
+        code, kc = float(rl.code("link", name)), float(LINK_KINDS.index(kind))
+        if kind == "transfer":
+            return lambda link, s, e, b, tid: put(pack(code, kc, s, e, nan, b, tid))
+        if kind == "flows":
+            return lambda link, t, k: put(pack(code, kc, t, nan, k, nan, none))
+        return lambda cpu, t, q, busy: put(pack(code, kc, t, nan, q, nan, none))
 
     # ---- moves and execution ----------------------------------------------------------
 

@@ -43,7 +43,7 @@ from ..net.bandwidth import BandwidthModel, ConstantBandwidth
 from ..net.channels import OracleEstimator as _ChannelOracle
 from ..policy import Observation, check_decision
 from .deadlines import is_deadline_miss
-from .engine import CLOUD, DEVICE, LINK_KINDS, TASK_FIELDS, Cpu, Link, OracleEstimator, PolicyError, Simulation, _TaskState
+from .engine import CLOUD, DEVICE, TASK_FIELDS, Cpu, Link, OracleEstimator, PolicyError, Simulation, _TaskState
 
 PLACE_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SITE_COL, _PLACE_COL, _STATUS_COL = TASK_FIELDS.index("site"), TASK_FIELDS.index("placement"), TASK_FIELDS.index("status")
@@ -141,24 +141,11 @@ class SiteSimulation(Simulation):
         topo: Topology = spec.topology
         self.topo = topo
         env = self.env
-        rl = self.rec.links if spec.record_links else None
-        queues = spec.record_queues and rl is not None
-
-        # links-table rows, packed (records.RecordBuffer), as Simulation.__init__ makes them for its links
-        def sinks(name: str, kind: str) -> Any:
-            put, pack, nan, none = rl.put, rl.pack, math.nan, -1.0
-            code, kc = float(rl.code("link", name)), float(LINK_KINDS.index(kind))
-            if kind == "transfer":
-                return lambda link, s, e, b, tid: put(pack(code, kc, s, e, nan, b, tid))
-            if kind == "flows":
-                return lambda link, t, k: put(pack(code, kc, t, nan, k, nan, none))
-            return lambda cpu, t, q, busy: put(pack(code, kc, t, nan, q, nan, none))
 
         def mk(name: str, model: BandwidthModel) -> Link:
-            return Link(env, name, model, spec.sharing, sinks(name, "transfer") if rl is not None else None,
-                        sinks(name, "flows") if queues else None)
+            return Link(env, name, model, spec.sharing, self._sink(name, "transfer"), self._sink(name, "flows"))
 
-        self.site_cpu = [Cpu(env, f"{s.name}_cpu", s.cores, s.speed_hz, sinks(f"{s.name}_cpu", "queue") if queues else None)
+        self.site_cpu = [Cpu(env, f"{s.name}_cpu", s.cores, s.speed_hz, self._sink(f"{s.name}_cpu", "queue"))
                          for s in topo.sites]
         self.edge_cpu = self.site_cpu[0]
         self.site_wan_up = [mk(f"{s.name}_wan_up", s.wan_up) for s in topo.sites]
