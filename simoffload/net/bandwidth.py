@@ -220,7 +220,7 @@ class PiecewiseBandwidth(BandwidthModel):
         if c <= self.total:
             return self._t_in(c)
         if self.after == "hold":
-            last = float(self.rates[-1])
+            last = self._last_rate()
             return self.period + (c - self.total) / last if last > 0 else math.inf
         if self.after == "zero" or self.total <= 0:
             return math.inf
@@ -229,6 +229,9 @@ class PiecewiseBandwidth(BandwidthModel):
         if r <= 0:
             q, r = q - 1, self.total
         return q * self.period + self._t_in(r)
+
+    def _last_rate(self) -> float:
+        return float(self.rates[-1])
 
     def steps(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
         if self.after != "loop":

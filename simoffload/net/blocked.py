@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .bandwidth import BandwidthModel
+from .bandwidth import BandwidthModel, PiecewiseBandwidth
 
 #: blocks of steps a :class:`BlockedBandwidth` keeps decoded at once
 CACHE_BLOCKS = 4
@@ -247,21 +247,11 @@ class BlockedBandwidth(BandwidthModel):
         blk, j = self._where(i)
         return q * self.total + (blk[2][j] + blk[1][j] * (tau - blk[0][j]))
 
-    def time_at(self, c: float) -> float:
-        if c <= 0:
-            return 0.0
-        if c <= self.total:
-            return self._t_in(c)
-        if self.after == "hold":
-            last = float(self._r(self.n_steps - 1))
-            return self.period + (c - self.total) / last if last > 0 else math.inf
-        if self.after == "zero" or self.total <= 0:
-            return math.inf
-        q = math.floor(c / self.total)
-        r = c - q * self.total
-        if r <= 0:
-            q, r = q - 1, self.total
-        return q * self.period + self._t_in(r)
+    # the period / hold / loop arithmetic of the whole model, on this model's _t_in and _last_rate
+    time_at = PiecewiseBandwidth.time_at
+
+    def _last_rate(self) -> float:
+        return float(self._r(self.n_steps - 1))
 
     def _times_between(self, lo: float, hi: float) -> list[float]:
         """Step starts ``times[i]`` (i < K) with ``lo <= times[i] <= hi``, in order."""
