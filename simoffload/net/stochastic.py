@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy.signal import lfilter
 
-from .bandwidth import BandwidthModel, PiecewiseBandwidth
+from .bandwidth import PiecewiseBandwidth
 from .blocked import BlockedBandwidth
 
 #: longest path (steps) drawn whole; longer ones are drawn block by block

@@ -25,7 +25,6 @@ the two give bit-identical models; ``tests/test_trace_stream.py`` checks it.
 from __future__ import annotations
 
 import csv
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -298,7 +297,6 @@ def parse_mahimahi(path: Path, err: Callable[..., Exception], show: Callable[[st
     n = 0
     zeros = 0
     prev = None
-    prev_line = 0
     first_dec: Exception | None = None
     cur_bin, cur_count = -1, 0          # the bin being counted
     run_start, run_count = 0, None      # the run of equal counts being merged (None: none yet)
@@ -318,7 +316,6 @@ def parse_mahimahi(path: Path, err: Callable[..., Exception], show: Callable[[st
         segment(b, b + 1, c)
         segment(b + 1, next_start, 0)
 
-    pending: list[tuple[int, int]] = []  # at most one closed bin awaiting the next bin's start
     for i, s in enumerate(lines(path, err), start=1):
         if not s.strip():
             continue

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import struct
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -382,7 +381,6 @@ class _TableFile:
             self._file.write(text)
             self.groups = self._file.tell()
         else:
-            import pyarrow.parquet as pq
 
             if self.writer is None:
                 self.writer = self._writer()

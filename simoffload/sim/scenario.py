@@ -30,7 +30,6 @@ from .engine import (
     RunRecords,
     Simulation,
     SystemSpec,
-    TaskSpec,
     bandwidth_rows,
 )
 

@@ -33,7 +33,6 @@ runs, tests, calibration).
 
 from __future__ import annotations
 
-import heapq
 import math
 from typing import Any, Iterator
 
