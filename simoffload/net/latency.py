@@ -119,6 +119,31 @@ class TraceLatency(LatencyModel):
         return f"TraceLatency({len(self.values)} steps over {self.period:g} s)"
 
 
+class StreamedTraceLatency(TraceLatency):
+    """:class:`TraceLatency` of a long trace file, its steps on disk and served block by block.
+
+    ``spill``: the file's steps (:class:`~simoffload.net.trace_stream.Spill`, values in
+    the column's plain numbers), each multiplied by ``unit`` (s per number) when its
+    block is read: the same product per step as the whole array's, so every value is
+    bit-identical to :class:`TraceLatency` over the same file.
+    """
+
+    def __init__(self, spill: Any, unit: float, offset_s: float = 0.0, block: int | None = None):
+        from .trace_stream import SpillSteps
+
+        self.offset_s = float(offset_s)
+        self.period = float(spill.end)
+        self.n_steps = spill.n
+        self.steps = SpillSteps(spill, lambda r: r * unit, block)
+
+    def value(self, t: float) -> float:
+        x = math.fmod(t + self.offset_s, self.period) if self.period > 0 else 0.0
+        return self.steps.value(x)
+
+    def __repr__(self) -> str:
+        return f"StreamedTraceLatency({self.n_steps} steps over {self.period:g} s)"
+
+
 def parse_latency_spec(v: Any) -> Any:
     """Validate a latency description (see the module docstring); returns it unchanged (plain YAML data).
 
@@ -176,9 +201,12 @@ def build_latency(spec: Any, *, stream: str, base_dir: Path | str = ".") -> Late
             path = Path(base_dir) / path
         fmt = tr.get("format", "csv")
         # read the column's plain numbers (a unit factor of 1), then convert them to seconds here
+        # a file above trace_stream.WHOLE_TRACE_BYTES is validated in one streaming pass and served by block
         raw = _raw(path, fmt, tr["column"], tr.get("time_column") if fmt == "csv" else None,
-                   tr.get("time_unit", "s"), "B/s", float(tr.get("step_s", 1.0)), stream=False)
+                   tr.get("time_unit", "s"), "B/s", float(tr.get("step_s", 1.0)))
         unit = parse_quantity(f"1 {tr.get('unit', 'ms')}", "s") * float(tr.get("scale", 1.0))
+        if raw.spill is not None:
+            return StreamedTraceLatency(raw.spill, unit, float(tr.get("start_s", 0.0)))
         times, values = raw.times, raw.rates * unit
         return TraceLatency(times, values, float(tr.get("start_s", 0.0)))
     d = Dist(spec, "s")

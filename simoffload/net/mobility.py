@@ -178,18 +178,70 @@ def random_waypoint(spec: RandomWaypointSpec, n_dev: int, horizon_s: float, rngs
     return Positions(t, xy)
 
 
-def _interp_tracks(tracks: dict[int, list[tuple[float, float, float]]], n_dev: int, t: np.ndarray, path: Path,
-                   last_line: int) -> Positions:
+class _Tracks:
+    """A trace's kept positions by device, in memory: ``add(device, time, x, y)`` in file order."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, list[tuple[float, float, float]]] = {}
+
+    def add(self, dev: int, tm: float, x: float, y: float) -> None:
+        self._rows.setdefault(dev, []).append((tm, x, y))
+
+    def rows(self, dev: int) -> tuple[Any, Any, Any] | None:
+        """(times, xs, ys) of ``dev`` sorted by time (ties in file order), or None if it has none."""
+        rows = self._rows.get(dev)
+        if not rows:
+            return None
+        rows.sort(key=lambda r: r[0])
+        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+class _SpilledTracks(_Tracks):
+    """The same, for a long trace: the positions in a temporary file grouped by device
+    (:class:`~simoffload.net.trace_stream.GroupedSpill`), one device's read back at a time.
+
+    The same numbers in the same order as :class:`_Tracks` (a stable sort by time of the
+    device's rows in file order), so the positions are bit-identical.
+    """
+
+    def __init__(self) -> None:
+        from .trace_stream import GroupedSpill
+
+        self.spill = GroupedSpill([("d", "<i8"), ("t", "<f8"), ("x", "<f8"), ("y", "<f8")])
+
+    def add(self, dev: int, tm: float, x: float, y: float) -> None:
+        self.spill.add(dev, tm, x, y)
+
+    def rows(self, dev: int) -> tuple[Any, Any, Any] | None:
+        self.spill.flush()
+        rec = self.spill.group(dev)
+        if not len(rec):
+            return None
+        rec = rec[np.argsort(rec["t"], kind="stable")]
+        return rec["t"], rec["x"], rec["y"]
+
+
+def _tracks_for(path: Path) -> _Tracks:
+    """Where a trace's positions are kept: in memory, or on disk for a file above ``WHOLE_TRACE_BYTES``."""
+    from . import trace_stream
+
+    try:
+        big = path.stat().st_size > trace_stream.WHOLE_TRACE_BYTES
+    except OSError:  # the reader names the problem
+        big = False
+    return _SpilledTracks() if big else _Tracks()
+
+
+def _interp_tracks(tracks: _Tracks, n_dev: int, t: np.ndarray, path: Path, last_line: int) -> Positions:
     xy = np.empty((len(t), n_dev, 2))
     for i in range(n_dev):
-        rows = tracks.get(i)
-        if not rows:
+        rows = tracks.rows(i)
+        if rows is None:
             raise _err(path, last_line, "device", f"no positions for device {i} (the scenario has {n_dev} devices; "
                                                   f"a trace needs rows for devices 0..{n_dev - 1})")
-        rows.sort(key=lambda r: r[0])
-        tt = [r[0] for r in rows]
-        xy[:, i, 0] = np.interp(t, tt, [r[1] for r in rows])
-        xy[:, i, 1] = np.interp(t, tt, [r[2] for r in rows])
+        tt, xs, ys = rows
+        xy[:, i, 0] = np.interp(t, tt, xs)
+        xy[:, i, 1] = np.interp(t, tt, ys)
     return Positions(t, xy)
 
 
@@ -271,7 +323,7 @@ def _number(text: str, kind: type) -> float:
 
 def read_csv_positions(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Positions:
     """Positions from a CSV with header ``time,device,x,y`` (errors name ``FILE:LINE: field``)."""
-    tracks: dict[int, list[tuple[float, float, float]]] = {}
+    tracks = _tracks_for(path)
     line, kept, cap = 1, 0, _positions_cap()
     for line, row in _csv_rows(path, "mobility trace", ["time", "device", "x", "y"]):
         if len(row) != 4:
@@ -286,7 +338,7 @@ def read_csv_positions(path: Path, n_dev: int, horizon_s: float, step_s: float) 
                 raise _err(path, line, name, f"must be >= 0 (got {_got(row[k])})")
         tm, dev, x, y = float(row[0]), int(row[1]), float(row[2]), float(row[3])
         if dev < n_dev:
-            tracks.setdefault(dev, []).append((tm, x, y))
+            tracks.add(dev, tm, x, y)
             kept += 1
             if kept > cap:
                 raise _too_many(path, line, cap)
@@ -302,7 +354,7 @@ def read_sumo_fcd(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Po
     from xml.parsers import expat
 
     ids: dict[str, int] = {}
-    tracks: dict[int, list[tuple[float, float, float]]] = {}
+    tracks = _tracks_for(path)
     now: list[float | None] = [None]
     kept, cap = [0], _positions_cap()
     parser = expat.ParserCreate()
@@ -332,7 +384,7 @@ def read_sumo_fcd(path: Path, n_dev: int, horizon_s: float, step_s: float) -> Po
             i = ids[vid]
             x, y = number(attrs, "x", tag), number(attrs, "y", tag)
             if i < n_dev:
-                tracks.setdefault(i, []).append((now[0], x, y))
+                tracks.add(i, now[0], x, y)
                 kept[0] += 1
                 if kept[0] > cap:
                     raise _too_many(path, parser.CurrentLineNumber, cap)

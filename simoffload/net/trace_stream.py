@@ -27,6 +27,8 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+from bisect import bisect_right
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -57,9 +59,9 @@ class Spill:
         end: the end of the last record (s for steps, ms for runs: the loop period).
     """
 
-    def __init__(self, packets: bool):
+    def __init__(self, packets: bool, dtype: np.dtype | None = None):
         self.packets = packets
-        self.dtype = _RUN if packets else _STEP
+        self.dtype = dtype if dtype is not None else _RUN if packets else _STEP
         self._f = tempfile.TemporaryFile(prefix="simoffload-trace-")
         self.n = 0
         self.end: float | int = 0
@@ -72,12 +74,14 @@ class Spill:
 
     def flush(self) -> None:
         if self._buf:
-            arr = np.array(self._buf, dtype=self.dtype)
-            self._f.seek(0, os.SEEK_END)
-            self._f.write(arr.tobytes())
-            self._f.flush()  # reads go straight to the descriptor (os.pread)
-            self.n += len(arr)
+            self._write(np.array(self._buf, dtype=self.dtype))
             self._buf = []
+
+    def _write(self, arr: np.ndarray) -> None:
+        self._f.seek(0, os.SEEK_END)
+        self._f.write(arr.tobytes())
+        self._f.flush()  # reads go straight to the descriptor (os.pread)
+        self.n += len(arr)
 
     def read(self, a: int, b: int) -> np.ndarray:
         """Records ``a`` to ``b - 1`` (clamped to the file)."""
@@ -111,6 +115,90 @@ class Spill:
             self._f.close()
         except Exception:
             pass
+
+
+class GroupedSpill(Spill):
+    """Records of several keys (the first field, an integer) in an unnamed temporary file, read back by key.
+
+    Each flush writes its buffered records sorted by key (a stable sort, so a
+    key's records stay in the order they were added) and notes where each key's
+    run lies; :meth:`group` reads a key's runs, flush after flush: the key's
+    records in the order they were added. Memory: the buffer and three small
+    arrays per flush (the keys present, their offsets and counts).
+    """
+
+    def __init__(self, dtype: np.dtype):
+        super().__init__(False, np.dtype(dtype))
+        self._runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, *row: Any) -> None:  # type: ignore[override]
+        self._buf.append(row)
+        if len(self._buf) >= _FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buf:
+            arr = np.array(self._buf, dtype=self.dtype)
+            arr = arr[np.argsort(arr[self.dtype.names[0]], kind="stable")]
+            keys, first, counts = np.unique(arr[self.dtype.names[0]], return_index=True, return_counts=True)
+            self._runs.append((keys, first + self.n, counts))
+            self._write(arr)
+            self._buf = []
+
+    def group(self, key: int) -> np.ndarray:
+        """Every record of ``key``, in the order added (an empty array if none)."""
+        parts = []
+        for keys, offsets, counts in self._runs:
+            k = int(np.searchsorted(keys, key))
+            if k < len(keys) and keys[k] == key:
+                parts.append(self.read(int(offsets[k]), int(offsets[k] + counts[k])))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=self.dtype)
+
+
+class SpillSteps:
+    """A spill's step function served block by block: ``value(x)`` is the value of the step holding ``x``.
+
+    The step holding ``x`` is ``bisect_right(starts, x) - 1`` clamped to the
+    records (``np.searchsorted(times, x, "right") - 1`` clamped, as a whole
+    array gives it). Memory: the first start of every block of ``block``
+    records, and at most :data:`~simoffload.net.blocked.CACHE_BLOCKS` decoded
+    blocks, each ``convert(values)`` of its records' second field as a list
+    (``convert`` does per element what the whole-array code does to the array).
+    """
+
+    def __init__(self, spill: Spill, convert: Callable[[np.ndarray], np.ndarray], block: int | None = None):
+        from .blocked import CACHE_BLOCKS
+
+        self.sp, self.convert = spill, convert
+        self.block = block or BLOCK_STEPS
+        self._keep = CACHE_BLOCKS
+        name = spill.dtype.names[0]
+        first: list = []
+        for r0 in range(0, spill.n, 16 * self.block):  # one pass, 16 blocks at a time
+            first.extend(spill.read(r0, r0 + 16 * self.block)[name][:: self.block].tolist())
+        self._first = first
+        self._cache: "OrderedDict[int, tuple[list, list]]" = OrderedDict()
+        self.loads = 0
+
+    def _load(self, b: int) -> tuple[list, list]:
+        blk = self._cache.get(b)
+        if blk is None:
+            rec = self.sp.read(b * self.block, (b + 1) * self.block)
+            names = rec.dtype.names
+            blk = (rec[names[0]].tolist(), self.convert(rec[names[1]]).tolist())
+            self.loads += 1
+            self._cache[b] = blk
+            while len(self._cache) > self._keep:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(b)
+        return blk
+
+    def value(self, x: float) -> float:
+        b = bisect_right(self._first, x) - 1
+        starts, values = self._load(b if b > 0 else 0)
+        j = bisect_right(starts, x) - 1
+        return values[j if j > 0 else 0]
 
 
 # ---------------------------------------------------------------- the streaming pass
