@@ -61,7 +61,7 @@ import simpy
 from ..model.cost import LATENCY, Objective
 from ..model.task import TaskGraph
 from ..model.variants import Variants
-from ..net.bandwidth import BandwidthModel
+from ..net.bandwidth import BandwidthModel, ConstantBandwidth
 from ..policy import Observation, Outcome, Policy, check_decision
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,8 @@ class OracleEstimator:
 
 
 _isinf = math.isinf
+_Timeout = simpy.Timeout
+_INT64 = np.dtype(np.int64)
 
 # ----------------------------------------------------------------------------- the event loop
 
@@ -216,7 +218,7 @@ class Cpu:
         env = self.env
         if self.free > 0:
             self.free -= 1
-            ev = env.timeout(seconds)
+            ev = _Timeout(env, seconds)
             ev.start_s = env._now
             ev.callbacks.append(self._release_cb)
             return ev  # a free core means an empty queue, and it stays empty: no queue row
@@ -310,11 +312,14 @@ class Cpu:
 
 
 
-class _Flow:
-    __slots__ = ("nbytes", "tag", "event", "start_s", "task_id")
+class _Flow(simpy.Event):
+    """A transfer in progress on a :class:`Link`, and the event that fires when its last byte arrives
+    (one object for both: a transfer is started and finished once per subtask that moves)."""
 
-    def __init__(self, nbytes: float, tag: float, event: simpy.Event, start_s: float, task_id: int):
-        self.nbytes, self.tag, self.event, self.start_s, self.task_id = nbytes, tag, event, start_s, task_id
+    def __init__(self, env: simpy.Environment, nbytes: float, tag: float, start_s: float, task_id: int):
+        self.env = env  # simpy.Event.__init__, inline
+        self.callbacks = []
+        self.nbytes, self.tag, self.start_s, self.task_id = nbytes, tag, start_s, task_id
 
     def __lt__(self, other: "_Flow") -> bool:  # heap order: finish tag, then arrival (stable, deterministic)
         return (self.tag, self.start_s) < (other.tag, other.start_s)
@@ -365,6 +370,9 @@ class Link:
         self._version = 0  # of the plan: a completion timer of an older plan does nothing
         self._fire_cb = self._fire  # bound once (a callback per planned completion)
         self.on_transfer, self.on_flows = on_transfer, on_flows
+        # a constant capacity's cumulative and inverse, written out where a transfer starts and ends
+        # (the same arithmetic as ConstantBandwidth's methods); None for any other model
+        self._rate: float | None = model.rate_Bps if type(model) is ConstantBandwidth else None
 
     @property
     def active(self) -> int:
@@ -375,31 +383,38 @@ class Link:
         """Start sending ``nbytes`` (> 0); the returned event fires when the last byte arrives."""
         env = self.env
         now = env._now
-        ev = env.event()
         if self._fair:
             flows = self.flows
-            c = self.model.cumulative(now)  # _advance(now), inline
+            rate = self._rate
+            c = self.model.cumulative(now) if rate is None else rate * now  # _advance(now), inline
             if flows:
                 if c > self._c_last:
                     self._v += (c - self._c_last) / len(flows)
                 self._c_last = c
-                heapq.heappush(flows, _Flow(nbytes, self._v + nbytes, ev, now, task_id))
+                ev = _Flow(env, nbytes, self._v + nbytes, now, task_id)
+                heapq.heappush(flows, ev)
                 self._replan(now)
             else:  # an idle link: _replan(now) inline, the same arithmetic for one flow
                 self._c_last = c
                 v = self._v
-                f = _Flow(nbytes, v + nbytes, ev, now, task_id)
-                flows.append(f)
+                tag = v + nbytes
+                ev = _Flow(env, nbytes, tag, now, task_id)
+                flows.append(ev)
                 self._version += 1
-                t1 = self.model.time_at(c + max(f.tag - v, 0.0) * 1)
+                target = c + max(tag - v, 0.0) * 1
+                if rate is None:
+                    t1 = self.model.time_at(target)
+                else:  # ConstantBandwidth.time_at, inline
+                    t1 = 0.0 if target <= 0 else (target / rate if rate > 0 else math.inf)
                 if not _isinf(t1):
-                    timer = env.timeout(max(t1 - now, 0.0))
+                    timer = _Timeout(env, max(t1 - now, 0.0))
                     timer.link_version = self._version
                     timer.callbacks.append(self._fire_cb)
         else:
             c = self.model.cumulative(now)
             tail = self.flows[-1].tag if self.active else c
-            self.flows.append(_Flow(nbytes, max(c, tail) + nbytes, ev, now, task_id))
+            ev = _Flow(env, nbytes, max(c, tail) + nbytes, now, task_id)
+            self.flows.append(ev)
             if self.active == 1:
                 self._replan(now)
         if self.on_flows is not None:
@@ -414,7 +429,7 @@ class Link:
         now = self.env._now
         if self._fair:
             for i, f in enumerate(self.flows):
-                if f.event is ev:
+                if f is ev:
                     break
             else:
                 return
@@ -427,7 +442,7 @@ class Link:
             self._replan(now)
         else:
             for i in range(self._head, len(self.flows)):
-                if self.flows[i].event is ev:
+                if self.flows[i] is ev:
                     break
             else:
                 return
@@ -470,10 +485,31 @@ class Link:
     def _fire(self, timer: simpy.Event) -> None:
         if timer.link_version != self._version:
             return  # superseded by a later re-plan
-        now = self.env._now
+        env = self.env
+        now = env._now
         if self._fair:
             flows = self.flows
-            c = self.model.cumulative(now)  # _advance(now), inline
+            rate = self._rate
+            c = self.model.cumulative(now) if rate is None else rate * now  # _advance(now), inline
+            if len(flows) == 1:  # the only flow ends and the link goes idle: the steps below, for one flow
+                self._c_last = c
+                f = flows.pop()
+                self._v = 0.0
+                if self.on_flows is not None:
+                    self.on_flows(self.name, now, 0)
+                self._version += 1
+                if self.on_transfer is not None:
+                    self.on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
+                f._ok = True  # _trigger_last(env, f), inline
+                f._value = None
+                queue = env._queue
+                if queue and queue[0][0] <= now:
+                    env.schedule(f)
+                    return
+                callbacks, f.callbacks = f.callbacks, None
+                for callback in callbacks:
+                    callback(f)
+                return
             if flows and c > self._c_last:
                 self._v += (c - self._c_last) / len(flows)
             self._c_last = c
@@ -498,17 +534,25 @@ class Link:
         else:
             self._replan(now)
         on_transfer = self.on_transfer
-        env = self.env
         if len(done) == 1:  # the usual case; this is the timer's only callback: nothing of it runs after
             f = done[0]
             if on_transfer is not None:
                 on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
-            _trigger_last(env, f.event)
+            ev = f  # _trigger_last(env, f), inline
+            ev._ok = True
+            ev._value = None
+            queue = env._queue
+            if queue and queue[0][0] <= now:
+                env.schedule(ev)
+                return
+            callbacks, ev.callbacks = ev.callbacks, None
+            for callback in callbacks:
+                callback(ev)
             return
         for f in done:
             if on_transfer is not None:
                 on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
-            ev = f.event  # ev.succeed(), inline
+            ev = f  # f.succeed(), inline
             ev._ok = True
             ev._value = None
             env.schedule(ev)
@@ -789,6 +833,7 @@ class Simulation:
         self._has_latency = any(link.latency is not None for link in (*self.w_up, *self.w_down, self.wan_up, self.wan_down))
         self._tx_w = spec.objective.tx_power_w
         self._place_text: dict[bytes, str] = {}  # placement (int64 bytes) -> its text in the tasks table
+        self._taken: np.ndarray | None = None  # the last read-only placement accepted (see _accept)
         self._rx_w = spec.objective.rx_power_w
 
     def _sink(self, name: str, kind: str) -> Callable[..., None] | None:
@@ -1013,12 +1058,22 @@ class Simulation:
     def _accept(self, st: _TaskState, place: Any) -> None:
         """Check the policy's answer and take its variant and placement."""
         variants = st.spec.variants
-        if variants is None and type(place) is np.ndarray and place.dtype.kind in "iu" \
-                and place.shape == (st.graph.n,):  # the usual answer: check_decision's fast path, inline
-            codes = place.tolist()
-            if codes and min(codes) >= 0 and max(codes) < 3:
-                st.variant, st.placement = 0, place.astype(np.int64)
+        if variants is None:
+            if place is self._taken and len(place) == st.graph.n:  # the read-only answer checked last time
+                st.variant, st.placement = 0, place
                 return
+            if type(place) is np.ndarray and place.dtype.kind in "iu" \
+                    and place.shape == (st.graph.n,):  # the usual answer: check_decision's fast path, inline
+                codes = place.tolist()
+                if codes and min(codes) >= 0 and max(codes) < 3:
+                    if place.dtype == _INT64 and not place.flags.writeable:
+                        # nobody may change it (a static policy's one answer per task size): taken as it is,
+                        # and the next task given this same array skips the checks
+                        st.variant, st.placement = 0, place
+                        self._taken = place
+                    else:
+                        st.variant, st.placement = 0, place.astype(np.int64)
+                    return
         n_var = 1 if variants is None else len(variants)
         try:
             st.variant, st.placement = check_decision(place, st.graph, n_var)
