@@ -62,6 +62,7 @@ from ..model.cost import LATENCY, Objective
 from ..model.task import TaskGraph
 from ..model.variants import Variants
 from ..net.bandwidth import BandwidthModel, ConstantBandwidth
+from ..net.channels import OracleEstimator as _ChannelOracle
 from ..policy import Observation, Outcome, Policy, check_decision
 
 log = logging.getLogger(__name__)
@@ -834,6 +835,14 @@ class Simulation:
         self._tx_w = spec.objective.tx_power_w
         self._place_text: dict[bytes, str] = {}  # placement (int64 bytes) -> its text in the tasks table
         self._taken: np.ndarray | None = None  # the last read-only placement accepted (see _accept)
+        self._taken_text: str | None = None  # its text in the tasks table, once known
+        # the oracle's estimates of constant capacities never change: each device's four, once
+        models = [[link.model for link in (self.w_up[i], self.wan_up, self.w_down[i], self.wan_down)]
+                  for i in range(len(spec.devices))]
+        self._fixed_est: list[tuple[float, ...]] | None = None
+        if type(spec.estimator) in (OracleEstimator, _ChannelOracle) \
+                and all(type(m) is ConstantBandwidth for ms in models for m in ms):
+            self._fixed_est = [tuple(spec.estimator.estimate(m, 0.0) for m in ms) for ms in models]
         self._rx_w = spec.objective.rx_power_w
 
     def _sink(self, name: str, kind: str) -> Callable[..., None] | None:
@@ -943,13 +952,17 @@ class Simulation:
 
     def _observe(self, st: _TaskState) -> Observation:
         spec, env, dev = self.spec, self.env, st.spec.device
-        est = spec.estimator
         d = spec.devices[dev]
         t = env._now
+        fixed = self._fixed_est
+        if fixed is not None:
+            b1, b2, b1d, b2d = fixed[dev]
+        else:
+            est = spec.estimator
+            b1, b2 = est.estimate(self.w_up[dev].model, t), est.estimate(self.wan_up.model, t)
+            b1d, b2d = est.estimate(self.w_down[dev].model, t), est.estimate(self.wan_down.model, t)
         obs = Observation(  # positional up to ``objective`` (keywords cost a microsecond on every decision)
-            st.graph, st.spec.cycles, st.spec.data, d.cpu_hz, spec.edge_hz,
-            est.estimate(self.w_up[dev].model, t), est.estimate(self.wan_up.model, t),
-            est.estimate(self.w_down[dev].model, t), est.estimate(self.wan_down.model, t),
+            st.graph, st.spec.cycles, st.spec.data, d.cpu_hz, spec.edge_hz, b1, b2, b1d, b2d,
             spec.cloud_hz, self.edge_cpu.waiting, self.edge_cpu.busy, spec.edge_cores, t, dev, spec.objective,
             active_devices=self._active_devices, variants=st.spec.variants, accuracy_req=st.spec.accuracy_req,
         )
@@ -1070,7 +1083,7 @@ class Simulation:
                         # nobody may change it (a static policy's one answer per task size): taken as it is,
                         # and the next task given this same array skips the checks
                         st.variant, st.placement = 0, place
-                        self._taken = place
+                        self._taken, self._taken_text = place, None
                     else:
                         st.variant, st.placement = 0, place.astype(np.int64)
                     return
@@ -1452,6 +1465,10 @@ class Simulation:
         done = not math.isnan(st.finish_s)
         if st.placement is None:
             place = ""
+        elif st.placement is self._taken:  # the read-only answer of the last decisions (see _accept)
+            place = self._taken_text
+            if place is None:
+                place = self._taken_text = "".join(map(str, st.placement.tolist()))
         else:  # a run uses few distinct placements: their text once each
             key = st.placement.tobytes()
             place = self._place_text.get(key)
