@@ -836,6 +836,7 @@ class Simulation:
         self._place_text: dict[bytes, str] = {}  # placement (int64 bytes) -> its text in the tasks table
         self._taken: np.ndarray | None = None  # the last read-only placement accepted (see _accept)
         self._taken_text: str | None = None  # its text in the tasks table, once known
+        self._chain_consts: tuple | None = None  # what every chain task reads (see _chain_task)
         # the oracle's estimates of constant capacities never change: each device's four, once
         models = [[link.model for link in (self.w_up[i], self.wan_up, self.w_down[i], self.wan_down)]
                   for i in range(len(spec.devices))]
@@ -1217,12 +1218,13 @@ class Simulation:
         st.held.append(now_held)
         rec = self.rec.subtasks if self.spec.record_subtasks else None
         rec_put, rec_pack = (rec.put, rec.pack) if rec is not None else (None, None)
-        w_up, w_down, wan_up, wan_down = self.w_up[dev], self.w_down[dev], self.wan_up, self.wan_down
-        dcpu, ecpu = self.dev_cpu[dev], self.edge_cpu
-        tx_w, rx_w = self._tx_w, self._rx_w
-        kappa = self.spec.objective.kappa
-        cloud_hz = self.spec.cloud_hz
-        cloud_timed = math.isfinite(cloud_hz)
+        consts = self._chain_consts
+        if consts is None:  # the run's constants, gathered once
+            consts = self._chain_consts = (self.w_up, self.w_down, self.wan_up, self.wan_down, self.dev_cpu,
+                                           self.edge_cpu, self._tx_w, self._rx_w, self.spec.objective.kappa,
+                                           self.spec.cloud_hz, math.isfinite(self.spec.cloud_hz))
+        w_ups, w_downs, wan_up, wan_down, dcpus, ecpu, tx_w, rx_w, kappa, cloud_hz, cloud_timed = consts
+        w_up, w_down, dcpu = w_ups[dev], w_downs[dev], dcpus[dev]
         place = st.placement.tolist()
         cycles = st.cycles.tolist()
         data = st.data.tolist()
