@@ -206,6 +206,7 @@ class Cpu:
         self.on_queue = on_queue
         self._last_reported = (0, 0)
         self._release_cb = self._release  # bound once (a callback per job started on a free core)
+        self._finish_queued_cb = self._finish_queued  # bound once (a callback per job that waited)
 
     @property
     def busy(self) -> int:
@@ -241,17 +242,18 @@ class Cpu:
             if seconds is None:
                 ev.succeed()  # an acquire(): the core passes straight to the waiter
             else:
-                t = self.env.timeout(seconds)
-                t.callbacks.append(partial(self._finish_queued, ev))
+                t = _Timeout(self.env, seconds)
+                t.job = ev
+                t.callbacks.append(self._finish_queued_cb)
                 ev.timer = t  # for cancel()
             if self.on_queue is not None:
                 self._notify()
         else:
             self.free += 1  # the queue was empty and stays so: no queue row
 
-    def _finish_queued(self, ev: simpy.Event, _: Any) -> None:  # the queued job's timer's only callback
+    def _finish_queued(self, timer: simpy.Timeout) -> None:  # the queued job's timer's only callback
         self._release()
-        _trigger_last(self.env, ev)
+        _trigger_last(self.env, timer.job)
 
     def acquire(self, urgent: bool = False) -> simpy.Event | None:
         """Take a core (for work of unknown length); ``None`` if one was free at once.
@@ -1353,6 +1355,7 @@ class Simulation:
         graphs, observing = self.graphs, self._observing
         states, window, in_system = self.states, self._window, self._in_system
         site_at, task, check = self._site_at_arrival, self._task, self.rec.check
+        deadline_cb = self._deadline_timer
         for ts in self.spec.tasks:
             if ts.arrival_s >= horizon:
                 break
@@ -1373,11 +1376,16 @@ class Simulation:
             in_system[dev] += 1
             _TaskProcess(env, task(st))
             if drop and ts.deadline_s < math.inf:
-                env.timeout(ts.deadline_s).callbacks.append(partial(self._deadline_passed, st))
+                t = _Timeout(env, ts.deadline_s)
+                t.task = st
+                t.callbacks.append(deadline_cb)
 
     def _site_at_arrival(self, st: _TaskState) -> int:
         """The edge site the task's device is associated with at arrival (one edge: 0)."""
         return 0
+
+    def _deadline_timer(self, timer: simpy.Timeout) -> None:  # a task's deadline timer's only callback
+        self._deadline_passed(timer.task)
 
     def _deadline_passed(self, st: _TaskState, _: Any = None) -> None:
         if math.isnan(st.finish_s) and not st.dead:
