@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
@@ -22,10 +23,11 @@ def _queries(period: float, total: float, seed: int = 0, n: int = 400) -> tuple[
 
 
 def assert_same_model(whole: PiecewiseBandwidth, blocked: BlockedBandwidth, seed: int = 0, n: int = 400) -> None:
-    """Every query of the model interface gives the identical float on both (``n`` random queries of each kind)."""
-    assert blocked.n_steps == len(whole.rates) == len(blocked.rates)
-    assert blocked.period == whole.period and blocked.total == whole.total
-    assert blocked.mean_rate() == whole.mean_rate()
+    """Every query of the model interface gives the identical float on both (``n`` random queries of each kind).
+
+    The queries come first (a lazily drawn path is then drawn by them, in their order), the
+    step count, period and total last.
+    """
     t, c = _queries(whole.period, max(whole.total, 1.0), seed, n)
     for order in (np.sort, lambda a: a):  # forward (as a link) and random (as an estimator)
         for x in order(t):
@@ -50,6 +52,9 @@ def assert_same_model(whole: PiecewiseBandwidth, blocked: BlockedBandwidth, seed
         tb, rb = blocked.steps(a, b)
         assert np.array_equal(tw, tb) and np.array_equal(rw, rb)
     assert len(blocked._cache) <= CACHE_BLOCKS
+    assert len(blocked.rates) == blocked.n_steps == len(whole.rates)
+    assert blocked.period == whole.period and blocked.total == whole.total
+    assert blocked.mean_rate() == whole.mean_rate()
 
 
 @pytest.mark.parametrize("after", ["loop", "hold"])
@@ -97,9 +102,9 @@ def test_blocked_path_statistics_and_bounded_cache():
     mu, sigma, rho = 10e6, 1e6, 0.8
     n = 1_000_000
     m = stochastic.gauss_markov(mu, sigma, correlation=rho, step_s=0.01, horizon_s=n * 0.01, rng=rng_for(4, "s"))
-    assert isinstance(m, BlockedBandwidth) and m.n_steps == n
     se = sigma * math.sqrt((1 + rho) / (1 - rho) / n)
     assert abs(m.mean_rate() - mu) < 4 * se
+    assert isinstance(m, BlockedBandwidth) and m.n_steps == n
     # walking forward through the whole path decodes each block once and keeps at most CACHE_BLOCKS
     loads = m.loads
     for t in np.linspace(0, m.period, 5 * m.n_blocks):
@@ -158,3 +163,42 @@ def test_a_run_over_blocked_paths_gives_the_whole_paths_tables(monkeypatch):
     assert len(whole.tasks) > 100
     for name in ("tasks", "subtasks", "links"):
         pd.testing.assert_frame_equal(getattr(whole, name), getattr(blocked, name))
+
+
+@pytest.mark.parametrize("kind", ["gauss_markov", "gilbert_elliott"])
+def test_a_long_path_is_drawn_when_first_needed_each_block_once(kind):
+    """Building draws one block; a link moving forward draws each block once, just before it needs it."""
+    if kind == "gauss_markov":
+        whole = stochastic.gauss_markov(5e6, 3e6, correlation=0.95, rng=rng_for(5, "gm"), step_s=0.25,
+                                        horizon_s=1000.0)
+
+        def lazy():
+            return stochastic._gauss_markov_blocked(5e6, 3e6, 0.95, 0.25, 4000, rng_for(5, "gm"), "loop", block=50)
+    else:
+        whole = stochastic.gilbert_elliott(8e6, 1e6, rng=rng_for(9, "ge"), mean_good_s=2.0, mean_bad_s=1.0,
+                                           step_s=None, horizon_s=3000.0)
+
+        def lazy():
+            rng = rng_for(9, "ge")
+            good = bool(rng.random() < 2.0 / 3.0)
+            return stochastic._gilbert_elliott_blocked(8e6, 1e6, np.array([1.0, 2.0]), None, 3000.0, good, rng,
+                                                       "loop", block=50)
+    m = lazy()
+    assert m.drawn == 1 and not m.done
+    n_blocks = math.ceil(len(whole.rates) / 50)
+    # forward, as a link: rate, capacity and completion times interleaved, up to three periods
+    for k, x in enumerate(np.linspace(0.0, 3 * whole.period, 3001).tolist()):
+        assert m.cumulative(x) == whole.cumulative(x) and m.rate(x) == whole.rate(x), x
+        c = whole.cumulative(x) + 1e5
+        assert m.time_at(c) == whole.time_at(c)
+        if x < 0.5 * whole.period:  # drawn at most one block ahead of the queries
+            assert m.drawn <= bisect.bisect_right(whole.times.tolist(), x + 3 * whole.period / 3000) // 50 + 2
+        if k and x < 0.9 * whole.period and k % 100 == 0:  # steps over a stretch behind the frontier
+            tw, rw = whole.steps(x - 7.3, x)
+            tb, rb = m.steps(x - 7.3, x)
+            assert np.array_equal(tw, tb) and np.array_equal(rw, rb)
+            assert not m.done
+    assert m.done and m.drawn == n_blocks == m.n_blocks
+    assert m.loads <= 3 * n_blocks  # later periods reload blocks (the cache holds 4), never redraw ahead
+    # a fresh path queried out of order (an estimator looking back, the link rows at the end)
+    assert_same_model(whole, lazy(), seed=3, n=200)

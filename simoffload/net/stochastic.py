@@ -30,7 +30,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from .bandwidth import PiecewiseBandwidth
-from .blocked import BlockedBandwidth
+from .blocked import CACHE_BLOCKS, BlockedBandwidth
 
 #: longest path (steps) drawn whole; longer ones are drawn block by block
 WHOLE_STEPS = 65_536
@@ -50,36 +50,149 @@ def _cum(times: np.ndarray, rates: np.ndarray, c0: float) -> np.ndarray:
     return np.cumsum(np.concatenate([[c0], rates * np.diff(times)]))
 
 
-def _blocked(make: Callable[[Any], tuple[np.ndarray, np.ndarray, Any]], state0: Any,
-             after: str, source: str) -> BlockedBandwidth:
-    """Run ``make`` block by block once to index the path, then serve blocks by rerunning it.
+class _LazyPath(BlockedBandwidth):
+    """A long path whose blocks are drawn when a query first needs them, in order, each once.
 
     ``make(state)`` returns one block: step boundaries (k+1,) (``times[-1]`` is
     the next block's first start, or the path's end), rates (k,) and the state
     the next block starts from (None after the last block). A state is what a
     block needs to be redrawn exactly (the random stream's saved state, the
-    clock, a filter's state).
+    clock, a filter's state). A block's start state is only known once every
+    block before it is drawn (a normal or exponential draw takes a varying number
+    of the stream's words), so blocks are drawn in order: a query at time ``t``
+    draws the blocks up to the one holding ``t`` (the *frontier* moves forward),
+    and a block drawn earlier and since evicted from the cache is redrawn from its
+    checkpoint. Until the last block is drawn, the period and total are unknown
+    (held as infinity); a query that needs them (a time past the frontier that
+    turns out to be past the end, ``mean_rate``, the rates view) draws the rest.
+
+    Every answer is the eager index's (:class:`BlockedBandwidth` over the same
+    blocks): a query is answered only from blocks that lie wholly before the
+    frontier, where the partial index equals the full one.
     """
-    first_idx, first_time, first_cum, states = [0], [], [], []
-    state, c, n = state0, 0.0, 0
-    while state is not None:
-        times, rates, nxt = make(state)
-        if len(rates):
-            states.append(state)
-            first_time.append(float(times[0]))
-            first_cum.append(c)
-            n += len(rates)
-            first_idx.append(n)
-            c = float(_cum(times, rates, c)[-1])
-            period = float(times[-1])
-        state = nxt
 
-    def loader(b: int) -> tuple[list[float], list[float], list[float]]:
-        times, rates, _ = make(states[b])
-        return times[:-1].tolist(), rates.tolist(), _cum(times, rates, first_cum[b])[:-1].tolist()
+    def __init__(self, make: Callable[[Any], tuple[np.ndarray, np.ndarray, Any]], state0: Any, after: str,
+                 source: str):
+        self._make = make
+        self._next = state0
+        self._states: list[Any] = []
+        self._front_t = 0.0   # start of the first block not drawn yet (the path's end once done)
+        self._front_c = 0.0   # cumulative capacity there
+        self.done = False
+        self.drawn = 0        # blocks drawn so far, first draws only (for tests and benchmarks)
+        first = None
+        while first is None and self._next is not None:
+            first = self._draw()
+        if first is None:
+            raise ValueError("a path needs at least one step")
+        super().__init__([0, len(first[0])], [first[0][0]], [0.0], period=math.inf, total=math.inf, after=after,
+                         loader=self._redraw, source=source)
+        self._keep(0, first)
+        self._finish_if_done()
 
-    return BlockedBandwidth(first_idx, first_time, first_cum, period=period, total=c, after=after,
-                            loader=loader, source=source)
+    def _draw(self) -> tuple[list[float], list[float], list[float]] | None:
+        """Draw the next block from the saved state; its lists, or None if it holds no step."""
+        state = self._next
+        times, rates, nxt = self._make(state)
+        self._next = nxt
+        if not len(rates):
+            return None
+        self._states.append(state)
+        self.drawn += 1
+        cum = _cum(times, rates, self._front_c)
+        blk = (times[:-1].tolist(), rates.tolist(), cum[:-1].tolist())
+        self._front_t, self._front_c = float(times[-1]), float(cum[-1])
+        return blk
+
+    def _redraw(self, b: int) -> tuple[list[float], list[float], list[float]]:
+        times, rates, _ = self._make(self._states[b])
+        return times[:-1].tolist(), rates.tolist(), _cum(times, rates, self._fc[b])[:-1].tolist()
+
+    def _keep(self, b: int, blk: tuple[list[float], list[float], list[float]]) -> None:
+        self._cache[b] = blk
+        while len(self._cache) > CACHE_BLOCKS:
+            self._cache.popitem(last=False)
+
+    def _finish_if_done(self) -> None:
+        if self._next is None and not self.done:
+            self.done = True
+            self.period, self.total = self._front_t, self._front_c
+
+    def _grow(self) -> None:
+        """Draw one more block with steps (or find there is none) and index it."""
+        c0 = self._front_c
+        blk = self._draw()
+        while blk is None and self._next is not None:
+            blk = self._draw()
+        if blk is not None:
+            self._ft.append(blk[0][0])
+            self._fc.append(c0)
+            self._fi.append(self._fi[-1] + len(blk[0]))
+            self.n_steps = self._fi[-1]
+            self._keep(len(self._ft) - 1, blk)
+        self._finish_if_done()
+
+    def _to_time(self, t: float) -> None:
+        while not self.done and t >= self._front_t:
+            self._grow()
+
+    def complete(self) -> None:
+        """Draw every remaining block (the index is then the eager one)."""
+        while not self.done:
+            self._grow()
+
+    # ------------------------------------------------------------------ the model, frontier first
+
+    def rate(self, t: float) -> float:
+        self._to_time(t)
+        return super().rate(t)
+
+    def cumulative(self, t: float) -> float:
+        self._to_time(t)
+        return super().cumulative(t)
+
+    def time_at(self, c: float) -> float:
+        while not self.done and c >= self._front_c:
+            self._grow()
+        return super().time_at(c)
+
+    def steps(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+        self._to_time(t1)
+        if self.done or t0 < 0:
+            self.complete()
+            return super().steps(t0, t1)
+        # t0 <= t1 < the frontier < the period: one pass of the first period, as BlockedBandwidth.steps
+        # gives it there (its loop branch's candidates past t1 or from other loops are all filtered out)
+        t = np.asarray([t0] + [x for x in self._times_between(t0, t1) if t0 < x < t1], dtype=float)
+        r = np.array([self.rate(x) for x in t], dtype=float)
+        keep = np.concatenate([[True], r[1:] != r[:-1]])
+        return t[keep], r[keep]
+
+    def mean_rate(self) -> float:
+        self.complete()
+        return super().mean_rate()
+
+    @property
+    def rates(self) -> Any:
+        self.complete()
+        return super().rates
+
+    @property
+    def n_blocks(self) -> int:
+        self.complete()
+        return len(self._ft)
+
+    def __repr__(self) -> str:
+        if self.done:
+            return super().__repr__()
+        return (f"BlockedBandwidth({self.n_steps} steps in {len(self._ft)} blocks drawn so far, up to "
+                f"{self._front_t:g} s, after={self.after}, {self.source})")
+
+
+def _blocked(make: Callable[[Any], tuple[np.ndarray, np.ndarray, Any]], state0: Any,
+             after: str, source: str) -> BlockedBandwidth:
+    """A long path served block by block, each block drawn when a query first needs it (:class:`_LazyPath`)."""
+    return _LazyPath(make, state0, after, source)
 
 
 def _check_after(after: str) -> None:
