@@ -66,8 +66,12 @@ def test_bench_scale_quick(tmp_path):
 
 def test_bench_traces_quick(tmp_path):
     # a 100K-line trace (the measured ATT-LTE-driving.down once) and a 15-minute path: whole vs chunked tables
+    # and 20K latency rows, a 12-minute mobility trace of 20 devices: whole vs streamed tables
     run("analysis/bench_traces.py", "--quick", "--lines", "100000", "--path-hours", "0.25",
-        "--out", str(tmp_path / "t.json"))
+        "--latency-rows", "20000", "--mobility-hours", "0.2", "--out", str(tmp_path / "t.json"))
     res = json.loads((tmp_path / "t.json").read_text())
     assert res["trace"]["identical_tables"] and res["stochastic"]["identical_tables"]
+    assert res["latency"]["identical_tables"] and res["mobility"]["identical_tables"]
     assert res["trace"]["lines"] == 338895 and res["stochastic"]["steps"] == 90001
+    assert res["latency"]["rows"] == 20000 and res["mobility"]["rows"] == 721 * 20
+    assert res["stochastic"]["build"]["steps"] == 90000 and res["stochastic"]["build"]["build_s"] > 0

@@ -8,8 +8,9 @@ and first cumulative capacity of every block) and asks a *loader* for a block's
 steps (times, rates, cumulative capacity at each step start) when a query lands
 in it; a few recently used blocks are cached. The loader regenerates a block
 from a checkpoint: a stochastic path redraws it from the saved state of its
-random stream (:mod:`simoffload.net.stochastic`), a long trace file re-reads its
-lines from a saved byte offset (:mod:`simoffload.net.traces`).
+random stream (:mod:`simoffload.net.stochastic`, which also draws blocks only when
+first needed), a long trace file re-reads a stretch of its parsed steps from a
+temporary file (:mod:`simoffload.net.trace_stream`).
 
 Links move forward in time, so the common query hits the cached block or the
 next one; a query anywhere else (an estimator looking back, ``bandwidth_rows``

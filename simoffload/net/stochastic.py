@@ -7,13 +7,15 @@ treats it exactly like a replayed trace.
 
 A path of at most :data:`WHOLE_STEPS` steps is drawn whole into a
 :class:`PiecewiseBandwidth`. A longer one is drawn block by block
-(:data:`BLOCK_STEPS` steps) into a :class:`~simoffload.net.blocked.BlockedBandwidth`:
-one pass at build time draws every block once, keeping only a checkpoint per
-block (the random stream's state, the filter state, the clock and the cumulative
-capacity); a block a query needs later is redrawn from its checkpoint. The
-draws are the same numbers in the same order as the whole path's (the streams
-fill arrays element by element and the filter carries its state), so both give
-bit-identical models; memory stays O(steps / block) for a day-long path.
+(:data:`BLOCK_STEPS` steps) into a :class:`~simoffload.net.blocked.BlockedBandwidth`
+(:class:`_LazyPath`): building it draws the first block; a query draws the
+blocks up to the one it needs, in order, keeping a checkpoint per block (the
+random stream's state, the filter state, the clock and the cumulative
+capacity); a block evicted from the cache and needed again is redrawn from its
+checkpoint. The draws are the same numbers in the same order as the whole
+path's (the streams fill arrays element by element and the filter carries its
+state), so both give bit-identical models; memory stays O(steps / block) for a
+day-long path, and a link moving forward draws each block once.
 
 After the generated stretch the path loops by default (``after="loop"``): a run
 that outlives the horizon keeps fluctuating with the same statistics, and

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .blocked import BlockedBandwidth
+from .blocked import CACHE_BLOCKS, BlockedBandwidth
 
 #: files larger than this (bytes) are streamed; smaller ones are parsed whole as before
 WHOLE_TRACE_BYTES = 4 * 2**20
@@ -167,8 +167,6 @@ class SpillSteps:
     """
 
     def __init__(self, spill: Spill, convert: Callable[[np.ndarray], np.ndarray], block: int | None = None):
-        from .blocked import CACHE_BLOCKS
-
         self.sp, self.convert = spill, convert
         self.block = block or BLOCK_STEPS
         self._keep = CACHE_BLOCKS
