@@ -541,16 +541,7 @@ class Link:
             f = done[0]
             if on_transfer is not None:
                 on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
-            ev = f  # _trigger_last(env, f), inline
-            ev._ok = True
-            ev._value = None
-            queue = env._queue
-            if queue and queue[0][0] <= now:
-                env.schedule(ev)
-                return
-            callbacks, ev.callbacks = ev.callbacks, None
-            for callback in callbacks:
-                callback(ev)
+            _trigger_last(env, f)
             return
         for f in done:
             if on_transfer is not None:
