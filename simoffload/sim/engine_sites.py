@@ -200,9 +200,26 @@ class SiteSimulation(Simulation):
         # the estimates of constant capacities under the oracle estimator never change: the reachable sites'
         # description is then built once per deciding site
         models = [x.model for x in (*self.site_wan_up, *self.site_wan_down)] + [l.model for l, _ in self.man_link.values()]
-        static = (type(spec.estimator) in (OracleEstimator, _ChannelOracle)
-                  and all(type(m) is ConstantBandwidth for m in models))
+        oracle = type(spec.estimator) in (OracleEstimator, _ChannelOracle)
+        static = oracle and all(type(m) is ConstantBandwidth for m in models)
         self._static_topo: dict[int, SiteTopology] | None = {} if static else None
+        # per-task constants, looked up once per run rather than attribute by attribute on every task:
+        # per site, (its CPU, speed, cores, WAN up, WAN down, WAN latency); the place codes a policy may answer
+        self._site_row = [(self.site_cpu[x], topo.sites[x].speed_hz, topo.sites[x].cores, self.site_wan_up[x],
+                           self.site_wan_down[x], topo.sites[x].wan_latency_s) for x in range(S)]
+        self._places = [3 + len(self.reachable[x]) for x in range(S)]
+        self._line_consts = (self.wl_lat, self._tx_w, self._rx_w, spec.objective.kappa, spec.cloud_hz,
+                             math.isfinite(spec.cloud_hz))
+        # the oracle's estimate of a constant capacity is that capacity at any time: with constant wireless and
+        # WAN models the four bandwidths of the one-go observation are then looked up once per (device, site)
+        self._static_obs: dict[tuple[int, int], tuple] | None = (
+            {} if static and all(type(m) is ConstantBandwidth for d in spec.devices for m in (d.up, d.down))
+            else None)
+        # a free decision of a modelled cost that no policy argument changes (decision_ops(graph) alone), with
+        # this class's deciding methods: decided inline in the chain task (_chain_task; the same steps)
+        self._decide_inline = (self._modelled_here and not self._ops_take_variants and not any(self._ops_places_at)
+                               and all(getattr(type(self), m) is getattr(SiteSimulation, m)
+                                       for m in ("_decision_hold_at", "_accept_at", "_decide_held_at")))
 
     # ---- handover ---------------------------------------------------------------------
 
@@ -420,26 +437,34 @@ class SiteSimulation(Simulation):
     def _observe_at(self, st: _TaskState, site: int) -> Observation:
         """The engine's observation, with the edge fields of the deciding ``site`` and the reachable sites."""
         spec = self.spec
-        est, t = spec.estimator, self.env.now
-        others = self.reachable[site]
-        cpu = self.site_cpu[site]
-        s = self.topo.sites[site]
+        est, t = spec.estimator, self.env._now
+        cpu, speed_hz, cores, wan_up, wan_down, _ = self._site_row[site]
         if self._own_observe:  # Simulation._observe with the site's fields, built at once
             ts = st.spec
             dev = ts.device
+            cache = self._static_obs
+            if cache is None:
+                b1, b2 = est.estimate(self.w_up[dev].model, t), est.estimate(wan_up.model, t)
+                b1d, b2d = est.estimate(self.w_down[dev].model, t), est.estimate(wan_down.model, t)
+            else:  # constant capacities under the oracle: the same four estimates at any time
+                hit = cache.get((dev, site))
+                if hit is None:
+                    hit = cache[(dev, site)] = (
+                        est.estimate(self.w_up[dev].model, t), est.estimate(wan_up.model, t),
+                        est.estimate(self.w_down[dev].model, t), est.estimate(wan_down.model, t))
+                b1, b2, b1d, b2d = hit
             obs = Observation(
-                st.graph, ts.cycles, ts.data, spec.devices[dev].cpu_hz, s.speed_hz,
-                est.estimate(self.w_up[dev].model, t), est.estimate(self.site_wan_up[site].model, t),
-                est.estimate(self.w_down[dev].model, t), est.estimate(self.site_wan_down[site].model, t),
-                spec.cloud_hz, cpu.waiting, cpu.busy, s.cores, t, dev, spec.objective, site,
+                st.graph, ts.cycles, ts.data, spec.devices[dev].cpu_hz, speed_hz, b1, b2, b1d, b2d,
+                spec.cloud_hz, cpu.waiting, cpu.busy, cores, t, dev, spec.objective, site,
                 active_devices=self._active_devices, variants=ts.variants, accuracy_req=ts.accuracy_req,
             )
         else:
             obs = self._observe(st)
-            obs.p2_hz, obs.edge_queue, obs.edge_busy, obs.edge_cores = s.speed_hz, cpu.waiting, cpu.busy, s.cores
-            obs.b2_Bps = est.estimate(self.site_wan_up[site].model, t)
-            obs.b2_down_Bps = est.estimate(self.site_wan_down[site].model, t)
+            obs.p2_hz, obs.edge_queue, obs.edge_busy, obs.edge_cores = speed_hz, cpu.waiting, cpu.busy, cores
+            obs.b2_Bps = est.estimate(wan_up.model, t)
+            obs.b2_down_Bps = est.estimate(wan_down.model, t)
             obs.site = site
+        others = self.reachable[site]
         if others or self._latency:
             order, obs.other_sites, obs.site_cores = self._order[site]
             obs.sites = self._site_topology(site, others, t)
@@ -519,8 +544,7 @@ class SiteSimulation(Simulation):
 
     def _accept_at(self, st: _TaskState, site: int, n_var: int, place: Any) -> None:
         """Check the policy's answer (codes relative to ``site``), take its variant and placement, resolve it."""
-        others = self.reachable[site]
-        places = 3 + len(others)
+        places = self._places[site]
         if st.spec.variants is None and type(place) is np.ndarray and place.dtype.kind in "iu" \
                 and place.shape == (st.graph.n,):  # the usual answer: check_decision's fast path, inline
             codes = place.tolist()
@@ -541,7 +565,7 @@ class SiteSimulation(Simulation):
             if not self._still[st.spec.device]:  # (a device that never moves decides at its one site)
                 self._abs[st.spec.task_id] = site
             return
-        own = 3 + site
+        own, others = 3 + site, self.reachable[site]
         self._abs[st.spec.task_id] = [p if p == DEVICE or p == CLOUD else own if p == 1 else 3 + others[p - 3]
                                       for p in st.placement.tolist()]
 
@@ -576,26 +600,50 @@ class SiteSimulation(Simulation):
         Otherwise hops over the MAN or a WAN and wireless transfers under a handover rule or a latency go
         through :meth:`_fixed` and :meth:`_wireless` (tests/test_sites_fast.py runs both paths on the same
         workloads)."""
+        s = st.spec
+        dev = s.device
+        rel = None  # the placement's codes, relative to the deciding site, once decided here
         if self._instant_sites:  # nothing to send for the decision: with nothing to hold, no event at all
             if st.dead:
                 return
-            site, n_var, hold, use_core = self._decision_hold_at(st)
-            if use_core or hold is None or hold > 0:
-                yield from self._decide_held_at(st, site, n_var, hold, use_core)
+            if self._decide_inline:  # _decision_hold_at, _observe_at, _ask_policy, _accept_at in their order
+                site = self.assoc[dev]  # the site that received the request decides
+                hold = float(self.policy.decision_ops(st.graph)) * self.spec.cycles_per_op / self._site_row[site][1]
+                if hold > 0:  # it holds a core (or at least its time)
+                    yield from self._decide_held_at(st, site, 1 if s.variants is None else len(s.variants), hold,
+                                                    self.spec.decision_on_edge_cpu)
+                else:
+                    place = self._ask_policy(st, self._observe_at(st, site))[0]
+                    if s.variants is None and type(place) is np.ndarray and place.dtype.kind in "iu" \
+                            and place.shape == (st.graph.n,):  # _accept_at's fast path
+                        rel = place.tolist()
+                        if rel and min(rel) >= 0 and max(rel) < self._places[site]:
+                            st.variant, st.placement = 0, place.astype(np.int64)
+                        else:
+                            rel = None
+                    if rel is None:  # any other answer: checked (or refused) there
+                        self._accept_at(st, site, 1 if s.variants is None else len(s.variants), place)
+                        if not self._still[dev]:
+                            self._abs.pop(s.task_id)  # (set there; ``site`` is the same: no time has passed)
+                        rel = st.placement.tolist()
             else:
-                self._accept_at(st, site, n_var, self._ask_policy(st, self._observe_at(st, site))[0])
+                site, n_var, hold, use_core = self._decision_hold_at(st)
+                if use_core or hold is None or hold > 0:
+                    yield from self._decide_held_at(st, site, n_var, hold, use_core)
+                else:
+                    self._accept_at(st, site, n_var, self._ask_policy(st, self._observe_at(st, site))[0])
         else:
             yield from self._decide(st)
         if st.dead:
             return
         env = self.env
         st.start_s = env._now
-        st.decision_s = st.start_s - st.spec.arrival_s
-        s = st.spec
-        dev, tid = s.device, s.task_id
+        st.decision_s = st.start_s - s.arrival_s
+        tid = s.task_id
         still = self._still[dev]
-        site = self.assoc[dev] if still else self._abs.pop(tid)  # the deciding site (_accept_at)
-        rel = st.placement.tolist()  # codes relative to it
+        if rel is None:  # decided in a method (maybe over time): the deciding site as _accept_at left it
+            site = self.assoc[dev] if still else self._abs.pop(tid)
+            rel = st.placement.tolist()  # codes relative to it
         data = st.data.tolist()
         cycles = st.cycles.tolist()
         rec = self.rec.subtasks if self.spec.record_subtasks else None
@@ -608,14 +656,10 @@ class SiteSimulation(Simulation):
             # entry of ``st.held`` is overwritten step by step (as Simulation._chain_task does)
             now_held = [_NO_WORK, None]
             st.held.append(now_held)
-            w_up, w_down = self.w_up[dev], self.w_down[dev]
-            wan_up, wan_down = self.site_wan_up[site], self.site_wan_down[site]
-            wan_lat, wl_lat = self.topo.sites[site].wan_latency_s, self.wl_lat
-            dcpu, scpu = self.dev_cpu[dev], self.site_cpu[site]
-            tx_w, rx_w = self._tx_w, self._rx_w
-            kappa = self.spec.objective.kappa
-            cloud_hz = self.spec.cloud_hz
-            cloud_timed = math.isfinite(cloud_hz)
+            w_up, w_down, dcpu = self.w_up[dev], self.w_down[dev], self.dev_cpu[dev]
+            scpu, _, _, wan_up, wan_down, wan_lat = self._site_row[site]
+            wl_lat, tx_w, rx_w, kappa, cloud_hz, cloud_timed = self._line_consts
+            site_busy, site_subtasks = self.site_busy_s, self.site_subtasks
             prev = DEVICE
             for v in range(n + 1):
                 p = rel[v] if v < n else DEVICE  # v == n: the output goes back to the device
@@ -678,8 +722,8 @@ class SiteSimulation(Simulation):
                         if st.dead:
                             return
                         start = ev.start_s
-                        self.site_busy_s[site] += secs
-                    self.site_subtasks[site] += 1
+                        site_busy[site] += secs
+                    site_subtasks[site] += 1
                     if rec is not None:
                         rec_put(rec_pack(tid, v, 1, ready, start, env._now))
                     if timings is not None:
