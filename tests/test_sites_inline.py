@@ -13,7 +13,8 @@ steps of ``_decision_hold_at``, ``_observe_at``, ``_ask_policy`` and ``_accept_a
   observing policy: every table, the sites table and every observation the policy saw identical;
 * by hand: decisions that hold the site's one core queue behind each other; the told bandwidths are the
   models' rates at every (device, site), and follow a time-varying model when one is not constant;
-* a bad answer is refused the same way on both paths.
+* a bad answer is refused the same way on both paths, and a read-only answer taken at one site is checked
+  again at a site that offers fewer places.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from dataclasses import fields, is_dataclass
 import numpy as np
 import pytest
 
+from simoffload.model.task import TaskGraph
 from simoffload.model.variants import Variants
 from simoffload.net.bandwidth import ConstantBandwidth as C
 from simoffload.net.bandwidth import PiecewiseBandwidth
 from simoffload.policy import Decision, Policy
-from simoffload.sim.engine import TASK_FIELDS, PolicyError, TaskSpec
-from simoffload.sim.engine_sites import SiteSimulation
+from simoffload.sim.engine import TASK_FIELDS, DeviceSpec, PolicyError, SystemSpec, TaskSpec
+from simoffload.sim.engine_sites import ManLinkSpec, SiteSimulation, SiteSpec, Topology
 from test_sites_fast import P1, SITE_HZ, W_DOWN, W_UP, WAN, two_site_system
 
 
@@ -60,7 +62,7 @@ class Recording(Policy):
 
     def __init__(self, answer="array", ops=0.0, seed=7, observing=False):
         self.answer, self.ops, self.rng = answer, ops, np.random.default_rng(seed)
-        self.seen, self.heard, self.observing = [], [], observing
+        self.seen, self.heard, self.observing, self.arrays = [], [], observing, {}
 
     def decide(self, obs):
         self.seen.append(tuple((f.name, plain(getattr(obs, f.name))) for f in fields(obs) if f.name != "graph"))
@@ -73,6 +75,12 @@ class Recording(Policy):
             return codes.astype(np.int32)
         if self.answer == "uint8":
             return codes.astype(np.uint8)
+        if self.answer == "readonly":  # one read-only array per placement, given again each time (as static policies)
+            key = tuple(codes.tolist())
+            if key not in self.arrays:
+                self.arrays[key] = codes.astype(np.int64)
+                self.arrays[key].flags.writeable = False
+            return self.arrays[key]
         return codes
 
     def decision_ops(self, graph):
@@ -109,6 +117,8 @@ CASES = {
     "list answers": {"__answer": "list", "on_deadline": "drop", "__deadline": True},
     "int32 answers": {"__answer": "int32"},
     "uint8 answers": {"__answer": "uint8"},
+    "read-only answers, MAN, drop": {"__answer": "readonly", "reach": "man", "on_deadline": "drop", "__deadline": True},
+    "read-only answers, devices move": {"__answer": "readonly", "handovers": [(12.0, 1, 0), (45.0, 1, 1)]},
     "variant decisions": {"__variants": True, "on_deadline": "drop", "__deadline": True},
     "MAN placements, drop": {"reach": "man", "wan_latency_s": (0.01, 0.0), "on_deadline": "drop",
                              "__deadline": True},
@@ -222,3 +232,30 @@ def test_a_bad_answer_is_refused_alike_on_both_paths():
             cls(spec, Bad(), "bad").run()
         msgs.append(str(err.value))
     assert msgs[0] == msgs[1] and "bad placement" in msgs[0]
+
+
+class SameReadOnly(Policy):
+    """Always the same read-only answer: every subtask on the first other reachable site (code 3)."""
+
+    def __init__(self):
+        self.place = np.full(3, 3, dtype=np.int64)
+        self.place.flags.writeable = False
+
+    def decide(self, obs):
+        return self.place
+
+
+def test_a_read_only_answer_taken_at_one_site_is_checked_again_at_another():
+    # sites 0 and 1 joined by the MAN, site 2 alone: code 3 names site 1 for a device at site 0, and nothing for
+    # one at site 2 (only the codes 0, 1, 2 exist there). The same array, accepted for the first task, must
+    # still be refused for the second.
+    sites = [SiteSpec(f"s{i}", 1, 1e9, C(1e6), C(1e6)) for i in range(3)]
+    topo = Topology(sites, [ManLinkSpec(0, 1, C(5e6), C(5e6))], reach="man", association=[0, 2])
+    tasks = [TaskSpec(0, 0, 0.0, np.full(3, 1e8), np.full(4, 1e4)), TaskSpec(1, 1, 1.0, np.full(3, 1e8), np.full(4, 1e4))]
+    for cls in (SiteSimulation, Methods):
+        spec = SystemSpec(graph=TaskGraph.chain(3), tasks=tasks, devices=[DeviceSpec(P1, C(W_UP), C(W_DOWN))] * 2,
+                          edge_hz=1e9, wan_up=C(1e6), wan_down=C(1e6), horizon_s=1e9, topology=topo)
+        sim = cls(spec, SameReadOnly(), "same")
+        with pytest.raises(PolicyError, match="bad placement for task 1"):
+            sim.run()
+        assert sim.rec.decisions == 2  # the first task's answer was accepted

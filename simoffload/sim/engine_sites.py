@@ -49,6 +49,7 @@ PLACE_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SITE_COL, _PLACE_COL, _STATUS_COL = TASK_FIELDS.index("site"), TASK_FIELDS.index("placement"), TASK_FIELDS.index("status")
 _ARRIVAL_COL, _DEADLINE_COL = TASK_FIELDS.index("arrival_s"), TASK_FIELDS.index("deadline_s")
 _base_row = Simulation._task_row
+_INT64 = np.dtype(np.int64)
 
 
 @dataclass
@@ -208,6 +209,9 @@ class SiteSimulation(Simulation):
         self._site_row = [(self.site_cpu[x], topo.sites[x].speed_hz, topo.sites[x].cores, self.site_wan_up[x],
                            self.site_wan_down[x], topo.sites[x].wan_latency_s) for x in range(S)]
         self._places = [3 + len(self.reachable[x]) for x in range(S)]
+        # per deciding site: the last read-only answer taken as it is (a static policy's one array per task
+        # size) and its codes; the same array again needs no check there (_chain_task)
+        self._taken_at: list[tuple[np.ndarray, list[int]] | None] = [None] * S
         self._line_consts = (self.wl_lat, self._tx_w, self._rx_w, spec.objective.kappa, spec.cloud_hz,
                              math.isfinite(spec.cloud_hz))
         # the oracle's estimate of a constant capacity is that capacity at any time: with constant wireless and
@@ -551,8 +555,9 @@ class SiteSimulation(Simulation):
             ok = codes and min(codes) >= 0 and max(codes) < places
         else:
             ok = False
-        if ok:
-            st.variant, st.placement = 0, place.astype(np.int64)
+        if ok:  # a read-only answer nobody may change is taken as it is (as Simulation._accept does)
+            st.variant, st.placement = 0, place if place.dtype == _INT64 and not place.flags.writeable \
+                else place.astype(np.int64)
         else:
             try:
                 st.variant, st.placement = check_decision(place, st.graph, n_var, places)
@@ -614,13 +619,21 @@ class SiteSimulation(Simulation):
                                                     self.spec.decision_on_edge_cpu)
                 else:
                     place = self._ask_policy(st, self._observe_at(st, site))[0]
-                    if s.variants is None and type(place) is np.ndarray and place.dtype.kind in "iu" \
-                            and place.shape == (st.graph.n,):  # _accept_at's fast path
-                        rel = place.tolist()
-                        if rel and min(rel) >= 0 and max(rel) < self._places[site]:
-                            st.variant, st.placement = 0, place.astype(np.int64)
-                        else:
-                            rel = None
+                    if s.variants is None:  # _accept_at's fast paths
+                        taken = self._taken_at[site]
+                        if taken is not None and place is taken[0] and len(place) == st.graph.n:
+                            st.variant, st.placement = 0, place  # the read-only answer checked here last time
+                            rel = taken[1]
+                        elif type(place) is np.ndarray and place.dtype.kind in "iu" and place.shape == (st.graph.n,):
+                            rel = place.tolist()
+                            if rel and min(rel) >= 0 and max(rel) < self._places[site]:
+                                if place.dtype == _INT64 and not place.flags.writeable:
+                                    st.variant, st.placement = 0, place  # nobody may change it: taken as it is
+                                    self._taken_at[site] = (place, rel)
+                                else:
+                                    st.variant, st.placement = 0, place.astype(np.int64)
+                            else:
+                                rel = None
                     if rel is None:  # any other answer: checked (or refused) there
                         self._accept_at(st, site, 1 if s.variants is None else len(s.variants), place)
                         if not self._still[dev]:
