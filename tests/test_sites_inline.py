@@ -259,3 +259,31 @@ def test_a_read_only_answer_taken_at_one_site_is_checked_again_at_another():
         with pytest.raises(PolicyError, match="bad placement for task 1"):
             sim.run()
         assert sim.rec.decisions == 2  # the first task's answer was accepted
+
+
+class Scripted(Policy):
+    """Answers from a list, one per decision; keeps the per-site fields of every observation."""
+
+    def __init__(self, answers):
+        self.answers, self.told = list(answers), []
+
+    def decide(self, obs):
+        self.told.append((obs.site, obs.other_sites, obs.site_queue, obs.site_busy, obs.site_cores))
+        return np.array(self.answers.pop(0))
+
+
+def test_the_per_site_queues_told_by_hand():
+    # sites 0 and 1 (one core each, 1 GHz and 3 GHz) on the MAN; device 0 at site 0, device 1 at site 1; no data.
+    # t = 0: tasks 0 and 1 of device 0 put 2e9 cycles on site 0: task 0 runs over [0, 2], task 1 waits.
+    # t = 1: device 1 asks (own site 1 first: idle; then site 0: one busy core, one job waiting), then device 0
+    # asks (own site 0 first). Both run on their devices, leaving the sites as they are.
+    z = np.zeros(4)
+    tasks = [TaskSpec(0, 0, 0.0, np.array([2e9, 0.0, 0.0]), z), TaskSpec(1, 0, 0.0, np.array([2e9, 0.0, 0.0]), z),
+             TaskSpec(2, 1, 1.0, np.full(3, 1e8), z), TaskSpec(3, 0, 1.0, np.full(3, 1e8), z)]
+    spec = two_site_system(tasks, n_devices=2, association=(0, 1), reach="man")
+    pol = Scripted([[1, 0, 0], [1, 0, 0], [0, 0, 0], [0, 0, 0]])
+    rows = SiteSimulation(spec, pol, "scripted").run().tasks
+    assert pol.told == [(0, (1,), (0, 0), (0, 0), (1, 1)), (0, (1,), (0, 0), (1, 0), (1, 1)),
+                        (1, (0,), (0, 1), (0, 1), (1, 1)), (0, (1,), (1, 0), (1, 0), (1, 1))]
+    lat = [dict(zip(TASK_FIELDS, r))["latency_s"] for r in rows]
+    assert lat == pytest.approx([2.0, 4.0, 3e8 / P1, 3e8 / P1], rel=1e-12)  # 3 x 1e8 cycles at 0.5 GHz: 0.6 s

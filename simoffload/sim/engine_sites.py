@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -50,6 +51,7 @@ _SITE_COL, _PLACE_COL, _STATUS_COL = TASK_FIELDS.index("site"), TASK_FIELDS.inde
 _ARRIVAL_COL, _DEADLINE_COL = TASK_FIELDS.index("arrival_s"), TASK_FIELDS.index("deadline_s")
 _base_row = Simulation._task_row
 _INT64 = np.dtype(np.int64)
+_WAITING, _BUSY = operator.attrgetter("waiting"), operator.attrgetter("busy")  # a Cpu's queue and busy cores
 
 
 @dataclass
@@ -209,6 +211,7 @@ class SiteSimulation(Simulation):
         self._site_row = [(self.site_cpu[x], topo.sites[x].speed_hz, topo.sites[x].cores, self.site_wan_up[x],
                            self.site_wan_down[x], topo.sites[x].wan_latency_s) for x in range(S)]
         self._places = [3 + len(self.reachable[x]) for x in range(S)]
+        self._order_cpus = [tuple(self.site_cpu[x] for x in order) for order, _, _ in self._order]
         # per deciding site: the last read-only answer taken as it is (a static policy's one array per task
         # size) and its codes; the same array again needs no check there (_chain_task)
         self._taken_at: list[tuple[np.ndarray, list[int]] | None] = [None] * S
@@ -470,11 +473,12 @@ class SiteSimulation(Simulation):
             obs.site = site
         others = self.reachable[site]
         if others or self._latency:
-            order, obs.other_sites, obs.site_cores = self._order[site]
-            obs.sites = self._site_topology(site, others, t)
-            cpus = [self.site_cpu[x] for x in order]
-            obs.site_queue = tuple([c.waiting for c in cpus])
-            obs.site_busy = tuple([c.busy for c in cpus])
+            _, obs.other_sites, obs.site_cores = self._order[site]
+            topo = self._static_topo
+            obs.sites = topo[site] if topo is not None and site in topo else self._site_topology(site, others, t)
+            cpus = self._order_cpus[site]
+            obs.site_queue = tuple(map(_WAITING, cpus))
+            obs.site_busy = tuple(map(_BUSY, cpus))
         return obs
 
     def _decide(self, st: _TaskState) -> Iterator[simpy.Event]:
@@ -885,7 +889,7 @@ class SiteSimulation(Simulation):
     def _task_row(self, st: _TaskState) -> tuple:
         """The row as in the one-edge engine, place codes >= 10 written as letters; counted for the sites table."""
         r = _base_row(self, st)
-        if len(r[_PLACE_COL]) > st.graph.n:  # a code >= 10 took two digits
+        if not self._own_only and len(r[_PLACE_COL]) > st.graph.n:  # a code >= 10 took two digits
             r = r[:_PLACE_COL] + ("".join(PLACE_CHARS[c] for c in st.placement.tolist()),) + r[_PLACE_COL + 1:]
         counts = self._site_counts
         if counts is not None:
