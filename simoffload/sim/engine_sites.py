@@ -216,12 +216,14 @@ class SiteSimulation(Simulation):
         # size) and its codes; the same array again needs no check there (_chain_task)
         self._taken_at: list[tuple[np.ndarray, list[int]] | None] = [None] * S
         self._line_consts = (self.wl_lat, self._tx_w, self._rx_w, spec.objective.kappa, spec.cloud_hz,
-                             math.isfinite(spec.cloud_hz))
+                             math.isfinite(spec.cloud_hz), self.site_busy_s, self.site_subtasks)
+        self._dev_row = list(zip(self.w_up, self.w_down, self.dev_cpu))  # per device: its links and CPU
         # the oracle's estimate of a constant capacity is that capacity at any time: with constant wireless and
         # WAN models the four bandwidths of the one-go observation are then looked up once per (device, site)
-        self._static_obs: dict[tuple[int, int], tuple] | None = (
-            {} if static and all(type(m) is ConstantBandwidth for d in spec.devices for m in (d.up, d.down))
-            else None)
+        # (per site, per device: filled at the device's first decision there)
+        self._static_obs: list[list[tuple | None]] | None = (
+            [[None] * len(spec.devices) for _ in range(S)]
+            if static and all(type(m) is ConstantBandwidth for d in spec.devices for m in (d.up, d.down)) else None)
         # a free decision of a modelled cost that no policy argument changes (decision_ops(graph) alone), with
         # this class's deciding methods: decided inline in the chain task (_chain_task; the same steps)
         self._decide_inline = (self._modelled_here and not self._ops_take_variants and not any(self._ops_places_at)
@@ -454,9 +456,10 @@ class SiteSimulation(Simulation):
                 b1, b2 = est.estimate(self.w_up[dev].model, t), est.estimate(wan_up.model, t)
                 b1d, b2d = est.estimate(self.w_down[dev].model, t), est.estimate(wan_down.model, t)
             else:  # constant capacities under the oracle: the same four estimates at any time
-                hit = cache.get((dev, site))
+                known = cache[site]
+                hit = known[dev]
                 if hit is None:
-                    hit = cache[(dev, site)] = (
+                    hit = known[dev] = (
                         est.estimate(self.w_up[dev].model, t), est.estimate(wan_up.model, t),
                         est.estimate(self.w_down[dev].model, t), est.estimate(wan_down.model, t))
                 b1, b2, b1d, b2d = hit
@@ -673,10 +676,9 @@ class SiteSimulation(Simulation):
             # entry of ``st.held`` is overwritten step by step (as Simulation._chain_task does)
             now_held = [_NO_WORK, None]
             st.held.append(now_held)
-            w_up, w_down, dcpu = self.w_up[dev], self.w_down[dev], self.dev_cpu[dev]
+            w_up, w_down, dcpu = self._dev_row[dev]
             scpu, _, _, wan_up, wan_down, wan_lat = self._site_row[site]
-            wl_lat, tx_w, rx_w, kappa, cloud_hz, cloud_timed = self._line_consts
-            site_busy, site_subtasks = self.site_busy_s, self.site_subtasks
+            wl_lat, tx_w, rx_w, kappa, cloud_hz, cloud_timed, site_busy, site_subtasks = self._line_consts
             prev = DEVICE
             for v in range(n + 1):
                 p = rel[v] if v < n else DEVICE  # v == n: the output goes back to the device
