@@ -251,6 +251,50 @@ def test_packed_buffer_gives_back_the_rows_it_was_given():
     assert list(c)[-1][1:3] == ("wan_up", "transfer") and len(b) == 3
 
 
+def test_packed_rows_come_back_as_the_tuples_appended_many_and_mixed():
+    """Many packed rows (random names, kinds, times with NaN, ids up to 2**40, negative ids) come back as
+    exactly the tuples appended, with the same Python types, in order; a packed subtasks buffer too; an
+    empty buffer gives no rows. The rows to compare with are the ones built here, not read from the buffer."""
+    import math
+    import random
+
+    from simoffload.sim.engine import SUBTASK_FIELDS
+
+    rnd = random.Random(5)
+    names = [f"device{i}_up" for i in range(7)] + ["edge_cpu", "wan_up"]
+    kinds = ("bandwidth", "transfer", "flows", "queue")
+    b = _packed_links(chunk=10_000)
+    assert list(b) == [] and b.tuples() == []
+    want = []
+    for i in range(2_000):
+        name, kind = rnd.choice(names), rnd.choice(kinds)
+        start = rnd.uniform(0, 1e6)
+        end = math.nan if rnd.random() < 0.5 else start + rnd.expovariate(1.0)
+        value = float(rnd.randrange(0, 50)) if kind != "transfer" else math.nan
+        nbytes = rnd.uniform(0, 1e7) if kind == "transfer" else math.nan
+        tid = rnd.choice((-1, rnd.randrange(0, 2 ** 40)))
+        row = ("edge", name, kind, start, end, value, nbytes, tid)
+        want.append(row)
+        if i % 2:
+            b.append(row)
+        else:
+            b.put(b.pack(b.code("link", name), kinds.index(kind), start, end, value, nbytes, float(tid)))
+    got = b.tuples()
+    assert len(got) == len(want) == len(b)
+    for g, w in zip(got, want):
+        assert [type(x) for x in g] == [type(x) for x in w]
+        assert all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(g[3:7], w[3:7]))
+        assert g[:3] == w[:3] and g[7] == w[7]
+    b.put(b.pack(0, 1, 1.0, 2.0, math.nan, 3.0, 4))  # the buffer can still grow after being read
+    assert len(b) == 2_001 and b.tuples()[-1][7] == 4
+
+    s = records.RecordBuffer(SUBTASK_FIELDS, chunk=100, const={"policy": "p"})
+    rows = [("p", t, v, t % 3, t * 0.5, t * 0.5 + v, t * 0.5 + 2 * v) for t in range(40) for v in range(6)]
+    for r in rows:
+        s.put(s.pack(*r[1:]))
+    assert s.tuples() == rows and [type(x) for x in s.tuples()[7]] == [str, int, int, int, float, float, float]
+
+
 def test_packed_chunks_equal_the_tuples_typed_as_before():
     """A chunk built from packed rows equals, byte for byte (NaN bits included), the batch built from the same
     rows as tuples by :func:`records.to_batch` (the plain path), and the frame equals the plain one."""

@@ -194,7 +194,7 @@ class Cpu:
     """
 
     def __init__(self, env: simpy.Environment, name: str, cores: int, speed_hz: float,
-                 on_queue: Callable[[str, float, int, int], None] | None = None):
+                 on_queue: Callable[[float, int, int], None] | None = None):
         if cores < 1:
             raise ValueError(f"{name}: cores must be >= 1")
         if not speed_hz > 0:
@@ -306,7 +306,7 @@ class Cpu:
             waiting = len(self.urgent) + len(self.queue)
             if waiting != self._last_reported[0]:  # record changes of the queue length only
                 busy = self.cores - self.free
-                on_queue(self.name, self.env._now, waiting, busy)
+                on_queue(self.env._now, waiting, busy)
                 self._last_reported = (waiting, busy)
 
     def __repr__(self) -> str:
@@ -350,8 +350,8 @@ class Link:
         name: for records.
         model: capacity over time (bytes/s).
         sharing: ``"fair"`` (processor sharing) or ``"fifo"``.
-        on_transfer: sink called with (link, start_s, end_s, nbytes, task_id) per finished transfer.
-        on_flows: sink called with (link, t, active flows) when the number of flows changes.
+        on_transfer: sink called with (start_s, end_s, nbytes, task_id) per finished transfer.
+        on_flows: sink called with (t, active flows) when the number of flows changes.
         latency: one-way propagation latency model (:mod:`simoffload.net.latency`), None for none.
             :meth:`transfer` knows nothing of it: the caller waits ``delay(t)`` after the last byte.
         seed: the run's root seed, for a random latency's stream.
@@ -421,7 +421,7 @@ class Link:
             if self.active == 1:
                 self._replan(now)
         if self.on_flows is not None:
-            self.on_flows(self.name, now, self.active)
+            self.on_flows(now, len(self.flows) - self._head)
         return ev
 
     def cancel(self, ev: simpy.Event) -> None:
@@ -461,7 +461,7 @@ class Link:
             if i == self._head or not self.active:
                 self._replan(now)
         if self.on_flows is not None:
-            self.on_flows(self.name, now, self.active)
+            self.on_flows(now, len(self.flows) - self._head)
 
     def _advance(self, now: float) -> None:
         c = self.model.cumulative(now)
@@ -499,10 +499,10 @@ class Link:
                 f = flows.pop()
                 self._v = 0.0
                 if self.on_flows is not None:
-                    self.on_flows(self.name, now, 0)
+                    self.on_flows(now, 0)
                 self._version += 1
                 if self.on_transfer is not None:
-                    self.on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
+                    self.on_transfer(f.start_s, now, f.nbytes, f.task_id)
                 f._ok = True  # _trigger_last(env, f), inline
                 f._value = None
                 queue = env._queue
@@ -531,7 +531,7 @@ class Link:
                 del self.flows[: self._head]  # drop finished flows in bulk
                 self._head = 0
         if self.on_flows is not None:
-            self.on_flows(self.name, now, self.active)
+            self.on_flows(now, len(self.flows) - self._head)
         if len(self.flows) == self._head:  # no flow left: _replan(now) would only retire the plan
             self._version += 1
         else:
@@ -540,12 +540,12 @@ class Link:
         if len(done) == 1:  # the usual case; this is the timer's only callback: nothing of it runs after
             f = done[0]
             if on_transfer is not None:
-                on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
+                on_transfer(f.start_s, now, f.nbytes, f.task_id)
             _trigger_last(env, f)
             return
         for f in done:
             if on_transfer is not None:
-                on_transfer(self.name, f.start_s, now, f.nbytes, f.task_id)
+                on_transfer(f.start_s, now, f.nbytes, f.task_id)
             ev = f  # f.succeed(), inline
             ev._ok = True
             ev._value = None
@@ -850,10 +850,10 @@ class Simulation:
         put, pack, nan, none = rl.put, rl.pack, math.nan, -1.0
         code, kc = float(rl.code("link", name)), float(LINK_KINDS.index(kind))
         if kind == "transfer":
-            return lambda link, s, e, b, tid: put(pack(code, kc, s, e, nan, b, tid))
+            return lambda s, e, b, tid: put(pack(code, kc, s, e, nan, b, tid))
         if kind == "flows":
-            return lambda link, t, k: put(pack(code, kc, t, nan, k, nan, none))
-        return lambda cpu, t, q, busy: put(pack(code, kc, t, nan, q, nan, none))
+            return lambda t, k: put(pack(code, kc, t, nan, k, nan, none))
+        return lambda t, q, busy: put(pack(code, kc, t, nan, q, nan, none))
 
     # ---- moves and execution ----------------------------------------------------------
 
@@ -1218,6 +1218,7 @@ class Simulation:
                                            self.spec.cloud_hz, math.isfinite(self.spec.cloud_hz))
         w_ups, w_downs, wan_up, wan_down, dcpus, ecpu, tx_w, rx_w, kappa, cloud_hz, cloud_timed = consts
         w_up, w_down, dcpu = w_ups[dev], w_downs[dev], dcpus[dev]
+        tid_f = float(tid) if rec is not None else 0.0  # struct packs a float faster than an int
         place = st.placement.tolist()
         cycles = st.cycles.tolist()
         data = st.data.tolist()
@@ -1290,7 +1291,7 @@ class Simulation:
                     if st.dead:
                         return
             if rec is not None:
-                rec_put(rec_pack(tid, v, p, ready, start, env._now))
+                rec_put(rec_pack(tid_f, v, p, ready, start, env._now))
             if timings is not None:
                 timings[v] = (ready, start, env._now)
             prev = p

@@ -219,20 +219,30 @@ class RecordBuffer:
         """The pending rows as tuples in ``fields`` order (as plain buffers hold them)."""
         if not self.packed:
             return list(self.rows)
-        plan = []
+        n = self.pending
+        if n == 0:
+            return []
+        # column by column in numpy (a Python loop per row cost about 1 us a row: a 10K-task run's
+        # subtasks table built at the end took a quarter of a second); the values are the same
+        # Python objects: floats as unpacked, ints as int(float), text the vocabulary's own strings
+        a = np.frombuffer(self.rows, dtype="<f8", count=n * len(self.stored)).reshape(n, len(self.stored))
+        j = {f: i for i, f in enumerate(self.stored)}
+        cols, c = [], None
         for f in self.fields:
             if f in self.const:
-                plan.append((0, self.const[f]))
-            elif f in self.codes:
-                plan.append((1, self.codes[f]))
+                cols.append([self.const[f]] * n)
+                continue
+            c = a[:, j[f]]
+            if f in self.codes:
+                vocab = np.empty(len(self.codes[f]), dtype=object)
+                vocab[:] = self.codes[f]
+                cols.append(vocab[c.astype(np.intp)].tolist())
+            elif f in _INT:
+                cols.append(c.astype(np.int64).tolist())
             else:
-                plan.append((2 if f in _INT else 3, None))
-        out = []
-        for vals in self._struct.iter_unpack(bytes(self.rows)):
-            it = iter(vals)
-            out.append(tuple(v if k == 0 else (v[int(next(it))] if k == 1 else (int(next(it)) if k == 2 else next(it)))
-                             for k, v in plan))
-        return out
+                cols.append(c.tolist())
+        del a, c  # no view left on ``rows`` (a bytearray with an export cannot be resized)
+        return list(zip(*cols))
 
     def pending_batch(self, sch: Any = None) -> Any:
         """The pending rows as one typed batch (they stay pending)."""
