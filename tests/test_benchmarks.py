@@ -56,12 +56,20 @@ def test_bench_memory_quick(tmp_path):
 
 def test_bench_scale_quick(tmp_path):
     # the quick mode's sizes (10K, 100K) take about a minute on a busy machine; the test runs smaller ones
-    out = run("analysis/bench_scale.py", "--quick", "--sizes", "2000", "6000", "--out", str(tmp_path / "s.json"))
+    # (2000 tasks twice with records on and off, best kept; 6000 with records on only, once)
+    out = run("analysis/bench_scale.py", "--quick", "--sizes", "2000", "6000", "--off-up-to", "2000",
+              "--repeats", "2", "--out", str(tmp_path / "s.json"))
     res = json.loads((tmp_path / "s.json").read_text())
     on = [p for p in res["points"] if p["records"]]
     assert [p["tasks"] for p in on] == [2000, 6000] and all(p["rows"]["tasks"] == p["tasks"] for p in on)
     assert all(p["rows"]["subtasks"] == 6 * p["tasks"] for p in on)  # every subtask of the all-edge 6-chain
-    assert set(res["on_over_off"]) == {"2000", "6000"} and "throughput ratio" in out
+    assert [(p["tasks"], p["records"], p["runs"]) for p in res["points"]] == [(2000, True, 2), (2000, False, 2),
+                                                                               (6000, True, 1)]
+    assert len(res["runs"]) == 5
+    for p in res["points"]:  # the best of its runs: the fastest wall time, the least CPU time
+        mine = [r for r in res["runs"] if (r["tasks"], r["records"]) == (p["tasks"], p["records"])]
+        assert p["tasks_per_s"] == max(r["tasks_per_s"] for r in mine) and p["cpu_s"] == min(r["cpu_s"] for r in mine)
+    assert set(res["on_over_off"]) == {"2000"} and "throughput ratio" in out
 
 
 def test_bench_traces_quick(tmp_path):
