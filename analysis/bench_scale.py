@@ -126,11 +126,11 @@ def plot(res: dict, path: Path) -> None:
     a.set_ylabel("peak RSS (MB)")
     a.set_title("memory (fresh process per point)")
     a.legend(fontsize=7.5, loc="lower right")
-    # throughput only of the points measured in the latest run (an --append keeps older points, e.g. 10M,
-    # measured with older code: their memory is shown, their speed is not comparable)
-    if "run_utc" in res:  # the points of this invocation
-        on = [p for p in on if p.get("run_utc") == res["run_utc"]]
-        off = [p for p in off if p.get("run_utc") == res["run_utc"]]
+    # throughput only of points measured by invocations of this version of the script (an --append may keep
+    # older points, measured with older code: their memory is shown, their speed is not comparable)
+    if "run_utc" in res:  # points measured by this script's invocations (an --append adds its own)
+        on = [p for p in on if "run_utc" in p]
+        off = [p for p in off if "run_utc" in p]
     else:
         last = max((p.get("measured_utc", "")[:13] for p in res["points"]), default="")
         on = [p for p in on if p.get("measured_utc", "")[:13] == last]
@@ -169,6 +169,7 @@ def main() -> None:
     if args.append and out.exists():
         old = json.loads(out.read_text())
         res["points"] = [p for p in old["points"] if p["tasks"] not in sizes]
+        res["runs"] = [p for p in old.get("runs", []) if p["tasks"] not in sizes]
         res["machine_load_earlier_points"] = old.get("machine_load_earlier_points", old.get("machine_load"))
     print(f"import only: {res['import_rss_mb']:.0f} MB", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=os.environ.get("TMPDIR")) as tmp:
