@@ -24,6 +24,12 @@ K times, records on and off alternating, and keeps for each the run with the
 best wall time (its CPU time is the best too, reported beside); every run is
 kept in ``runs``. The ratios are then best against best.
 
+``--baseline REV`` (full mode default ``58bb805``, the last revision before issue 14's work) also runs
+the records-off command with the code of ``REV`` (a temporary git worktree), in turn with the other runs
+of each size: issue 14 asks for tasks/s with every record "within 10% of today's records-off rate",
+today being the day the issue was written; ``on_over_baseline_off`` is that ratio (``_cpu``: in CPU
+time). The scenario drops the limits fields that revision did not know (they only raise the limits).
+
 Results: ``analysis/results/bench_scale.json`` and ``bench_scale.png``
 (``--quick``: 10K and 100K tasks, ``bench_scale_quick.json``, no plot).
 
@@ -43,6 +49,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the last revision before issue 14's work (streamed records): its records-off rate is "today's" in the issue
+BASELINE_REV = "58bb805"
 
 
 def scenario(n_tasks: int, records: bool) -> dict:
@@ -71,19 +79,27 @@ def _child(path: str, out: str) -> None:
     wall = time.perf_counter() - t0
     meta = json.loads((Path(out) / "meta.json").read_text())
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"rc": rc, "wall_s": wall, "run_s": meta["wall_clock"]["edge"]["run_s"],
-                      "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024}))
+    import simoffload
+
+    print(json.dumps({"rc": rc, "wall_s": wall, "run_s": meta.get("wall_clock", {}).get("edge", {}).get("run_s"),
+                      "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024,
+                      "code": str(Path(simoffload.__file__).parents[1])}))
 
 
-def point(n_tasks: int, records: bool, tmp: Path) -> dict:
+def point(n_tasks: int, records: bool, tmp: Path, root: Path = ROOT) -> dict:
+    """One fresh ``simoffload run`` of the scale scenario with the code under ``root`` (this tree by default)."""
     import yaml
 
-    f = tmp / f"scale-{n_tasks}-{int(records)}.yaml"
-    f.write_text(yaml.safe_dump(scenario(n_tasks, records)))
-    out = tmp / f"out-{n_tasks}-{int(records)}"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    sc = scenario(n_tasks, records)
+    if root != ROOT:  # an older revision: the limits it knows (memory_bytes came with issue 14)
+        sc["limits"].pop("memory_bytes")
+    tag = "" if root == ROOT else "-baseline"
+    f = tmp / f"scale-{n_tasks}-{int(records)}{tag}.yaml"
+    f.write_text(yaml.safe_dump(sc))
+    out = tmp / f"out-{n_tasks}-{int(records)}{tag}"
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     r = subprocess.run([sys.executable, __file__, "--child", str(f), str(out)], capture_output=True, text=True,
-                       env=env, cwd=ROOT)
+                       env=env, cwd=root)
     if r.returncode != 0:
         raise RuntimeError(r.stderr[-2000:])
     res = json.loads(r.stdout.strip().splitlines()[-1])
@@ -144,8 +160,12 @@ def plot(res: dict, path: Path) -> None:
            label="every record: per wall s")
     b.plot([p["tasks"] for p in off], [p["tasks_per_s"] for p in off], "s:", color="C1", alpha=0.4, ms=4,
            label="records off: per wall s")
+    base = res.get("baseline_points") or []
+    if base:
+        b.plot([p["tasks"] for p in base], cpu(base), "^-.", color="C2",
+               label=f"records off, code before issue 14 ({res['baseline_rev']}): per CPU s")
     b.set_xscale("log")
-    b.set_ylim(0, max([p["tasks_per_s"] for p in on + off] + cpu(on + off)) * 1.2)
+    b.set_ylim(0, max([p["tasks_per_s"] for p in on + off] + cpu(on + off + base)) * 1.2)
     b.set_xlabel("tasks in the run")
     b.set_ylabel("tasks / s (whole run command)")
     b.set_title("throughput (6-chain, all-edge, 20 devices)")
@@ -167,7 +187,11 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--append", action="store_true", help="add the points to those already in --out (a long "
                     "point run on its own)")
+    ap.add_argument("--baseline", default=None, help=f"git revision whose records-off command is run beside "
+                    f"(full mode default: {BASELINE_REV}, the code before issue 14; 'none' skips)")
     args = ap.parse_args()
+    baseline = args.baseline if args.baseline is not None else (None if args.quick or args.append else BASELINE_REV)
+    baseline = None if baseline == "none" else baseline
     sizes = args.sizes or ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000, 10_000_000])
     out = Path(args.out or ROOT / "analysis" / "results" / f"bench_scale{'_quick' if args.quick else ''}.json")
     run_utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -180,25 +204,61 @@ def main() -> None:
         res["machine_load_earlier_points"] = old.get("machine_load_earlier_points", old.get("machine_load"))
     print(f"import only: {res['import_rss_mb']:.0f} MB", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=os.environ.get("TMPDIR")) as tmp:
-        for n in sizes:
-            both = n <= args.off_up_to
-            runs = []
-            for _ in range(max(1, args.repeats) if both else 1):
-                for records in ((True, False) if both else (True,)):
-                    p = point(n, records, Path(tmp))
-                    p["run_utc"] = run_utc
-                    runs.append(p)
-                    print(f"{n:>11,d} tasks  records={'on ' if records else 'off'}  {p['wall_s']:8.1f} s "
-                          f"(CPU {p['cpu_s']:6.1f} s)  "
-                          f"{p['tasks_per_s']:8.0f} tasks/s  peak RSS {p['peak_rss_mb']:6.0f} MB  "
-                          f"rows {sum(p['rows'].values()):,}", flush=True)
-            res["runs"] += runs
-            for records in {p["records"] for p in runs}:
-                mine = [p for p in runs if p["records"] == records]
-                best = dict(max(mine, key=lambda p: p["tasks_per_s"]))
-                best.update(cpu_s=min(p["cpu_s"] for p in mine),
-                            peak_rss_mb=max(p["peak_rss_mb"] for p in mine), runs=len(mine))
-                res["points"].append(best)
+        tree = None
+        if baseline is not None:
+            tree = Path(tmp) / "baseline-tree"
+            r = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), baseline],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                res["baseline_error"] = f"cannot check out {baseline}: {r.stderr.strip()}"
+                print(res["baseline_error"], flush=True)
+                tree = None
+            else:
+                res["baseline_rev"], res["baseline_points"] = baseline, []
+        try:
+            _measure(sizes, args, Path(tmp), tree, run_utc, res)
+        finally:
+            if tree is not None:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    _finish(res, out, args.quick)
+
+
+def _measure(sizes: list[int], args: argparse.Namespace, tmp: Path, tree: Path | None, run_utc: str,
+             res: dict) -> None:
+    for n in sizes:
+        both = n <= args.off_up_to
+        runs, base = [], []
+        for _ in range(max(1, args.repeats) if both else 1):
+            for records in ((True, False) if both else (True,)):
+                p = point(n, records, tmp)
+                p["run_utc"] = run_utc
+                runs.append(p)
+                print(f"{n:>11,d} tasks  records={'on ' if records else 'off'}  {p['wall_s']:8.1f} s "
+                      f"(CPU {p['cpu_s']:6.1f} s)  "
+                      f"{p['tasks_per_s']:8.0f} tasks/s  peak RSS {p['peak_rss_mb']:6.0f} MB  "
+                      f"rows {sum(p['rows'].values()):,}", flush=True)
+            if both and tree is not None:
+                p = point(n, False, tmp, tree)
+                p["run_utc"] = run_utc
+                base.append(p)
+                print(f"{n:>11,d} tasks  records=off {p['wall_s']:8.1f} s (CPU {p['cpu_s']:6.1f} s)  "
+                      f"{p['tasks_per_s']:8.0f} tasks/s  peak RSS {p['peak_rss_mb']:6.0f} MB  "
+                      f"[{res['baseline_rev']}]", flush=True)
+        res["runs"] += runs
+        if base:
+            best = dict(max(base, key=lambda p: p["tasks_per_s"]))
+            best.update(cpu_s=min(p["cpu_s"] for p in base), peak_rss_mb=max(p["peak_rss_mb"] for p in base),
+                        runs=len(base))
+            res["baseline_points"].append(best)
+        for records in {p["records"] for p in runs}:
+            mine = [p for p in runs if p["records"] == records]
+            best = dict(max(mine, key=lambda p: p["tasks_per_s"]))
+            best.update(cpu_s=min(p["cpu_s"] for p in mine),
+                        peak_rss_mb=max(p["peak_rss_mb"] for p in mine), runs=len(mine))
+            res["points"].append(best)
+
+
+def _finish(res: dict, out: Path, quick: bool) -> None:
     res["points"].sort(key=lambda p: (p["tasks"], not p["records"]))
     by = {(p["tasks"], p["records"]): p for p in res["points"]}
     res["on_over_off"] = {str(n): by[(n, True)]["tasks_per_s"] / by[(n, False)]["tasks_per_s"]
@@ -209,11 +269,20 @@ def main() -> None:
     for n, r in res["on_over_off"].items():
         print(f"{int(n):>11,d} tasks: records on / off throughput ratio {r:.3f}"
               f" (CPU time off / on {res['on_over_off_cpu'].get(n, float('nan')):.3f})")
+    if res.get("baseline_points"):
+        base = {p["tasks"]: p for p in res["baseline_points"]}
+        res["on_over_baseline_off"] = {str(n): by[(n, True)]["tasks_per_s"] / b["tasks_per_s"]
+                                       for n, b in base.items() if (n, True) in by}
+        res["on_over_baseline_off_cpu"] = {str(n): b["cpu_s"] / by[(n, True)]["cpu_s"]
+                                           for n, b in base.items() if (n, True) in by}
+        for n, r in res["on_over_baseline_off"].items():
+            print(f"{int(n):>11,d} tasks: records on / records off of {res['baseline_rev']} {r:.3f}"
+                  f" (CPU time {res['on_over_baseline_off_cpu'][n]:.3f})")
     res["machine_load_after"] = os.getloadavg()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     print(f"results: {out}")
-    if not args.quick:
+    if not quick:
         png = out.with_suffix(".png")
         plot(res, png)
         print(f"plot: {png}")
