@@ -156,9 +156,12 @@ def plot(res: dict, path: Path) -> None:
     cpu = lambda ps: [p["tasks"] / p["cpu_s"] for p in ps]  # noqa: E731
     b.plot([p["tasks"] for p in on], cpu(on), "o-", color="C0", label="every record, streamed: per CPU s")
     b.plot([p["tasks"] for p in off], cpu(off), "s--", color="C1", label="records off: per CPU s")
-    b.plot([p["tasks"] for p in on], [p["tasks_per_s"] for p in on], "o:", color="C0", alpha=0.4, ms=4,
+    # wall time only of the last invocation's points: an earlier invocation (an --append) may have run on a
+    # machine loaded differently, where its CPU time still compares and its wall time does not
+    now = lambda ps: [p for p in ps if p.get("run_utc") == res.get("run_utc")]  # noqa: E731
+    b.plot([p["tasks"] for p in now(on)], [p["tasks_per_s"] for p in now(on)], "o:", color="C0", alpha=0.4, ms=4,
            label="every record: per wall s")
-    b.plot([p["tasks"] for p in off], [p["tasks_per_s"] for p in off], "s:", color="C1", alpha=0.4, ms=4,
+    b.plot([p["tasks"] for p in now(off)], [p["tasks_per_s"] for p in now(off)], "s:", color="C1", alpha=0.4, ms=4,
            label="records off: per wall s")
     base = res.get("baseline_points") or []
     if base:
