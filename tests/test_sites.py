@@ -10,7 +10,6 @@ import pytest
 from simoffload.model.cost import (
     LATENCY,
     Objective,
-    PlaceCoefficients,
     SiteTopology,
     coefficients,
     evaluate,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from simoffload.cli import main
-from simoffload.config import load_scenario, parse_scenario
+from simoffload.config import load_scenario
 from simoffload.errors import UserError
 from simoffload.sim.results import tables_from, write_tables
 from simoffload.sim.scenario import run_scenario

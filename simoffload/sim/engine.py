@@ -52,7 +52,6 @@ import math
 import time as _time
 from collections import deque
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
