@@ -338,36 +338,60 @@ def parse_csv(path: Path, err: Callable[..., Exception], show: Callable[[str], s
         yield first
         yield from it
 
-    reader = csv.reader(all_lines())
-    header = [h.strip() for h in next(reader)]
-    cols = {name: j for j, name in enumerate(header)}
-    if rate_column not in cols:
-        raise err(1, f"no column {show(rate_column)} (columns: {show(', '.join(header))})", field="column")
-    if time_column is not None and time_column not in cols:
-        raise err(1, f"no column {show(time_column)} (columns: {show(', '.join(header))})", field="time_column")
-    jr = cols[rate_column]
-    jt = cols.get(time_column) if time_column is not None else None
+    rows = CsvRows(csv.reader(all_lines()), path, err, show, parse_float, rate_column, time_column, rate_f, time_f, step_s)
     acc = _Samples(path, err)
-    row_index = 0
-    for i, row in enumerate(reader, start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) <= max(jr, jt if jt is not None else 0):
-            raise err(i, f"row has {len(row)} columns, expected {len(header)}", field="row")
-        cell = row[jr].strip()
-        if jt is not None:
-            tt = parse_float(path, i, row[jt].strip(), time_column) * time_f
-        else:
-            tt = row_index * step_s
-        row_index += 1
-        if cell in _MISSING:
-            continue
-        acc.add(tt, parse_float(path, i, cell, rate_column) * rate_f, i)
+    for tt, value, i in rows:
+        acc.add(tt, value, i)
     if not acc.count:
         raise err(2 if n_lines > 1 else 1, "empty trace file (no values in this column)", field=rate_column)
-    if jt is None:
-        return acc.finish(row_index * step_s - acc.prev_t, 1, rate_column, "")
+    if rows.fixed_step:
+        return acc.finish(rows.count * step_s - acc.prev_t, 1, rate_column, "")
     return acc.finish(None, 1, rate_column, "")
+
+
+class CsvRows:
+    """A CSV trace's rows after its header, checked as both readers check them (the whole
+    ``traces._parse_csv`` and the streaming :func:`parse_csv`).
+
+    Reads the header from ``reader`` at once (a missing column is an error on line 1);
+    iterating gives ``(time_s, rate_Bps, line)`` for every row with a value. Without a
+    time column the rows are ``step_s`` apart (``fixed_step``), and ``count`` ends as the
+    number of rows read, those with a missing value included (the trace's length).
+    """
+
+    def __init__(self, reader: Iterator[list[str]], path: Path, err: Callable[..., Exception], show: Callable[[str], str],
+                 parse_float: Callable[..., float], rate_column: str, time_column: str | None,
+                 rate_f: float, time_f: float, step_s: float):
+        header = [h.strip() for h in next(reader)]
+        cols = {name: j for j, name in enumerate(header)}
+        if rate_column not in cols:
+            raise err(1, f"no column {show(rate_column)} (columns: {show(', '.join(header))})", field="column")
+        if time_column is not None and time_column not in cols:
+            raise err(1, f"no column {show(time_column)} (columns: {show(', '.join(header))})", field="time_column")
+        self.reader, self.path, self.err, self.parse_float, self.width = reader, path, err, parse_float, len(header)
+        self.rate_column, self.time_column = rate_column, time_column
+        self.rate_f, self.time_f, self.step_s = rate_f, time_f, step_s
+        self.jr = cols[rate_column]
+        self.jt = cols.get(time_column) if time_column is not None else None
+        self.fixed_step = self.jt is None
+        self.count = 0
+
+    def __iter__(self) -> Iterator[tuple[float, float, int]]:
+        jr, jt, path, parse_float, err = self.jr, self.jt, self.path, self.parse_float, self.err
+        for i, row in enumerate(self.reader, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) <= max(jr, jt if jt is not None else 0):
+                raise err(i, f"row has {len(row)} columns, expected {self.width}", field="row")
+            cell = row[jr].strip()
+            if jt is not None:
+                tt = parse_float(path, i, row[jt].strip(), self.time_column) * self.time_f
+            else:
+                tt = self.count * self.step_s
+            self.count += 1
+            if cell in _MISSING:
+                continue
+            yield tt, parse_float(path, i, cell, self.rate_column) * self.rate_f, i
 
 
 _MISSING = {"-", "", "nan", "NaN", "NA"}

@@ -67,7 +67,6 @@ log = logging.getLogger(__name__)
 
 MAHIMAHI_PACKET_BYTES = 1500
 FORMATS = ("mahimahi", "pensieve", "5g", "csv")
-_MISSING = {"-", "", "nan", "NaN", "NA"}
 
 
 class ExactBytesBandwidth(PiecewiseBandwidth):
@@ -254,40 +253,20 @@ def _parse_csv(path: Path, rate_column: str, time_column: str | None, time_unit:
     lines = _read_lines(path)
     if not lines or not lines[0].strip():
         raise _err(path, 1, "header", "empty trace file (no header row)")
-    reader = csv.reader(lines)
-    header = [h.strip() for h in next(reader)]
-    cols = {name: j for j, name in enumerate(header)}
-    if rate_column not in cols:
-        raise _err(path, 1, "column", f"no column {_show(rate_column)} (columns: {_show(', '.join(header))})")
-    if time_column is not None and time_column not in cols:
-        raise _err(path, 1, "time_column", f"no column {_show(time_column)} (columns: {_show(', '.join(header))})")
-    jr = cols[rate_column]
-    jt = cols.get(time_column) if time_column is not None else None
+    rows = trace_stream.CsvRows(csv.reader(lines), path, lambda i, msg, field: _err(path, i, field, msg), _show,
+                                _parse_float, rate_column, time_column, rate_f, time_f, step_s)
     t: list[float] = []
     v: list[float] = []
     ln: list[int] = []
-    row_index = 0
-    for i, row in enumerate(reader, start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) <= max(jr, jt if jt is not None else 0):
-            raise _err(path, i, "row", f"row has {len(row)} columns, expected {len(header)}")
-        cell = row[jr].strip()
-        if jt is not None:
-            tt = _parse_float(path, i, row[jt].strip(), time_column) * time_f
-        else:
-            tt = row_index * step_s
-        row_index += 1
-        if cell in _MISSING:
-            continue
+    for tt, value, i in rows:
         t.append(tt)
-        v.append(_parse_float(path, i, cell, rate_column) * rate_f)
+        v.append(value)
         ln.append(i)
     if not t:
         raise _err(path, 2 if len(lines) > 1 else 1, rate_column, "empty trace file (no values in this column)")
-    if jt is None:
+    if rows.fixed_step:
         # rows at a fixed step: a skipped (missing) row extends the previous value
-        last_hold = row_index * step_s - t[-1]
+        last_hold = rows.count * step_s - t[-1]
         return _steps_from_samples(path, t, v, ln, last_hold)
     return _steps_from_samples(path, t, v, ln, None)
 
