@@ -137,6 +137,21 @@ def test_bad_latency_trace_fails_with_the_same_line_streamed(tmp_path, monkeypat
     assert errs[0] == errs[1] and "\n" not in errs[0] and "bad.csv:" in errs[0]
 
 
+def test_a_negative_latency_is_named_as_a_latency_in_both_readers(tmp_path, monkeypatch, small):
+    # a latency trace is read by the bandwidth trace reader: its error must still say latency, not bandwidth
+    f = tmp_path / "lat.csv"
+    f.write_text("t,ms\n0,10\n1,-3\n" + "2,1\n" * 300)
+    for on in (False, True):
+        with pytest.raises(UserError) as exc:
+            _latency(monkeypatch, on, file=str(f), column="ms", time_column="t")
+        assert str(exc.value) == f"{f}:3: latency: negative latency (got -3)"
+    # a bandwidth trace keeps its own words
+    b = tmp_path / "bw.csv"
+    b.write_text("t,r\n0,10\n1,-3\n2,1\n")
+    with pytest.raises(UserError, match=r"bw.csv:3: bandwidth: negative bandwidth \(got -3 B/s\)"):
+        traces._raw(b, "csv", "r", "t", "s", "B/s", 1.0)
+
+
 def _tables(sc_data: dict, base: Path) -> dict:
     from simoffload.config import parse_scenario
     from simoffload.sim.results import tables_from

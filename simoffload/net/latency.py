@@ -203,7 +203,7 @@ def build_latency(spec: Any, *, stream: str, base_dir: Path | str = ".") -> Late
         # read the column's plain numbers (a unit factor of 1), then convert them to seconds here
         # a file above trace_stream.WHOLE_TRACE_BYTES is validated in one streaming pass and served by block
         raw = _raw(path, fmt, tr["column"], tr.get("time_column") if fmt == "csv" else None,
-                   tr.get("time_unit", "s"), "B/s", float(tr.get("step_s", 1.0)))
+                   tr.get("time_unit", "s"), "B/s", float(tr.get("step_s", 1.0)), value="latency")
         unit = parse_quantity(f"1 {tr.get('unit', 'ms')}", "s") * float(tr.get("scale", 1.0))
         if raw.spill is not None:
             return StreamedTraceLatency(raw.spill, unit, float(tr.get("start_s", 0.0)))

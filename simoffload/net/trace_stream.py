@@ -249,6 +249,11 @@ def lines(path: Path, err: Callable[..., Exception]) -> Iterator[str]:
                 return
 
 
+def negative(value: str, v: float) -> str:
+    """The message for a negative sample of a ``value`` column (``bandwidth``: bytes/s; ``latency``: the trace's unit)."""
+    return f"negative {value} (got {v:g}{' B/s' if value == 'bandwidth' else ''})"
+
+
 class _Samples:
     """Step function from streamed samples, as ``traces._steps_from_samples`` builds it at once.
 
@@ -258,8 +263,8 @@ class _Samples:
     parse error wins).
     """
 
-    def __init__(self, path: Path, err: Callable[..., Exception]):
-        self.path, self.err = path, err
+    def __init__(self, path: Path, err: Callable[..., Exception], value: str = "bandwidth"):
+        self.path, self.err, self.value = path, err, value
         self.spill = Spill(packets=False)
         self.count = 0
         self.t0 = 0.0
@@ -272,7 +277,7 @@ class _Samples:
     def add(self, t: float, v: float, line: int) -> None:
         if self.first_bad is None:
             if v < 0:
-                self.first_bad = self.err(line, f"negative bandwidth (got {v:g} B/s)", field="bandwidth")
+                self.first_bad = self.err(line, negative(self.value, v), field=self.value)
             elif self.count and t < self.prev_t:
                 self.first_bad = self.err(line, f"time {t:g} decreases (previous {self.prev_t:g})", field="time")
         if self.count == 0:
@@ -319,7 +324,7 @@ def parse_pensieve(path: Path, err: Callable[..., Exception], show: Callable[[st
 
 def parse_csv(path: Path, err: Callable[..., Exception], show: Callable[[str], str],
               parse_float: Callable[..., float], rate_column: str, time_column: str | None,
-              rate_f: float, time_f: float, step_s: float) -> Spill:
+              rate_f: float, time_f: float, step_s: float, value: str = "bandwidth") -> Spill:
     """Streaming twin of ``traces._parse_csv`` (units already converted to factors)."""
     n_lines = 0
 
@@ -339,9 +344,9 @@ def parse_csv(path: Path, err: Callable[..., Exception], show: Callable[[str], s
         yield from it
 
     rows = CsvRows(csv.reader(all_lines()), path, err, show, parse_float, rate_column, time_column, rate_f, time_f, step_s)
-    acc = _Samples(path, err)
-    for tt, value, i in rows:
-        acc.add(tt, value, i)
+    acc = _Samples(path, err, value)
+    for tt, v, i in rows:
+        acc.add(tt, v, i)
     if not acc.count:
         raise err(2 if n_lines > 1 else 1, "empty trace file (no values in this column)", field=rate_column)
     if rows.fixed_step:

@@ -198,7 +198,8 @@ def _parse_float(path: Path, line: int, text: str, what: str) -> float:
     return x
 
 
-def _steps_from_samples(path: Path, t: list[float], v: list[float], lines: list[int], last_holds_s: float | None) -> _Raw:
+def _steps_from_samples(path: Path, t: list[float], v: list[float], lines: list[int], last_holds_s: float | None,
+                        value: str = "bandwidth") -> _Raw:
     """Step function from samples: v[i] holds on [t[i], t[i+1]).
 
     ``last_holds_s`` None: the last sample gets no weight (period = t[-1] - t[0]);
@@ -208,7 +209,7 @@ def _steps_from_samples(path: Path, t: list[float], v: list[float], lines: list[
         raise _err(path, 1, "bandwidth", "empty trace file (no samples)")
     for i in range(len(v)):
         if v[i] < 0:
-            raise _err(path, lines[i], "bandwidth", f"negative bandwidth (got {v[i]:g} B/s)")
+            raise _err(path, lines[i], value, trace_stream.negative(value, v[i]))
         if i and t[i] < t[i - 1]:
             raise _err(path, lines[i], "time", f"time {t[i]:g} decreases (previous {t[i - 1]:g})")
     times = np.asarray(t, dtype=float) - t[0]
@@ -247,7 +248,8 @@ def _unit_factor(unit: str, kind: str, field: str) -> float:
         raise UserError(f"{field}: {exc}") from None
 
 
-def _parse_csv(path: Path, rate_column: str, time_column: str | None, time_unit: str, rate_unit: str, step_s: float) -> _Raw:
+def _parse_csv(path: Path, rate_column: str, time_column: str | None, time_unit: str, rate_unit: str, step_s: float,
+               value: str = "bandwidth") -> _Raw:
     rate_f = _unit_factor(rate_unit, "bytes_per_s", "rate_unit")
     time_f = _unit_factor(time_unit, "s", "time_unit")
     lines = _read_lines(path)
@@ -258,17 +260,17 @@ def _parse_csv(path: Path, rate_column: str, time_column: str | None, time_unit:
     t: list[float] = []
     v: list[float] = []
     ln: list[int] = []
-    for tt, value, i in rows:
+    for tt, x, i in rows:
         t.append(tt)
-        v.append(value)
+        v.append(x)
         ln.append(i)
     if not t:
         raise _err(path, 2 if len(lines) > 1 else 1, rate_column, "empty trace file (no values in this column)")
     if rows.fixed_step:
         # rows at a fixed step: a skipped (missing) row extends the previous value
         last_hold = rows.count * step_s - t[-1]
-        return _steps_from_samples(path, t, v, ln, last_hold)
-    return _steps_from_samples(path, t, v, ln, None)
+        return _steps_from_samples(path, t, v, ln, last_hold, value)
+    return _steps_from_samples(path, t, v, ln, None, value)
 
 
 def _file_key(path: Path, st: os.stat_result | None = None) -> tuple:
@@ -281,8 +283,11 @@ def _file_key(path: Path, st: os.stat_result | None = None) -> tuple:
 
 
 def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time_unit: str, rate_unit: str | None,
-         step_s: float, stream: bool = True) -> _Raw:
-    """The parsed file (cached); a file above ``WHOLE_TRACE_BYTES`` streamed to disk unless ``stream`` is False."""
+         step_s: float, stream: bool = True, value: str = "bandwidth") -> _Raw:
+    """The parsed file (cached); a file above ``WHOLE_TRACE_BYTES`` streamed to disk unless ``stream`` is False.
+
+    ``value`` names what the column holds, for the errors (``bandwidth``, or ``latency`` for a latency trace).
+    """
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -294,12 +299,12 @@ def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time
         raise UserError(f"{path}:1: file: {st.st_size:,} bytes, above the limit of {lim:,} for a trace file "
                         f"({how_to_raise('trace_bytes')})")
     stream = stream and st.st_size > trace_stream.WHOLE_TRACE_BYTES
-    key = (*_file_key(path, st), fmt, column, time_column, time_unit, rate_unit, step_s, stream)
+    key = (*_file_key(path, st), fmt, column, time_column, time_unit, rate_unit, step_s, stream, value)
     if key in _RAW_CACHE:
         _RAW_CACHE.move_to_end(key)
         return _RAW_CACHE[key]
     if stream and fmt in FORMATS:
-        raw = _raw_streamed(path, fmt, column, time_column, time_unit, rate_unit, step_s)
+        raw = _raw_streamed(path, fmt, column, time_column, time_unit, rate_unit, step_s, value)
         _cache_put(_RAW_CACHE, key, raw)
         return raw
     if fmt == "mahimahi":
@@ -307,13 +312,13 @@ def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time
     elif fmt == "pensieve":
         raw = _parse_pensieve(path)
     elif fmt == "5g":
-        raw = _parse_csv(path, column or "DL_bitrate", None, "s", rate_unit or "kbit/s", 1.0)
+        raw = _parse_csv(path, column or "DL_bitrate", None, "s", rate_unit or "kbit/s", 1.0, value)
     elif fmt == "csv":
         if column is None:
             raise UserError("column: required for format csv (the bandwidth column's header)")
         if rate_unit is None:
             raise UserError("rate_unit: required for format csv (e.g. 'Mbit/s', 'kbit/s', 'B/s')")
-        raw = _parse_csv(path, column, time_column, time_unit, rate_unit, step_s)
+        raw = _parse_csv(path, column, time_column, time_unit, rate_unit, step_s, value)
     else:
         raise UserError(f"format: unknown trace format {fmt!r} (expected one of {', '.join(FORMATS)})")
     _cache_put(_RAW_CACHE, key, raw)
@@ -321,7 +326,7 @@ def _raw(path: Path, fmt: str, column: str | None, time_column: str | None, time
 
 
 def _raw_streamed(path: Path, fmt: str, column: str | None, time_column: str | None, time_unit: str,
-                  rate_unit: str | None, step_s: float) -> _Raw:
+                  rate_unit: str | None, step_s: float, value: str = "bandwidth") -> _Raw:
     """A long file parsed in one streaming pass (:mod:`simoffload.net.trace_stream`): same checks, steps on disk."""
 
     def err(line: int | None, msg: str, field: str = "file") -> UserError:
@@ -343,7 +348,7 @@ def _raw_streamed(path: Path, fmt: str, column: str | None, time_column: str | N
         raise UserError("rate_unit: required for format csv (e.g. 'Mbit/s', 'kbit/s', 'B/s')")
     rate_f = _unit_factor(rate_unit, "bytes_per_s", "rate_unit")
     time_f = _unit_factor(time_unit, "s", "time_unit")
-    spill = trace_stream.parse_csv(path, err, _show, _parse_float, column, time_column, rate_f, time_f, step_s)
+    spill = trace_stream.parse_csv(path, err, _show, _parse_float, column, time_column, rate_f, time_f, step_s, value)
     return _Raw(None, None, spill=spill)
 
 
